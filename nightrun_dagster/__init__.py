@@ -1,0 +1,1 @@
+"""Night Runs on Dagster: creative jobs in, publish-ready ad creatives out."""

@@ -1,0 +1,62 @@
+"""`nightrun`: validate and expand job files, run the demo night, benchmark."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nightrun_dagster.cli import bench, demo, jobs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nightrun", description="Night Runs: creative jobs to ad creatives, overnight."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def paths(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or "
+                       "./marketing/night-runs)")  # fmt: skip
+        p.add_argument("--assets-root", type=Path, help="where asset paths point "
+                       "(default <root>/assets)")  # fmt: skip
+        p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
+
+    p = sub.add_parser("validate", help="check job files; one line per error")
+    paths(p)
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.set_defaults(func=jobs.validate_command)
+
+    p = sub.add_parser("expand", help="show the variants a job gets for a night")
+    paths(p)
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--mode", choices=["exploration", "exploitation", "maintenance"],
+                   help="run mode (default: the night's weekday mode)")  # fmt: skip
+    p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
+    p.add_argument("--json", action="store_true", help="print every variant as JSON")
+    p.add_argument("--preview", type=int, default=20, help="rows in the preview table")
+    p.set_defaults(func=jobs.expand_command)
+
+    p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
+    p.set_defaults(func=jobs.schema_command)
+
+    p = sub.add_parser("demo", help="run a whole night against the example jobs")
+    demo.add_arguments(p)
+    p.set_defaults(func=demo.demo_command)
+
+    p = sub.add_parser("bench", help="measure speed; --json for one JSON object")
+    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bench_sub.add_parser("expand", help="expand a large job and write every params.json")
+    b.add_argument("--variants", type=int, default=10_000, help="variants to expand")
+    b.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=bench.bench_expand_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Dagster layer: partitions, resources, assets, sensors and jobs wired to domain code."""

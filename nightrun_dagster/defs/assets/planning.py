@@ -1,0 +1,198 @@
+"""Planning assets: `night_plan` (per night), `job_spec` and `variants` (per night × job)."""
+
+import json
+
+import dagster as dg
+
+from nightrun_dagster.defs.partitions import (
+    job_partitions,
+    night_job_partitions,
+    night_partitions,
+    split_key,
+)
+from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.expand.variants import expand_job
+from nightrun_dagster.intake.queue import find_job, read_queue
+from nightrun_dagster.intake.validate import Intake, validate_bytes
+from nightrun_dagster.ops.night import mode_for_night
+from nightrun_dagster.plan.inputs import snapshot_inputs
+from nightrun_dagster.plan.night import job_budget, plan_night
+from nightrun_dagster.plan.variants import write_variants
+from nightrun_dagster.store.atomic import atomic_write_json
+
+GROUP = "planning"
+MODE_TAG = "nightrun/mode"
+PREVIEW_ROWS = 20
+
+
+def run_mode(context: dg.AssetExecutionContext, night: str) -> RunMode:
+    """The weekday's mode, unless the run carries a `nightrun/mode` tag."""
+    tagged = context.run.tags.get(MODE_TAG)
+    if tagged is None:
+        return mode_for_night(night)
+    try:
+        return RunMode(tagged)
+    except ValueError:
+        allowed = ", ".join(m.value for m in RunMode)
+        raise dg.Failure(f"run tag {MODE_TAG}={tagged!r} is not a run mode ({allowed})") from None
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_partitions,
+    description=(
+        "The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun "
+        "maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a "
+        "valid file in the queue) and each job's render budget, shared by priority within the "
+        "nightly maximum. Written to `runs/<night>/night_plan.json`."
+    ),
+    kinds={"json"},
+)
+def night_plan(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource
+) -> dg.MaterializeResult:
+    night = context.partition_key
+    mode = run_mode(context, night)
+    tree = nightrun.tree()
+    partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
+    queued = read_queue(tree, nightrun.intake())
+    jobs = [found for key, found in sorted(queued.items()) if key in partitions]
+    plan = plan_night(night, mode, jobs, nightrun.max_renders_per_night)
+    path = tree.night_plan(night)
+    atomic_write_json(path, plan)
+    missing = sorted(partitions - set(queued))
+    if missing:
+        context.log.warning(f"job partitions without a valid queue file, skipped: {missing}")
+    context.log.info(
+        f"night {night}: {mode.value}, {len(jobs)} jobs, {plan['total_budget']} renders planned"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "mode": mode.value,
+            "jobs": len(jobs),
+            "total_budget": plan["total_budget"],
+            "total_demand": plan["total_demand"],
+            "max_renders": plan["max_renders"],
+            "path": dg.MetadataValue.path(str(path)),
+            "budgets": dg.MetadataValue.md(_budget_table(plan)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[night_plan],
+    description=(
+        "The job's validated snapshot for the night: the queue file's bytes as "
+        "`inputs/job.json` and every referenced asset copied under `inputs/assets/`, listed "
+        "with SHA-256 in `inputs/manifest.json`."
+    ),
+    kinds={"json"},
+)
+def job_spec(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    tree = nightrun.tree()
+    intake = nightrun.intake()
+    try:
+        found = find_job(tree, intake, key)
+    except KeyError as exc:
+        raise dg.Failure(str(exc.args[0])) from None
+    job_dir = tree.job(night, key)
+    manifest = snapshot_inputs(found, intake.assets_root, job_dir)
+    return dg.MaterializeResult(
+        metadata={
+            "job_id": found.job.job_id,
+            "source": found.source.name,
+            "sha256": found.sha256,
+            "template": f"{found.template.template_id} {found.template.version}",
+            "priority": found.job.priority,
+            "objective": found.job.goal.objective,
+            "placements": ", ".join(f"{p.platform}/{p.format}" for p in found.job.platforms),
+            "assets": len(manifest["assets"]),
+            "path": dg.MetadataValue.path(str(job_dir.inputs)),
+        },
+        data_version=dg.DataVersion(found.sha256[:16]),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[job_spec, night_plan],
+    description=(
+        "The job's variants for the night: the capped cartesian product of its sweep in the "
+        "plan's run mode, down-selected deterministically when over the cap or the job's "
+        "budget. One `variants/vNNNN/meta/params.json` each, plus `variants/index.json`."
+    ),
+    kinds={"json"},
+)
+def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    tree = nightrun.tree()
+    job_dir = tree.job(night, key)
+    plan_path = tree.night_plan(night)
+    if not plan_path.is_file():
+        raise dg.Failure(f"{plan_path} is missing: materialize night_plan for {night} first")
+    plan = json.loads(plan_path.read_bytes())
+    budget = job_budget(plan, key)
+    if budget is None:
+        raise dg.Failure(
+            f"job {key!r} is not in the night plan of {night} ({plan_path}); "
+            "materialize night_plan again to include it"
+        )
+    if not job_dir.job_snapshot.is_file():
+        raise dg.Failure(f"{job_dir.job_snapshot} is missing: materialize job_spec first")
+    # Validate the snapshot against its own copied assets: the night no longer depends on the
+    # queue or the assets folder once job_spec has run.
+    base = nightrun.intake()
+    snapshot_intake = Intake(job_dir.inputs / "assets", base.workflows_dir, base.limits)
+    found = validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, snapshot_intake)
+    mode = RunMode(plan["mode"])
+    cap = min(found.cap, budget)
+    expansion = expand_job(found.job, mode, night, cap, found.template.defaults)
+    report = write_variants(found, expansion, job_dir)
+    context.log.info(
+        f"{key} {night}: {len(expansion.variants)} variants ({mode.value}, cap {cap}, "
+        f"sweep {expansion.sweep_size}); {report.written} written, {report.unchanged} unchanged"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "count": len(expansion.variants),
+            "cap": cap,
+            "job_cap": found.cap,
+            "budget": budget,
+            "mode": mode.value,
+            "sweep_size": expansion.sweep_size,
+            "selection": expansion.selection,
+            "written": report.written,
+            "unchanged": report.unchanged,
+            "path": dg.MetadataValue.path(str(job_dir.variants)),
+            "preview": dg.MetadataValue.md(preview_table(expansion.variants[:PREVIEW_ROWS])),
+        }
+    )
+
+
+def preview_table(rows: tuple) -> str:
+    head = "| id | prompt | seed | LoRAs | sampler | steps | cfg | denoise | ControlNet |"
+    lines = [head, "|" + "---|" * 9]
+    for v in rows:
+        loras = ", ".join(f"{a.name}@{a.weight:g}" for a in v.loras if a.enabled) or "–"
+        cn = f"{v.controlnet.type}@{v.controlnet.weight:g}" if v.controlnet else "–"
+        prompt = v.prompt if len(v.prompt) <= 40 else v.prompt[:39] + "…"
+        lines.append(
+            f"| {v.variant_id} | {prompt.replace('|', '/')} | {v.seed} | {loras} | {v.sampler} "
+            f"| {v.steps} | {v.cfg} | {v.denoise} | {cn} |"
+        )
+    return "\n".join(lines)
+
+
+def _budget_table(plan: dict) -> str:
+    lines = ["| job | priority | template | sweep | demand | budget |", "|---|---|---|---|---|---|"]
+    for j in plan["jobs"]:
+        lines.append(
+            f"| {j['key']} | {j['priority']} | {j['template_id']} | {j['sweep_size']} "
+            f"| {j['demand']} | {j['budget']} |"
+        )
+    return "\n".join(lines)

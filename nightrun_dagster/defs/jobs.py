@@ -1,0 +1,17 @@
+"""Asset jobs a person launches or backfills from the UI."""
+
+import dagster as dg
+
+from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+
+plan_night_job = dg.define_asset_job(
+    name="plan_night",
+    selection=[night_plan],
+    description="Plan a night: run mode, active jobs and their render budgets.",
+)
+
+plan_jobs_job = dg.define_asset_job(
+    name="plan_jobs",
+    selection=[job_spec, variants],
+    description="Snapshot a job's inputs and write its variants for a night (night × job).",
+)

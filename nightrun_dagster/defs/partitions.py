@@ -1,0 +1,25 @@
+"""Night × job partitions (DESIGN.md): nights are daily from 23:00 Buenos Aires, jobs dynamic."""
+
+import dagster as dg
+
+from nightrun_dagster.ops.night import FIRST_NIGHT, TIMEZONE
+
+night_partitions = dg.DailyPartitionsDefinition(
+    start_date=FIRST_NIGHT, hour_offset=23, timezone=TIMEZONE, end_offset=1
+)
+job_partitions = dg.DynamicPartitionsDefinition(name="job")
+night_job_partitions = dg.MultiPartitionsDefinition(
+    {"night": night_partitions, "job": job_partitions}
+)
+
+
+def night_job_key(night: str, job: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"night": night, "job": job})
+
+
+def split_key(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    """(night, job) of a night × job run."""
+    key = context.partition_key
+    assert isinstance(key, dg.MultiPartitionKey)
+    dims = key.keys_by_dimension
+    return dims["night"], dims["job"]

@@ -1,0 +1,1 @@
+"""Variants from a job and a run mode: a capped, reproducible cartesian product."""

@@ -1,0 +1,1 @@
+"""Taking job files in: full validation (schema, semantics, sweep size) and the queue folder."""

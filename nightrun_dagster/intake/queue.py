@@ -1,0 +1,101 @@
+"""The queue folder: valid jobs stay and become partitions; bad files go to `rejected/`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
+from nightrun_dagster.spec.errors import JobSpecInvalid, SpecError
+from nightrun_dagster.store.atomic import atomic_write_json, move_without_clobber
+from nightrun_dagster.store.paths import Tree
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source: str  # the queue file's name
+    moved_to: Path
+    report: Path
+    errors: tuple[SpecError, ...]
+
+
+@dataclass
+class QueueScan:
+    valid: dict[str, ValidJob] = field(default_factory=dict)  # by job key
+    rejected: list[Rejection] = field(default_factory=list)
+    settling: list[Path] = field(default_factory=list)  # too fresh: maybe still being written
+
+
+def queue_files(tree: Tree) -> list[Path]:
+    if not tree.queue.is_dir():
+        return []
+    files = [p for p in tree.queue.glob("*.json") if p.is_file() and not p.name.startswith(".")]
+    # First come, first served: when two files claim one job key, the older file keeps it.
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def scan_queue(
+    tree: Tree, intake: Intake, settle_seconds: float = 5.0, now: float | None = None
+) -> QueueScan:
+    """Validate every queue file; move each bad one (bytes untouched) to `queue/rejected/`
+    beside `<name>.error.json`. Files younger than `settle_seconds` wait for the next scan."""
+    scan = QueueScan()
+    now = time.time() if now is None else now
+    for path in queue_files(tree):
+        try:
+            if now - path.stat().st_mtime < settle_seconds:
+                scan.settling.append(path)
+                continue
+            found = validate_file(path, intake, label=path.name)
+        except FileNotFoundError:
+            continue  # removed by someone else mid-scan: nothing to do
+        except JobSpecInvalid as exc:
+            scan.rejected.append(reject(tree, path, exc.errors))
+            continue
+        holder = scan.valid.get(found.key)
+        if holder is not None:
+            reason = f"job key {found.key!r} is already used by {holder.source.name}"
+            scan.rejected.append(reject(tree, path, [SpecError(path.name, "job_id", reason)]))
+            continue
+        scan.valid[found.key] = found
+    return scan
+
+
+def reject(tree: Tree, path: Path, errors: list[SpecError]) -> Rejection:
+    """Move a bad job file into `rejected/` and write why beside it."""
+    moved = move_without_clobber(path, tree.rejected)
+    report = moved.with_name(moved.name + ".error.json")
+    atomic_write_json(
+        report,
+        {
+            "file": path.name,
+            "rejected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "moved_to": str(moved),
+            "errors": [
+                {"field": e.field, "json_path": e.json_path, "reason": e.reason} for e in errors
+            ],
+        },
+    )
+    return Rejection(path.name, moved, report, tuple(errors))
+
+
+def read_queue(tree: Tree, intake: Intake) -> dict[str, ValidJob]:
+    """The queue's valid jobs by key, moving nothing (runs read; only the sensor rejects)."""
+    valid: dict[str, ValidJob] = {}
+    for path in queue_files(tree):
+        try:
+            found = validate_file(path, intake, label=path.name)
+        except (JobSpecInvalid, FileNotFoundError):
+            continue
+        valid.setdefault(found.key, found)
+    return valid
+
+
+def find_job(tree: Tree, intake: Intake, key: str) -> ValidJob:
+    """The queue's valid file for a job key."""
+    found = read_queue(tree, intake).get(key)
+    if found is None:
+        raise KeyError(f"no valid job file with key {key!r} in {tree.queue}")
+    return found

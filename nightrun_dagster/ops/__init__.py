@@ -1,0 +1,1 @@
+"""Operations: the night window, run modes by weekday, render budgets."""

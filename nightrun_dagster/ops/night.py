@@ -1,0 +1,46 @@
+"""The night window (23:00–08:00 Buenos Aires) and the run mode each night gets."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from nightrun_dagster.expand.modes import RunMode
+
+TIMEZONE = "America/Argentina/Buenos_Aires"
+TZ = ZoneInfo(TIMEZONE)
+WINDOW_START = time(23, 0)
+WINDOW_END = time(8, 0)
+FIRST_NIGHT = "2026-01-01"
+
+
+def parse_night(night: str) -> date:
+    try:
+        return date.fromisoformat(night)
+    except ValueError as exc:
+        raise ValueError(f"night {night!r} is not a date like 2026-02-09") from exc
+
+
+def window(night: str) -> tuple[datetime, datetime]:
+    """Night `2026-02-09` runs from 2026-02-09 23:00 to 2026-02-10 08:00, local time."""
+    d = parse_night(night)
+    start = datetime.combine(d, WINDOW_START, tzinfo=TZ)
+    end = datetime.combine(d + timedelta(days=1), WINDOW_END, tzinfo=TZ)
+    return start, end
+
+
+def tonight(now: datetime | None = None) -> str:
+    """The night in progress, or the next one when called during the day."""
+    local = (now or datetime.now(TZ)).astimezone(TZ)
+    # Before 08:00 we are still inside the night that started yesterday.
+    return (local - timedelta(hours=WINDOW_END.hour)).date().isoformat()
+
+
+def mode_for_night(night: str) -> RunMode:
+    """Mon–Thu exploration, Fri/Sat exploitation, Sun maintenance (by the night's start day)."""
+    weekday = parse_night(night).weekday()
+    if weekday <= 3:
+        return RunMode.exploration
+    if weekday <= 5:
+        return RunMode.exploitation
+    return RunMode.maintenance

@@ -1,0 +1,1 @@
+"""Planning a night: which jobs run, their budgets, their input snapshots and variants."""

@@ -1,0 +1,71 @@
+"""The job's input snapshot: the validated job file and its assets, each with a SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes, atomic_write_json
+from nightrun_dagster.store.paths import JobDir
+
+
+@dataclass(frozen=True)
+class InputFile:
+    field: str
+    source: str
+    stored: str  # path relative to inputs/
+    sha256: str
+    bytes: int
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def asset_fields(found: ValidJob) -> list[tuple[str, str]]:
+    """(field, relative path) of every asset the job references, in document order."""
+    a = found.job.assets
+    out = [(f"assets.product_images[{i}]", p) for i, p in enumerate(a.product_images)]
+    for name in ("base_ui_screens", "masks", "style_refs"):
+        out += [(f"assets.{name}[{i}]", p) for i, p in enumerate(getattr(a, name) or [])]
+    if a.logo is not None:
+        out.append(("assets.logo", a.logo))
+    return out
+
+
+def snapshot_inputs(found: ValidJob, assets_root: Path, job_dir: JobDir) -> dict[str, Any]:
+    """Copy the job file and its assets into `inputs/` (same relative paths, atomic writes)
+    and write `inputs/manifest.json`. Returns the manifest."""
+    atomic_write_bytes(job_dir.job_snapshot, found.raw)
+    files: list[InputFile] = []
+    for field_name, rel in asset_fields(found):
+        src = assets_root / rel
+        dst = job_dir.inputs / "assets" / rel
+        digest = sha256_file(src)
+        if not (dst.is_file() and sha256_file(dst) == digest):
+            atomic_copy(src, dst)
+        files.append(
+            InputFile(
+                field_name, rel, str(dst.relative_to(job_dir.inputs)), digest, dst.stat().st_size
+            )
+        )
+    manifest = {
+        "job_id": found.job.job_id,
+        "job_key": found.key,
+        "job_file": {"source": found.source.name, "stored": "job.json", "sha256": found.sha256},
+        "template": {
+            "id": found.template.template_id,
+            "version": found.template.version,
+            "sha256": found.template.sha256,
+        },
+        "assets": [f.__dict__ for f in files],
+    }
+    atomic_write_json(job_dir.inputs_manifest, manifest)
+    return manifest

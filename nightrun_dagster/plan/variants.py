@@ -1,0 +1,93 @@
+"""Writing a job's variants: one `variants/vNNNN/meta/params.json` each, plus an index."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from nightrun_dagster.expand.variants import Expansion, Variant
+from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json, dump_json
+from nightrun_dagster.store.paths import JobDir
+
+PARAMS_VERSION = 1
+
+
+class VariantConflict(RuntimeError):
+    """A variant folder already holds renders made with different parameters."""
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    written: int
+    unchanged: int
+
+
+def params_document(found: ValidJob, expansion: Expansion, variant: Variant) -> dict[str, Any]:
+    """Everything needed to reproduce one render (the render stage adds what the server says)."""
+    t = found.template
+    d = t.defaults
+    return {
+        "params_version": PARAMS_VERSION,
+        "job_id": found.job.job_id,
+        "job_key": found.key,
+        "night": expansion.night,
+        "mode": expansion.mode.value,
+        **variant.as_dict(),
+        "template": {
+            "id": t.template_id,
+            "version": t.version,
+            "sha256": t.sha256,
+            "file": t.path.name,
+            "model": t.metadata.get("model"),
+        },
+        "width": d.get("width"),
+        "height": d.get("height"),
+        "frames": d.get("frames"),
+        "inputs_map": found.job.generation.workflow.inputs_map,
+        "job_sha256": found.sha256,
+    }
+
+
+def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> WriteReport:
+    """Write every variant's params.json. An identical file is left alone; a different one is
+    replaced only while that variant has no outputs, so renders never lose their parameters."""
+    written = unchanged = 0
+    for variant in expansion.variants:
+        path = job_dir.params(variant.variant_id)
+        doc = params_document(found, expansion, variant)
+        data = dump_json(doc)
+        if path.is_file():
+            existing = path.read_bytes()
+            if existing == data or _planned_part(existing) == _planned_part(data):
+                unchanged += 1
+                continue
+            out = job_dir.variant(variant.variant_id) / "out"
+            if out.is_dir() and any(out.iterdir()):
+                raise VariantConflict(
+                    f"{path}: variant {variant.variant_id} was already rendered with other "
+                    "parameters; move its job folder aside to plan this night again"
+                )
+        atomic_write_bytes(path, data)
+        written += 1
+    atomic_write_json(
+        job_dir.variants_index,
+        {
+            "job_id": found.job.job_id,
+            "night": expansion.night,
+            "mode": expansion.mode.value,
+            "cap": expansion.cap,
+            "sweep_size": expansion.sweep_size,
+            "selection": expansion.selection,
+            "count": len(expansion.variants),
+            "variants": [v.variant_id for v in expansion.variants],
+        },
+    )
+    return WriteReport(written, unchanged)
+
+
+def _planned_part(data: bytes) -> dict[str, Any]:
+    # Later stages add keys (e.g. "render") to params.json; only what we planned must match.
+    doc = json.loads(data)
+    return {k: v for k, v in doc.items() if k not in {"render", "server"}}

@@ -1,0 +1,1 @@
+"""The artifact tree: paths, atomic writes and sidecars (stdlib only)."""

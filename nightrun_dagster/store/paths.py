@@ -1,0 +1,82 @@
+"""Where everything lives under `$NIGHTRUN_ROOT` (the seed's §6 layout)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("marketing/night-runs")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("NIGHTRUN_ROOT") or DEFAULT_ROOT)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The artifact tree rooted at `root`."""
+
+    root: Path
+
+    @property
+    def queue(self) -> Path:
+        return self.root / "queue"
+
+    @property
+    def rejected(self) -> Path:
+        return self.queue / "rejected"
+
+    @property
+    def assets(self) -> Path:
+        return self.root / "assets"
+
+    def night(self, night: str) -> Path:
+        return self.root / "runs" / night
+
+    def night_plan(self, night: str) -> Path:
+        return self.night(night) / "night_plan.json"
+
+    def job(self, night: str, job_key: str) -> JobDir:
+        return JobDir(self.night(night) / f"job_{job_key}")
+
+
+@dataclass(frozen=True)
+class JobDir:
+    """`runs/<night>/job_<key>/`."""
+
+    path: Path
+
+    @property
+    def inputs(self) -> Path:
+        return self.path / "inputs"
+
+    @property
+    def job_snapshot(self) -> Path:
+        return self.inputs / "job.json"
+
+    @property
+    def inputs_manifest(self) -> Path:
+        return self.inputs / "manifest.json"
+
+    @property
+    def variants(self) -> Path:
+        return self.path / "variants"
+
+    @property
+    def variants_index(self) -> Path:
+        return self.variants / "index.json"
+
+    def variant(self, variant_id: str) -> Path:
+        return self.variants / variant_id
+
+    def params(self, variant_id: str) -> Path:
+        return self.variant(variant_id) / "meta" / "params.json"
+
+    @property
+    def selection(self) -> Path:
+        return self.path / "selection"
+
+    @property
+    def publish(self) -> Path:
+        return self.path / "publish"

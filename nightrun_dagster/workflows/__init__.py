@@ -1,0 +1,1 @@
+"""ComfyUI API-format workflow templates: discovery, metadata and content hashes."""
