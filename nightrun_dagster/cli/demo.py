@@ -6,8 +6,6 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-import dagster as dg
-
 from nightrun_dagster.ops.night import parse_night, tonight, window
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -71,6 +69,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def run_night(root: Path, night: str) -> dict:
     """Queue sensor tick, then night_plan, then job_spec + variants for every job."""
+    import dagster as dg  # here, not at the top: `nightrun validate` should start fast
+
     from nightrun_dagster.definitions import build_defs
     from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
     from nightrun_dagster.defs.partitions import job_partitions, night_job_key

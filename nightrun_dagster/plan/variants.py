@@ -8,7 +8,12 @@ from typing import Any
 
 from nightrun_dagster.expand.variants import Expansion, Variant
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json, dump_json
+from nightrun_dagster.store.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    dump_json,
+    write_new_tree,
+)
 from nightrun_dagster.store.paths import JobDir
 
 PARAMS_VERSION = 1
@@ -51,8 +56,18 @@ def params_document(found: ValidJob, expansion: Expansion, variant: Variant) -> 
 
 
 def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> WriteReport:
-    """Write every variant's params.json. An identical file is left alone; a different one is
-    replaced only while that variant has no outputs, so renders never lose their parameters."""
+    """Write every variant's params.json. A first plan builds the whole `variants/` folder at
+    once; later plans leave identical files alone and replace a different one only while that
+    variant has no outputs, so renders never lose their parameters."""
+    index = _index_document(found, expansion)
+    if not job_dir.variants.exists():
+        files = [
+            (f"{v.variant_id}/meta/params.json", dump_json(params_document(found, expansion, v)))
+            for v in expansion.variants
+        ]
+        files.append((job_dir.variants_index.name, dump_json(index)))
+        write_new_tree(job_dir.variants, files)
+        return WriteReport(len(expansion.variants), 0)
     written = unchanged = 0
     for variant in expansion.variants:
         path = job_dir.params(variant.variant_id)
@@ -71,20 +86,21 @@ def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> Wr
                 )
         atomic_write_bytes(path, data)
         written += 1
-    atomic_write_json(
-        job_dir.variants_index,
-        {
-            "job_id": found.job.job_id,
-            "night": expansion.night,
-            "mode": expansion.mode.value,
-            "cap": expansion.cap,
-            "sweep_size": expansion.sweep_size,
-            "selection": expansion.selection,
-            "count": len(expansion.variants),
-            "variants": [v.variant_id for v in expansion.variants],
-        },
-    )
+    atomic_write_json(job_dir.variants_index, index)
     return WriteReport(written, unchanged)
+
+
+def _index_document(found: ValidJob, expansion: Expansion) -> dict[str, Any]:
+    return {
+        "job_id": found.job.job_id,
+        "night": expansion.night,
+        "mode": expansion.mode.value,
+        "cap": expansion.cap,
+        "sweep_size": expansion.sweep_size,
+        "selection": expansion.selection,
+        "count": len(expansion.variants),
+        "variants": [v.variant_id for v in expansion.variants],
+    }
 
 
 def _planned_part(data: bytes) -> dict[str, Any]:

@@ -19,7 +19,9 @@ NotNull = BeforeValidator(not_null)
 
 
 class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow", strict=True, validate_by_alias=True, validate_by_name=False
+    )
 
 
 Objective = Literal["awareness", "traffic", "leads", "sales", "retargeting"]
@@ -123,7 +125,9 @@ class CreativeJob(SpecModel):
 
     job_id: StrictStr
     created_at: Annotated[StrictStr, Field(description="ISO-8601")]
-    priority: Annotated[Integer, NotNull, Field(ge=0, le=100)] = 50
+    priority: Annotated[
+        int, Strict(False), Field(ge=0, le=100), BeforeValidator(json_integer), NotNull
+    ] = 50
     product: Product
     goal: Goal
     platforms: list[PlatformTarget]

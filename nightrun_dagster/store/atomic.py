@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 def _tmp_name(path: Path) -> Path:
@@ -27,7 +29,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def dump_json(payload: Any) -> bytes:
-    return (json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
+    """Indented UTF-8 JSON with a final newline (orjson: ~20x faster than json with indent)."""
+    return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
@@ -55,3 +58,39 @@ def move_without_clobber(src: Path, dst_dir: Path) -> Path:
         dst = dst_dir / f"{src.stem}.{n}{src.suffix}"
     src.replace(dst)
     return dst
+
+
+def write_new_tree(final: Path, files: Iterable[tuple[str, bytes]]) -> None:
+    """Create the folder `final` holding `files` (relative path, bytes) all at once: the tree
+    is built under a temporary sibling and renamed into place, so `final` is complete or absent.
+    Paths are resolved against an open folder handle, which keeps 10,000 small files fast."""
+    if final.exists():
+        raise FileExistsError(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = _tmp_name(final)
+    staging.mkdir()
+    made: set[str] = set()
+    fd_root = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for rel, data in files:
+            parent = rel.rpartition("/")[0]
+            _mkdirs(parent, fd_root, made)
+            fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd_root)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        os.close(fd_root)
+
+
+def _mkdirs(rel: str, fd_root: int, made: set[str]) -> None:
+    if not rel or rel in made:
+        return
+    _mkdirs(rel.rpartition("/")[0], fd_root, made)
+    os.mkdir(rel, dir_fd=fd_root)
+    made.add(rel)

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real PostgreSQL database, Dagster instances, an artifact tree."""
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+
+from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.intake.validate import Intake
+from nightrun_dagster.store.paths import Tree
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "job_specs"
+EXAMPLE_JOBS = sorted(p for p in EXAMPLES.glob("*.json") if p.name != "creative_job.schema.json")
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The throwaway server `scripts/test.sh` starts; without it the test fails, never skips."""
+    url = os.environ.get("NIGHTRUN_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "NIGHTRUN_TEST_POSTGRES_URL is not set: run the tests with `bash scripts/test.sh`, "
+            "which starts PostgreSQL on loopback, or point it at a server you run."
+        )
+    return url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    name = f"nightrun_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def pg_instance(postgres_database: str) -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance whose run, event-log and schedule storage is the real PostgreSQL."""
+    overrides = {"storage": {"postgres": {"postgres_url": postgres_database}}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        yield instance
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """An artifact tree with the example assets in `assets/` and an empty queue."""
+    t = Tree(tmp_path / "night-runs")
+    shutil.copytree(EXAMPLES / "assets", t.assets)
+    t.queue.mkdir(parents=True)
+    return t
+
+
+@pytest.fixture
+def intake(tree: Tree) -> Intake:
+    return Intake(assets_root=tree.assets)
+
+
+@pytest.fixture
+def nightrun(tree: Tree) -> NightrunResource:
+    return NightrunResource(root=str(tree.root), queue_settle_seconds=0)
+
+
+@pytest.fixture
+def queued_examples(tree: Tree) -> list[Path]:
+    """The example jobs copied into the queue, as a person would drop them there."""
+    return [Path(shutil.copy(src, tree.queue / src.name)) for src in EXAMPLE_JOBS]
