@@ -70,8 +70,9 @@ def run_expand_once(variants: int, work: Path) -> dict[str, float | int]:
     t0 = time.perf_counter()
     found = validate_file(job_file, intake)
     t1 = time.perf_counter()
-    expansion = expand_job(found.job, RunMode.exploration, "2026-02-09", found.cap,
-                           found.template.defaults)  # fmt: skip
+    expansion = expand_job(
+        found.job, RunMode.exploration, "2026-02-09", found.cap, found.template.defaults
+    )
     t2 = time.perf_counter()
     job_dir = tree.job("2026-02-09", found.key)
     first = write_variants(found, expansion, job_dir)

@@ -15,10 +15,14 @@ SCHEMA_FILE = "creative_job.schema.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or "
-                   "./marketing/night-runs)")  # fmt: skip
-    p.add_argument("--home", type=Path, help="DAGSTER_HOME for the demo's instance "
-                   "(default <root>/dagster_home, SQLite)")  # fmt: skip
+    p.add_argument(
+        "--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)"
+    )
+    p.add_argument(
+        "--home",
+        type=Path,
+        help="DAGSTER_HOME for the demo's instance (default <root>/dagster_home, SQLite)",
+    )
     p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
     p.add_argument("--jobs", type=Path, default=EXAMPLES, help="folder of job files to queue")
 
@@ -86,8 +90,11 @@ def run_night(root: Path, night: str) -> dict:
     if isinstance(result, dg.SensorResult):
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(job_partitions.name, list(request.partition_keys))
-    rejected = sorted(p.name for p in (root / "queue" / "rejected").glob("*.json")
-                      if not p.name.endswith(".error.json"))  # fmt: skip
+    rejected = sorted(
+        p.name
+        for p in (root / "queue" / "rejected").glob("*.json")
+        if not p.name.endswith(".error.json")
+    )
     keys = sorted(instance.get_dynamic_partitions(job_partitions.name))
 
     # Tonight's partition only exists once 23:00 has passed; plan it from its own start so the

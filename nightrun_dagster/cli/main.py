@@ -15,10 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def paths(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or "
-                       "./marketing/night-runs)")  # fmt: skip
-        p.add_argument("--assets-root", type=Path, help="where asset paths point "
-                       "(default <root>/assets)")  # fmt: skip
+        p.add_argument(
+            "--root",
+            type=Path,
+            help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
+        )
+        p.add_argument(
+            "--assets-root", type=Path, help="where asset paths point (default <root>/assets)"
+        )
         p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
 
     p = sub.add_parser("validate", help="check job files; one line per error")
@@ -29,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("expand", help="show the variants a job gets for a night")
     paths(p)
     p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--mode", choices=["exploration", "exploitation", "maintenance"],
-                   help="run mode (default: the night's weekday mode)")  # fmt: skip
+    p.add_argument(
+        "--mode",
+        choices=["exploration", "exploitation", "maintenance"],
+        help="run mode (default: the night's weekday mode)",
+    )
     p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
     p.add_argument("--json", action="store_true", help="print every variant as JSON")
     p.add_argument("--preview", type=int, default=20, help="rows in the preview table")

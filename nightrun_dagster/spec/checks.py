@@ -152,8 +152,16 @@ def _seeds(job: CreativeJob) -> Iterator[Problem]:
 def _sweep_values(job: CreativeJob) -> Iterator[Problem]:
     v = job.generation.variants
     base = "generation.variants"
-    for name in ("prompt_variants", "negative_variants", "loras", "samplers", "steps", "cfg",
-                 "denoise", "controlnet"):  # fmt: skip
+    for name in (
+        "prompt_variants",
+        "negative_variants",
+        "loras",
+        "samplers",
+        "steps",
+        "cfg",
+        "denoise",
+        "controlnet",
+    ):
         value = getattr(v, name)
         if value is not None and len(value) == 0:
             yield f"{base}.{name}", "is empty; omit it to use the template's default"

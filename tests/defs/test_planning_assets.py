@@ -22,8 +22,9 @@ def add_jobs(instance: dg.DagsterInstance, keys: list[str]) -> None:
 
 def materialize_night(instance, nightrun, keys, night=NIGHT, tags=None):
     resources = {"nightrun": nightrun}
-    plan = dg.materialize([night_plan], instance=instance, partition_key=night,
-                          resources=resources, tags=tags)  # fmt: skip
+    plan = dg.materialize(
+        [night_plan], instance=instance, partition_key=night, resources=resources, tags=tags
+    )
     assert plan.success
     results = {}
     for key in keys:
@@ -52,8 +53,11 @@ def test_plan_spec_and_variants_on_postgres(
     plan = json.loads(tree.night_plan(NIGHT).read_bytes())
     assert plan["mode"] == "exploration"
     assert plan["window"]["start"].startswith("2026-02-09T23:00:00-03:00")
-    assert [j["key"] for j in plan["jobs"]] == [STATIC, "mitienda-checkout-ui-2026-02",
-                                                "verde-teaser-reel-2026-02"]  # fmt: skip
+    assert [j["key"] for j in plan["jobs"]] == [
+        STATIC,
+        "mitienda-checkout-ui-2026-02",
+        "verde-teaser-reel-2026-02",
+    ]
     static = plan["jobs"][0]
     assert static["cap"] == 800 and static["sweep_size"] == 1920 and static["budget"] == 800
 
@@ -98,9 +102,11 @@ def test_plan_spec_and_variants_on_postgres(
 
 
 def test_mode_tag_overrides_weekday(
-    pg_instance: dg.DagsterInstance, tree: Tree, nightrun: NightrunResource,
+    pg_instance: dg.DagsterInstance,
+    tree: Tree,
+    nightrun: NightrunResource,
     queued_examples: list[Path],
-) -> None:  # fmt: skip
+) -> None:
     add_jobs(pg_instance, [STATIC])
     materialize_night(pg_instance, nightrun, [STATIC], tags={"nightrun/mode": "exploitation"})
     plan = json.loads(tree.night_plan(NIGHT).read_bytes())
@@ -126,9 +132,11 @@ def test_nightly_maximum_is_shared_by_priority(
 
 
 def test_sunday_is_maintenance_with_no_variants(
-    pg_instance: dg.DagsterInstance, tree: Tree, nightrun: NightrunResource,
+    pg_instance: dg.DagsterInstance,
+    tree: Tree,
+    nightrun: NightrunResource,
     queued_examples: list[Path],
-) -> None:  # fmt: skip
+) -> None:
     add_jobs(pg_instance, [STATIC])
     materialize_night(pg_instance, nightrun, [STATIC], night="2026-02-15")
     plan = json.loads(tree.night_plan("2026-02-15").read_bytes())
@@ -138,9 +146,11 @@ def test_sunday_is_maintenance_with_no_variants(
 
 
 def test_variants_without_a_plan_fail_clearly(
-    pg_instance: dg.DagsterInstance, tree: Tree, nightrun: NightrunResource,
+    pg_instance: dg.DagsterInstance,
+    tree: Tree,
+    nightrun: NightrunResource,
     queued_examples: list[Path],
-) -> None:  # fmt: skip
+) -> None:
     add_jobs(pg_instance, [STATIC])
     with pytest.raises(dg.Failure, match="materialize night_plan"):
         dg.materialize(

@@ -1,0 +1,45 @@
+"""`nightrun demo`: queues the example jobs and plans a whole night on SQLite."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+
+def test_demo_plans_the_night_for_every_example(tmp_path: Path) -> None:
+    root, home = tmp_path / "root", tmp_path / "home"
+    cmd = [
+        sys.executable,
+        "-m",
+        "nightrun_dagster.cli.main",
+        "demo",
+        "--root",
+        str(root),
+        "--home",
+        str(home),
+        "--night",
+        "2026-02-10",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "night 2026-02-10, mode exploration" in proc.stdout
+    night = root / "runs" / "2026-02-10"
+    plan = json.loads((night / "night_plan.json").read_bytes())
+    assert len(plan["jobs"]) == 3
+    for job in plan["jobs"]:
+        job_dir = night / f"job_{job['key']}"
+        assert (job_dir / "inputs" / "manifest.json").is_file()
+        params = list(job_dir.glob("variants/v*/meta/params.json"))
+        assert len(params) == job["budget"] > 0
+        assert f"{job['key']}: {job['budget']} variants" in proc.stdout
+    # the lineage is in the demo's SQLite instance, where `dagster dev` will show it
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert "sqlite" in type(instance.run_storage).__name__.lower()
+        parts = instance.get_materialized_partitions(dg.AssetKey("variants"))
+        assert len(parts) == 3
+        assert instance.get_materialized_partitions(dg.AssetKey("night_plan")) == {"2026-02-10"}
+    # a second run changes nothing and still succeeds
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr[-4000:]

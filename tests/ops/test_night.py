@@ -1,0 +1,51 @@
+"""The night window, tonight's night and the weekday run modes."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight, window
+
+BA = ZoneInfo("America/Argentina/Buenos_Aires")
+
+
+def test_window_is_23_to_08_buenos_aires() -> None:
+    start, end = window("2026-02-09")
+    assert start.isoformat() == "2026-02-09T23:00:00-03:00"
+    assert end.isoformat() == "2026-02-10T08:00:00-03:00"
+
+
+@pytest.mark.parametrize(
+    ("local", "night"),
+    [
+        (datetime(2026, 2, 9, 23, 30, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 3, 0, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 7, 59, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 8, 0, tzinfo=BA), "2026-02-10"),
+        (datetime(2026, 2, 10, 15, 0, tzinfo=BA), "2026-02-10"),
+        (datetime(2026, 2, 10, 4, 0, tzinfo=ZoneInfo("UTC")), "2026-02-09"),  # 01:00 in BA
+    ],
+)
+def test_tonight(local: datetime, night: str) -> None:
+    assert tonight(local) == night
+
+
+@pytest.mark.parametrize(
+    ("night", "mode"),
+    [
+        ("2026-02-09", RunMode.exploration),  # Monday
+        ("2026-02-12", RunMode.exploration),  # Thursday
+        ("2026-02-13", RunMode.exploitation),  # Friday
+        ("2026-02-14", RunMode.exploitation),  # Saturday
+        ("2026-02-15", RunMode.maintenance),  # Sunday
+    ],
+)
+def test_mode_by_weekday(night: str, mode: RunMode) -> None:
+    assert mode_for_night(night) is mode
+
+
+def test_bad_night_is_named() -> None:
+    with pytest.raises(ValueError, match="'2026-13-01' is not a date"):
+        parse_night("2026-13-01")
