@@ -97,7 +97,7 @@ def run_expand_once(variants: int, work: Path) -> dict[str, float | int]:
 def bench_expand_command(args: argparse.Namespace) -> int:
     runs = []
     for _ in range(max(1, args.repeat)):
-        work = Path(tempfile.mkdtemp(prefix="nightrun-bench-"))
+        work = Path(tempfile.mkdtemp(prefix="nightrun-bench-", dir=args.dir))
         try:
             runs.append(run_expand_once(args.variants, work))
         finally:
@@ -108,6 +108,7 @@ def bench_expand_command(args: argparse.Namespace) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "runs": len(runs),
+        "dir": str(Path(args.dir or tempfile.gettempdir()).resolve()),
         **best,
         "variants_per_s": best["variants"] / best["total_s"],
         "target_total_s": 1.0,
@@ -116,6 +117,7 @@ def bench_expand_command(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     rows = [
+        ("folder", result["dir"]),
         ("variants", f"{best['variants']}"),
         ("sweep size", f"{best['sweep_size']}"),
         ("params.json files", f"{best['params_files']}"),

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench_sub.add_parser("expand", help="expand a large job and write every params.json")
     b.add_argument("--variants", type=int, default=10_000, help="variants to expand")
     b.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+    b.add_argument("--dir", type=Path, help="where to write (default: the system temp folder)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench.bench_expand_command)
     return parser
