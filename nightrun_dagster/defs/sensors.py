@@ -27,6 +27,8 @@ def job_queue_sensor(
     for r in scan.rejected:
         reasons = "; ".join(f"{e.field}: {e.reason}" for e in r.errors)
         context.log.warning(f"rejected {r.source} -> {r.moved_to}: {reasons}")
+    for path, why in scan.unmovable:
+        context.log.error(f"{path} is invalid but could not be moved to rejected/: {why}")
     existing = set(context.instance.get_dynamic_partitions(job_partitions.name))
     new_keys = sorted(set(scan.valid) - existing)
     # The cursor fingerprints the queue's valid content, so the UI shows when it last changed.

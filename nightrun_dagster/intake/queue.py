@@ -26,14 +26,22 @@ class QueueScan:
     valid: dict[str, ValidJob] = field(default_factory=dict)  # by job key
     rejected: list[Rejection] = field(default_factory=list)
     settling: list[Path] = field(default_factory=list)  # too fresh: maybe still being written
+    unmovable: list[tuple[Path, str]] = field(default_factory=list)  # bad, but cannot be moved
 
 
 def queue_files(tree: Tree) -> list[Path]:
     if not tree.queue.is_dir():
         return []
-    files = [p for p in tree.queue.glob("*.json") if p.is_file() and not p.name.startswith(".")]
+    stamped = []
+    for p in tree.queue.glob("*.json"):
+        if p.name.startswith("."):
+            continue  # our own temporary names, and hidden files of editors
+        try:
+            stamped.append((p.stat().st_mtime_ns, p.name, p))
+        except FileNotFoundError:
+            continue  # removed while we looked
     # First come, first served: when two files claim one job key, the older file keeps it.
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [p for _, _, p in sorted(stamped) if p.is_file()]
 
 
 def scan_queue(
@@ -52,15 +60,24 @@ def scan_queue(
         except FileNotFoundError:
             continue  # removed by someone else mid-scan: nothing to do
         except JobSpecInvalid as exc:
-            scan.rejected.append(reject(tree, path, exc.errors))
+            _reject_into(scan, tree, path, exc.errors)
             continue
         holder = scan.valid.get(found.key)
         if holder is not None:
             reason = f"job key {found.key!r} is already used by {holder.source.name}"
-            scan.rejected.append(reject(tree, path, [SpecError(path.name, "job_id", reason)]))
+            _reject_into(scan, tree, path, [SpecError(path.name, "job_id", reason)])
             continue
         scan.valid[found.key] = found
     return scan
+
+
+def _reject_into(scan: QueueScan, tree: Tree, path: Path, errors: list[SpecError]) -> None:
+    try:
+        scan.rejected.append(reject(tree, path, errors))
+    except OSError as exc:
+        # A file we cannot move (permissions, a vanished file) stays put: the tick goes on and
+        # the next one tries again.
+        scan.unmovable.append((path, str(exc)))
 
 
 def reject(tree: Tree, path: Path, errors: list[SpecError]) -> Rejection:

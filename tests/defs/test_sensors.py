@@ -140,3 +140,16 @@ def test_files_still_being_written_wait(tree: Tree) -> None:
         assert instance.get_dynamic_partitions("job") == []
     assert (tree.queue / "half.json").read_bytes() == b'{"job_id": '
     assert not tree.rejected.exists()
+
+
+def test_unmovable_bad_file_does_not_fail_the_tick(
+    tree: Tree, nightrun: NightrunResource, queued_examples: list[Path]
+) -> None:
+    (tree.queue / "bad.json").write_bytes(b"nope")
+    tree.rejected.parent.mkdir(parents=True, exist_ok=True)
+    tree.rejected.write_text("a file where the rejected/ folder should be")
+    with dg.instance_for_test() as instance:
+        result = tick(instance, nightrun)
+        assert isinstance(result, dg.SensorResult)
+        assert len(instance.get_dynamic_partitions("job")) == 3
+    assert (tree.queue / "bad.json").read_bytes() == b"nope"
