@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from nightrun_dagster.comfy.client import Timeouts
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.plan.night import DEFAULT_MAX_RENDERS_PER_NIGHT
 from nightrun_dagster.spec.limits import SpecLimits
@@ -44,3 +45,31 @@ class NightrunResource(dg.ConfigurableResource):
         assets = Path(self.assets_root) if self.assets_root else self.tree().assets
         limits = SpecLimits(self.cap, self.deep_search_ceiling, self.sweep_ceiling)
         return Intake(assets_root=assets, workflows_dir=Path(self.workflows_dir), limits=limits)
+
+
+class ComfyUIResource(dg.ConfigurableResource):
+    """The ComfyUI servers, one per GPU, and how patiently to talk to them."""
+
+    urls: str = Field(description="ComfyUI base URLs, comma-separated, one per GPU ($COMFYUI_URL).")
+    queue_ahead: int = Field(
+        default=2, description="Prompts kept queued on a server behind the running one."
+    )
+    stall_timeout_s: float = Field(
+        default=300.0, description="Seconds without progress before a prompt is interrupted."
+    )
+    request_timeout_s: float = Field(default=30.0, description="Timeout of one HTTP call.")
+    poll_s: float = Field(default=3.0, description="History poll interval (websocket fallback).")
+    unavailable_timeout_s: float = Field(
+        default=120.0, description="Back-off budget while a server is unreachable."
+    )
+
+    def endpoints(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.urls.split(",") if u.strip()]
+
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            request=self.request_timeout_s,
+            stall=self.stall_timeout_s,
+            poll=self.poll_s,
+            unavailable=self.unavailable_timeout_s,
+        )

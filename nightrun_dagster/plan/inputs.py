@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.intake.validate import Intake, ValidJob, validate_bytes
 from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 
@@ -69,3 +69,10 @@ def snapshot_inputs(found: ValidJob, assets_root: Path, job_dir: JobDir) -> dict
     }
     atomic_write_json(job_dir.inputs_manifest, manifest)
     return manifest
+
+
+def load_snapshot(job_dir: JobDir, base: Intake) -> ValidJob:
+    """The job as `job_spec` snapshotted it, validated against its own copied assets, so a
+    night no longer depends on the queue or the assets folder once planned."""
+    intake = Intake(job_dir.inputs / "assets", base.workflows_dir, base.limits)
+    return validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, intake)

@@ -73,6 +73,17 @@ class JobDir:
     def params(self, variant_id: str) -> Path:
         return self.variant(variant_id) / "meta" / "params.json"
 
+    def meta(self, variant_id: str) -> Path:
+        return self.variant(variant_id) / "meta"
+
+    def out(self, variant_id: str) -> Path:
+        return self.variant(variant_id) / "out"
+
+    @property
+    def blocked(self) -> Path:
+        """Present while the job cannot render (missing model or node); says which."""
+        return self.path / "blocked.json"
+
     @property
     def selection(self) -> Path:
         return self.path / "selection"

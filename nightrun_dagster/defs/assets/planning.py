@@ -14,9 +14,8 @@ from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.queue import find_job, read_queue
-from nightrun_dagster.intake.validate import Intake, validate_bytes
 from nightrun_dagster.ops.night import mode_for_night
-from nightrun_dagster.plan.inputs import snapshot_inputs
+from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
 from nightrun_dagster.plan.night import job_budget, plan_night
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.atomic import atomic_write_json
@@ -144,11 +143,7 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
         )
     if not job_dir.job_snapshot.is_file():
         raise dg.Failure(f"{job_dir.job_snapshot} is missing: materialize job_spec first")
-    # Validate the snapshot against its own copied assets: the night no longer depends on the
-    # queue or the assets folder once job_spec has run.
-    base = nightrun.intake()
-    snapshot_intake = Intake(job_dir.inputs / "assets", base.workflows_dir, base.limits)
-    found = validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, snapshot_intake)
+    found = load_snapshot(job_dir, nightrun.intake())
     mode = RunMode(plan["mode"])
     cap = min(found.cap, budget)
     expansion = expand_job(found.job, mode, night, cap, found.template.defaults)

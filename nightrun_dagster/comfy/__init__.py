@@ -1,0 +1,1 @@
+"""ComfyUI: the async client, the render loop and the protocol-faithful emulator."""

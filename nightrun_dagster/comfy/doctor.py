@@ -1,0 +1,156 @@
+"""`nightrun doctor`: is this machine and its ComfyUI ready for a night?"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytesseract
+from PIL import Image
+
+from nightrun_dagster.comfy.client import ComfyClient, Timeouts
+from nightrun_dagster.comfy.errors import ComfyError
+from nightrun_dagster.intake.validate import ValidJob
+
+REQUIRED_LANGUAGES = ("spa", "eng")
+MODEL_FOLDERS = (
+    "checkpoints",
+    "loras",
+    "vae",
+    "controlnet",
+    "clip",
+    "text_encoders",
+    "diffusion_models",
+    "unet",
+    "ipadapter",
+    "clip_vision",
+)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str, lines: Sequence[str] = ()) -> None:
+        self.checks.append(Check(name, ok, detail, list(lines)))
+
+
+GraphForJob = Callable[[ValidJob], dict[str, Any]]
+CheckGraph = Callable[[dict[str, Any], dict[str, Any], dict[str, list[str]]], list[Any]]
+
+
+async def check_server(
+    url: str,
+    report: DoctorReport,
+    smoke_graph: dict[str, Any],
+    jobs: Sequence[ValidJob],
+    graph_for: GraphForJob,
+    check_graph: CheckGraph,
+    timeouts: Timeouts,
+) -> None:
+    async with ComfyClient(url, timeouts=timeouts) as client:
+        try:
+            stats = await client.system_stats()
+        except ComfyError as exc:
+            report.add("reachable", False, f"{url}: {exc}")
+            return
+        system = stats.get("system", {})
+        report.add("reachable", True, f"{url}: ComfyUI {system.get('comfyui_version', '?')}")
+        devices = stats.get("devices") or []
+        lines = [
+            f"{d.get('name')}: {d.get('vram_free', 0) / 2**30:.1f} of "
+            f"{d.get('vram_total', 0) / 2**30:.1f} GiB free"
+            for d in devices
+        ]
+        has_gpu = any(d.get("type") not in (None, "cpu") for d in devices)
+        report.add("devices", bool(devices), "GPU found" if has_gpu else "CPU only", lines)
+
+        try:
+            submitted = await client.submit(smoke_graph)
+            outcome = await client.wait(submitted.prompt_id)
+            with tempfile.TemporaryDirectory() as tmp:
+                files = [o for o in outcome.outputs if o.type == "output"]
+                if not files:
+                    raise ComfyError("smoke_v1 produced no output file")
+                dest = Path(tmp) / "smoke.png"
+                size = await client.download(files[0], dest)
+                with Image.open(dest) as im:
+                    shape = f"{im.width}x{im.height}"
+            await client.delete_history([submitted.prompt_id])
+            report.add("smoke_v1", True, f"rendered end to end ({shape}, {size} bytes)")
+        except ComfyError as exc:
+            report.add("smoke_v1", False, str(exc))
+
+        try:
+            object_info = await client.object_info()
+            folders = set(await client.model_folders())
+            models = {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+        except ComfyError as exc:
+            report.add("jobs", False, f"cannot read /object_info or /models: {exc}")
+            return
+        problems: list[str] = []
+        for found in jobs:
+            for p in check_graph(graph_for(found), object_info, models):
+                problems.append(f"{found.source.name} ({found.key}): {p.detail}")
+        detail = f"{len(jobs)} queued job(s) checked"
+        report.add(
+            "jobs", not problems, detail if not problems else f"{detail}: problems", problems
+        )
+
+
+def check_tesseract(report: DoctorReport) -> None:
+    try:
+        languages = set(pytesseract.get_languages(config=""))
+        version = str(pytesseract.get_tesseract_version())
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        report.add("tesseract", False, f"not usable: {exc}")
+        return
+    missing = [lang for lang in REQUIRED_LANGUAGES if lang not in languages]
+    detail = f"tesseract {version}; languages: {', '.join(sorted(languages))}"
+    if missing:
+        detail += f"; missing {', '.join(missing)} (apt install tesseract-ocr-{missing[0]})"
+    report.add("tesseract", not missing, detail)
+
+
+def check_disk(report: DoctorReport, root: Path, min_free_gb: float) -> None:
+    probe = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free / 2**30
+    report.add(
+        "disk", free >= min_free_gb, f"{free:.1f} GiB free at {probe} (need {min_free_gb:g})"
+    )
+
+
+def run_doctor(
+    urls: Sequence[str],
+    root: Path,
+    min_free_gb: float,
+    smoke_graph: dict[str, Any],
+    jobs: Sequence[ValidJob],
+    graph_for: GraphForJob,
+    check_graph: CheckGraph,
+    timeouts: Timeouts | None = None,
+) -> DoctorReport:
+    report = DoctorReport()
+    t = timeouts or Timeouts(connect=3.0, request=15.0, stall=60.0, poll=1.0, unavailable=5.0)
+    for url in urls:
+        asyncio.run(check_server(url, report, smoke_graph, jobs, graph_for, check_graph, t))
+    check_tesseract(report)
+    check_disk(report, root, min_free_gb)
+    return report

@@ -1,0 +1,470 @@
+"""The render loop: every pending variant rendered exactly once, with the GPU never idle.
+
+Each endpoint (one per GPU) gets a worker that keeps `queue_ahead` prompts queued on the server
+behind the running one, so downloads and sidecar writes overlap the next render, and never more
+(the server's queue is lost on restart). A variant is submitted under a prompt id recorded on
+disk first; after a crash, even `kill -9`, the next run asks the server about that id and
+harvests, waits for, or resubmits it, so no variant is rendered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.comfy.client import ComfyClient, Outcome, Timeouts
+from nightrun_dagster.comfy.errors import (
+    ComfyError,
+    ComfyExecutionError,
+    ComfyInterrupted,
+    ComfyLost,
+    ComfyMissingModel,
+    ComfyMissingNode,
+    ComfyOOM,
+    ComfyStalled,
+    ComfyUnavailable,
+    ComfyValidationError,
+)
+from nightrun_dagster.comfy.harvest import harvest
+from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import (
+    PROMPT,
+    SUBMITTED,
+    clear_partial_downloads,
+    is_complete,
+    read_params,
+    submitted_record,
+)
+
+# (params, degrade rung index, uploaded input names) -> API-format graph
+GraphBuilder = Callable[[dict[str, Any], int, Mapping[str, str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    queue_ahead: int = 2  # prompts waiting on the server behind the running one
+    degrade_rungs: tuple[str, ...] = ("none",)  # names; index = rung passed to the builder
+    max_lost_resubmits: int = 3
+    max_stall_retries: int = 1
+    max_interrupted_retries: int = 1
+    unavailable_timeout: float = 120.0  # total back-off before giving up on a server
+    backoff_initial: float = 0.5
+    backoff_max: float = 15.0
+    delete_history_after_harvest: bool = True
+
+
+class JobBlocked(Exception):
+    """A model or node class is missing on the server: no variant of this job can render."""
+
+    def __init__(self, reason: str, models: list[str], nodes: list[str]) -> None:
+        super().__init__(reason)
+        self.models = models
+        self.nodes = nodes
+
+
+class RenderUnavailable(Exception):
+    """The server stayed unreachable past the back-off budget."""
+
+
+@dataclass
+class _Work:
+    variant_id: str
+    params: dict[str, Any]
+    rung: int = 0
+    lost: int = 0
+    stalls: int = 0
+    interrupted: int = 0
+    resume: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RenderReport:
+    total: int = 0
+    skipped: int = 0  # complete before this run
+    rendered: int = 0
+    resumed: int = 0  # harvested or awaited from a previous run's prompt
+    failed: dict[str, str] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # submit -> done, seconds
+    server_seconds: float = 0.0
+    first_submit: float | None = None
+    last_harvest: float | None = None
+
+    @property
+    def wall_seconds(self) -> float:
+        if self.first_submit is None or self.last_harvest is None:
+            return 0.0
+        return self.last_harvest - self.first_submit
+
+    @property
+    def duty_cycle(self) -> float | None:
+        wall = self.wall_seconds
+        return self.server_seconds / wall if wall > 0 else None
+
+    @property
+    def mean_latency(self) -> float | None:
+        return sum(self.latencies) / len(self.latencies) if self.latencies else None
+
+
+ProgressFn = Callable[[RenderReport, int], None]  # (report so far, variants still to do)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Worker:
+    """One endpoint's loop."""
+
+    def __init__(self, run: RenderRun, url: str) -> None:
+        self.run = run
+        self.url = url
+        self.client = ComfyClient(url, timeouts=run.timeouts)
+        self.uploads: dict[str, str] = {}
+        self.server: dict[str, Any] = {}
+
+    async def connect(self) -> None:
+        await self.client.__aenter__()
+        await self.run.retry_unavailable(self.client.open_socket, f"connect to {self.url}")
+        stats = await self.run.retry_unavailable(self.client.system_stats, "read /system_stats")
+        system = stats.get("system", {})
+        devices = stats.get("devices") or [{}]
+        self.server = {
+            "endpoint": self.url,
+            "comfyui_version": system.get("comfyui_version"),
+            "device": devices[0].get("name"),
+        }
+        for rel, path in self.run.inputs.items():
+            self.uploads[rel] = await self.run.retry_unavailable(
+                lambda p=path, r=rel: self.client.upload_image(
+                    p, name=Path(r).name, subfolder=self.run.upload_subfolder
+                ),
+                f"upload {rel}",
+            )
+
+    async def loop(self) -> None:
+        in_flight: dict[asyncio.Task[Outcome], tuple[_Work, str, float]] = {}
+        harvesting: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                while len(in_flight) < 1 + self.run.settings.queue_ahead:
+                    work = self.run.next_work(self.url)
+                    if work is None:
+                        break
+                    started = await self.start(work)
+                    if started is not None:
+                        in_flight[started[0]] = (work, started[1], time.monotonic())
+                if not in_flight:
+                    break
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    work, prompt_id, t0 = in_flight.pop(task)
+                    h = await self.finish(task, work, prompt_id, t0)
+                    if h is not None:
+                        harvesting.add(h)
+                for h in [h for h in harvesting if h.done()]:
+                    harvesting.discard(h)
+                    h.result()  # a failed harvest stops the run with its error
+            if harvesting:
+                await asyncio.gather(*harvesting)
+        except BaseException:
+            for task in list(in_flight) + list(harvesting):
+                task.cancel()
+            # Leave nothing of ours queued on the GPU when we stop early.
+            with contextlib.suppress(ComfyError, RuntimeError):
+                await self.client.delete_from_queue([pid for _, pid, _ in in_flight.values()])
+            raise
+        finally:
+            await self.client.close()
+
+    async def start(self, work: _Work) -> tuple[asyncio.Task[Outcome], str] | None:
+        """Submit (or resume) one variant; returns its waiting task."""
+        run = self.run
+        if work.resume is not None:
+            prompt_id = str(work.resume["prompt_id"])
+            work.resume = None
+            run.report.resumed += 1
+            run.mark_first_submit()
+            return asyncio.create_task(self.client.wait(prompt_id)), prompt_id
+        try:
+            graph = run.build(work.params, work.rung, self.uploads)
+        except Exception as exc:  # a builder bug or a job the template cannot take
+            run.fail(work, f"cannot build the graph: {exc}")
+            return None
+        prompt_id = str(uuid.uuid4())
+        meta = run.job_dir.meta(work.variant_id)
+        atomic_write_json(meta / PROMPT, graph)
+        atomic_write_json(
+            meta / SUBMITTED,
+            {
+                "prompt_id": prompt_id,
+                "endpoint": self.url,
+                "rung": work.rung,
+                "attempt": len(work.attempts) + 1,
+                "submitted_at": _now_iso(),
+            },
+        )
+        try:
+            await run.retry_unavailable(
+                lambda: self.client.submit(
+                    graph, prompt_id=prompt_id, extra_data={"nightrun": work.variant_id}
+                ),
+                f"submit {work.variant_id}",
+            )
+        except (ComfyMissingModel, ComfyMissingNode) as exc:
+            raise run.block(exc) from exc
+        except ComfyValidationError as exc:
+            run.fail(work, f"rejected by the server: {exc}")
+            return None
+        run.mark_first_submit()
+        work.attempts.append({"prompt_id": prompt_id, "endpoint": self.url, "rung": work.rung})
+        return asyncio.create_task(self.client.wait(prompt_id)), prompt_id
+
+    async def finish(
+        self, task: asyncio.Task[Outcome], work: _Work, prompt_id: str, t0: float
+    ) -> asyncio.Task[None] | None:
+        run = self.run
+        try:
+            outcome = task.result()
+        except ComfyOOM:
+            run.report.outcomes["oom"] += 1
+            self._note(work, prompt_id, "oom")
+            with contextlib.suppress(ComfyError):
+                await self.client.free()
+            work.rung += 1
+            if work.rung >= len(run.settings.degrade_rungs):
+                run.fail(work, "out of memory on every rung of the degrade ladder")
+            else:
+                run.retry(work)
+            return None
+        except ComfyStalled as exc:
+            run.report.outcomes["stalled"] += 1
+            self._note(work, prompt_id, "stalled")
+            work.stalls += 1
+            if work.stalls <= run.settings.max_stall_retries:
+                run.retry(work)
+            else:
+                run.fail(work, str(exc))
+            return None
+        except ComfyLost:
+            run.report.outcomes["lost"] += 1
+            self._note(work, prompt_id, "lost")
+            work.lost += 1
+            if work.lost <= run.settings.max_lost_resubmits:
+                run.retry(work)
+            else:
+                run.fail(work, "lost by the server too many times")
+            return None
+        except ComfyInterrupted:
+            run.report.outcomes["interrupted"] += 1
+            self._note(work, prompt_id, "interrupted")
+            work.interrupted += 1
+            if work.interrupted <= run.settings.max_interrupted_retries:
+                run.retry(work)
+            else:
+                run.fail(work, "interrupted at the server")
+            return None
+        except ComfyExecutionError as exc:
+            run.report.outcomes["error"] += 1
+            self._note(work, prompt_id, "error")
+            run.fail(work, str(exc))
+            return None
+        except ComfyUnavailable as exc:
+            raise RenderUnavailable(f"{self.url}: {exc}") from exc
+        elapsed = time.monotonic() - t0
+        return asyncio.create_task(self.complete(work, outcome, elapsed))
+
+    def _note(self, work: _Work, prompt_id: str, result: str) -> None:
+        for attempt in work.attempts:
+            if attempt["prompt_id"] == prompt_id:
+                attempt["result"] = result
+
+    async def complete(self, work: _Work, outcome: Outcome, elapsed: float) -> None:
+        run = self.run
+        got = await harvest(self.client, outcome, run.job_dir, work.variant_id)
+        self._note(work, outcome.prompt_id, "ok")
+        rung = run.settings.degrade_rungs[min(work.rung, len(run.settings.degrade_rungs) - 1)]
+        params = dict(work.params)
+        params["render"] = {
+            "status": "ok",
+            "prompt_id": outcome.prompt_id,
+            "endpoint": self.url,
+            "attempt": max(1, len(work.attempts)),
+            "attempts": work.attempts,
+            "degrade_rung": rung,
+            "degrade_level": work.rung,
+            "elapsed_s": round(elapsed, 3),
+            "server_s": outcome.server_seconds,
+            "cached_nodes": list(outcome.cached_nodes),
+            "outputs": got.outputs,
+            "models": run.models_of(work),
+            "rendered_at": _now_iso(),
+        }
+        params["server"] = self.server
+        atomic_write_json(run.job_dir.params(work.variant_id), params)
+        if run.settings.delete_history_after_harvest:
+            with contextlib.suppress(ComfyError):
+                await self.client.delete_history([outcome.prompt_id])
+        run.done(work, outcome, elapsed)
+
+
+class RenderRun:
+    """Renders a set of variants of one job folder across endpoints."""
+
+    def __init__(
+        self,
+        job_dir: JobDir,
+        variant_ids: Sequence[str],
+        endpoints: Sequence[str],
+        build: GraphBuilder,
+        *,
+        inputs: Mapping[str, Path] | None = None,
+        upload_subfolder: str = "nightrun",
+        settings: RenderSettings | None = None,
+        timeouts: Timeouts | None = None,
+        models_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one ComfyUI endpoint is needed")
+        self.job_dir = job_dir
+        self.variant_ids = list(variant_ids)
+        self.endpoints = list(endpoints)
+        self.build = build
+        self.inputs = dict(inputs or {})
+        self.upload_subfolder = upload_subfolder
+        self.settings = settings or RenderSettings()
+        self.timeouts = timeouts or Timeouts()
+        self._models_of = models_of
+        self.on_progress = on_progress
+        self.report = RenderReport()
+        self._pending: deque[_Work] = deque()
+        self._resume: dict[str, deque[_Work]] = {url: deque() for url in self.endpoints}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def models_of(self, work: _Work) -> dict[str, Any]:
+        return self._models_of(work.params) if self._models_of else {}
+
+    def mark_first_submit(self) -> None:
+        if self.report.first_submit is None:
+            self.report.first_submit = time.monotonic()
+
+    def next_work(self, url: str) -> _Work | None:
+        own = self._resume.get(url)
+        if own:
+            return own.popleft()
+        return self._pending.popleft() if self._pending else None
+
+    def retry(self, work: _Work) -> None:
+        self._pending.appendleft(work)
+
+    def remaining(self) -> int:
+        done = self.report.rendered + len(self.report.failed) + self.report.skipped
+        return self.report.total - done
+
+    def done(self, work: _Work, outcome: Outcome, elapsed: float) -> None:
+        r = self.report
+        r.rendered += 1
+        r.outcomes["ok"] += 1
+        r.latencies.append(elapsed)
+        r.server_seconds += outcome.server_seconds or 0.0
+        r.last_harvest = time.monotonic()
+        if self.on_progress:
+            self.on_progress(r, self.remaining())
+
+    def fail(self, work: _Work, reason: str) -> None:
+        self.report.failed[work.variant_id] = reason
+        params = dict(work.params)
+        params["render"] = {
+            "status": "failed",
+            "error": reason,
+            "attempts": work.attempts,
+            "failed_at": _now_iso(),
+        }
+        atomic_write_json(self.job_dir.params(work.variant_id), params)
+        if self.on_progress:
+            self.on_progress(self.report, self.remaining())
+
+    def block(self, exc: ComfyMissingModel | ComfyMissingNode) -> JobBlocked:
+        models = [m.name for m in exc.models] if isinstance(exc, ComfyMissingModel) else []
+        nodes = list(exc.classes) if isinstance(exc, ComfyMissingNode) else []
+        atomic_write_json(
+            self.job_dir.blocked,
+            {
+                "reason": str(exc),
+                "missing_models": models,
+                "missing_nodes": nodes,
+                "blocked_at": _now_iso(),
+            },
+        )
+        return JobBlocked(str(exc), models, nodes)
+
+    async def retry_unavailable(self, call: Callable[[], Any], what: str) -> Any:
+        """Run `call`, backing off while the server is unreachable, up to the budget."""
+        delay = self.settings.backoff_initial
+        deadline = time.monotonic() + self.settings.unavailable_timeout
+        while True:
+            try:
+                return await call()
+            except ComfyUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    raise RenderUnavailable(
+                        f"{what}: ComfyUI unreachable for {self.settings.unavailable_timeout:.0f} s"
+                        f" ({exc})"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.backoff_max)
+
+    # ------------------------------------------------------------------ run
+    def _plan(self) -> None:
+        for vid in self.variant_ids:
+            self.report.total += 1
+            params = read_params(self.job_dir, vid)
+            if is_complete(self.job_dir, vid, params):
+                self.report.skipped += 1
+                continue
+            clear_partial_downloads(self.job_dir, vid)
+            work = _Work(vid, {k: v for k, v in params.items() if k not in {"render", "server"}})
+            record = submitted_record(self.job_dir, vid)
+            if record and record.get("endpoint") in self._resume:
+                work.resume = record
+                work.rung = int(record.get("rung", 0))
+                work.attempts.append({k: record.get(k) for k in ("prompt_id", "endpoint", "rung")})
+                self._resume[record["endpoint"]].append(work)
+            else:
+                self._pending.append(work)
+
+    async def run(self) -> RenderReport:
+        """Render everything not yet complete. Raises JobBlocked or RenderUnavailable."""
+        self._plan()
+        if not self._pending and not any(self._resume.values()):
+            return self.report
+        if self.job_dir.blocked.exists():
+            self.job_dir.blocked.unlink()  # a new attempt: the server may have the model now
+        workers = [_Worker(self, url) for url in self.endpoints]
+        connected = []
+        for w in workers:
+            try:
+                await w.connect()
+                connected.append(w)
+            except RenderUnavailable:
+                await w.client.close()
+                if len(workers) == 1:
+                    raise
+                # Another endpoint can take this one's share; its resumable prompts are
+                # resubmitted there (they may also finish here: outputs are then ignored).
+                self._pending.extend(self._resume.pop(w.url, deque()))
+        if not connected:
+            raise RenderUnavailable(f"no ComfyUI endpoint reachable: {', '.join(self.endpoints)}")
+        await asyncio.gather(*(w.loop() for w in connected))
+        return self.report

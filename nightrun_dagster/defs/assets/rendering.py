@@ -1,0 +1,158 @@
+"""The `renders` asset: a night × job partition's variants rendered on ComfyUI, exactly once."""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from nightrun_dagster.comfy.render_loop import (
+    JobBlocked,
+    RenderReport,
+    RenderRun,
+    RenderSettings,
+    RenderUnavailable,
+)
+from nightrun_dagster.defs.assets.planning import variants
+from nightrun_dagster.defs.partitions import night_job_partitions, split_key
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
+from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.plan.inputs import load_snapshot
+from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_summary
+
+GROUP = "rendering"
+GPU_POOL = "comfyui_gpu"
+LOG_EVERY_S = 10.0
+
+
+def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
+    """Job assets the template loads on the server (LoadImage), by their job path."""
+    roles = found.template.metadata.get("nodes") or {}
+    a = found.job.assets
+    wanted = []
+    if roles.get("product_image") and a.product_images:
+        wanted.append(a.product_images[0])
+    if roles.get("base_image") and a.base_ui_screens:
+        wanted.append(a.base_ui_screens[0])
+    return {rel: job_dir.inputs / "assets" / rel for rel in wanted}
+
+
+def make_run(
+    found: ValidJob,
+    job_dir: JobDir,
+    variant_ids: list[str],
+    comfyui: ComfyUIResource,
+    on_progress: Any = None,
+) -> RenderRun:
+    template, job = found.template, found.job
+
+    def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
+        return build_graph(template, params, job=job, uploads=uploads, degrade=DEGRADE_LADDER[rung])
+
+    def models_of(params: dict[str, Any]) -> dict[str, Any]:
+        return graph_summary(build_graph(template, params, job=job, uploads=None))["models"]
+
+    return RenderRun(
+        job_dir,
+        variant_ids,
+        comfyui.endpoints(),
+        build,
+        inputs=graph_inputs(found, job_dir),
+        upload_subfolder=f"nightrun_{found.key}",
+        settings=RenderSettings(
+            queue_ahead=comfyui.queue_ahead,
+            degrade_rungs=tuple(r.name for r in DEGRADE_LADDER),
+            unavailable_timeout=comfyui.unavailable_timeout_s,
+        ),
+        timeouts=comfyui.timeouts(),
+        models_of=models_of,
+        on_progress=on_progress,
+    )
+
+
+class _Progress:
+    """Logs n/N and an ETA at most every LOG_EVERY_S seconds, and at the end."""
+
+    def __init__(self, log: Any, total: int, endpoints: int) -> None:
+        self.log, self.total, self.endpoints = log, total, endpoints
+        self.last = 0.0
+
+    def __call__(self, report: RenderReport, remaining: int) -> None:
+        now = time.monotonic()
+        if remaining and now - self.last < LOG_EVERY_S:
+            return
+        self.last = now
+        done = report.total - remaining
+        eta = ""
+        if report.mean_latency and remaining:
+            seconds = report.wall_seconds / max(1, report.rendered) * remaining
+            eta = f", ETA {seconds / 60:.1f} min"
+        self.log.info(
+            f"renders {done}/{report.total} ({report.rendered} rendered, "
+            f"{report.skipped} already done, {len(report.failed)} failed){eta}"
+        )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[variants],
+    pool=GPU_POOL,
+    kinds={"comfyui"},
+    description=(
+        "Every variant of the job rendered on ComfyUI: `out/img_NNNN.png` + `.preview.jpg` "
+        "(or `.mp4` + poster), `meta/prompt.json` (the exact graph), `meta/comfy_history.json` "
+        "and `meta/params.json` completed with what the server reported. Exactly once: a re-run "
+        "renders only what is missing, and picks up prompts a killed run left on the server. "
+        "One GPU step at a time per endpoint (pool `comfyui_gpu`)."
+    ),
+)
+def renders(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, comfyui: ComfyUIResource
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    if not job_dir.variants_index.is_file():
+        raise dg.Failure(f"{job_dir.variants_index} is missing: materialize variants first")
+    index = json.loads(job_dir.variants_index.read_bytes())
+    found = load_snapshot(job_dir, nightrun.intake())
+    ids = list(index["variants"])
+    progress = _Progress(context.log, len(ids), len(comfyui.endpoints()))
+    run = make_run(found, job_dir, ids, comfyui, on_progress=progress)
+    try:
+        report = asyncio.run(run.run())
+    except JobBlocked as exc:
+        raise dg.Failure(
+            description=f"job {key} is blocked: {exc}",
+            metadata={
+                "missing_models": ", ".join(exc.models) or "none",
+                "missing_nodes": ", ".join(exc.nodes) or "none",
+                "blocked": dg.MetadataValue.path(str(job_dir.blocked)),
+            },
+            allow_retries=False,
+        ) from None
+    except RenderUnavailable as exc:
+        raise dg.Failure(description=str(exc)) from None
+    progress(report, 0)
+    return dg.MaterializeResult(metadata=report_metadata(report, job_dir))
+
+
+def report_metadata(report: RenderReport, job_dir: JobDir) -> dict[str, Any]:
+    duty = report.duty_cycle
+    return {
+        "variants": report.total,
+        "rendered": report.rendered,
+        "already_done": report.skipped,
+        "resumed": report.resumed,
+        "failed": len(report.failed),
+        "outcomes": dg.MetadataValue.json(dict(report.outcomes)),
+        "failures": dg.MetadataValue.json(dict(list(report.failed.items())[:50])),
+        "mean_latency_s": round(report.mean_latency or 0.0, 3),
+        "server_render_s": round(report.server_seconds, 3),
+        "wall_s": round(report.wall_seconds, 3),
+        "gpu_duty_cycle": round(duty, 4) if duty is not None else 0.0,
+        "path": dg.MetadataValue.path(str(job_dir.variants)),
+    }

@@ -1,0 +1,71 @@
+"""A variant's render state on disk: what was sent, what came back, whether it is complete.
+
+Order of writes for one render, each atomic: `meta/prompt.json` and `meta/submitted.json`
+before the POST (so a killed run knows which prompt id may still be on the server), then the
+outputs in `out/`, then `meta/comfy_history.json`, and `meta/params.json` with its `render`
+section last: a variant is complete only when that section says "ok" and every file it lists
+is there with its recorded size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.store.paths import JobDir
+
+PROMPT = "prompt.json"
+SUBMITTED = "submitted.json"
+HISTORY = "comfy_history.json"
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())
+
+
+def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:
+    return read_json(job_dir.params(variant_id))
+
+
+def is_complete(job_dir: JobDir, variant_id: str, params: dict[str, Any] | None = None) -> bool:
+    """True when the variant's outputs and sidecars are all written."""
+    try:
+        doc = params if params is not None else read_params(job_dir, variant_id)
+    except (OSError, ValueError):
+        return False
+    render = doc.get("render") or {}
+    if render.get("status") != "ok" or not render.get("outputs"):
+        return False
+    base = job_dir.variant(variant_id)
+    for item in render["outputs"]:
+        for key in ("file", "preview"):
+            rel = item.get(key)
+            if rel is None:
+                continue
+            path = base / rel
+            if not path.is_file():
+                return False
+            if key == "file" and path.stat().st_size != item.get("bytes"):
+                return False
+    return (job_dir.meta(variant_id) / HISTORY).is_file()
+
+
+def submitted_record(job_dir: JobDir, variant_id: str) -> dict[str, Any] | None:
+    path = job_dir.meta(variant_id) / SUBMITTED
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def clear_partial_downloads(job_dir: JobDir, variant_id: str) -> int:
+    """Remove temporary files a killed run left in `out/` (dot-prefixed; never real outputs)."""
+    out = job_dir.out(variant_id)
+    removed = 0
+    if out.is_dir():
+        for p in out.iterdir():
+            if p.name.startswith("."):
+                p.unlink(missing_ok=True)
+                removed += 1
+    return removed
