@@ -20,12 +20,15 @@ def test_all_definitions_load() -> None:
         "night_plan",
         "job_spec",
         "variants",
+        "renders",
     }
-    assert {j.name for j in repo.get_all_jobs()} >= {"plan_night", "plan_jobs"}
+    assert {j.name for j in repo.get_all_jobs()} >= {"plan_night", "plan_jobs", "night_jobs"}
     assert [s.name for s in repo.sensor_defs] == ["job_queue_sensor"]
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]
     dims = {d.name for d in variants.partitions_def.partitions_defs}
     assert dims == {"night", "job"}
+    renders = repo.assets_defs_by_key[dg.AssetKey("renders")]
+    assert renders.op.pool == "comfyui_gpu"  # one GPU prompt stream per endpoint
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("variants")).parent_keys == {
         dg.AssetKey("job_spec"),

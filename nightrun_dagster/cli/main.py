@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nightrun_dagster.cli import bench, demo, jobs
+from nightrun_dagster.cli import bench, demo, doctor, jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)
+
+    p = sub.add_parser("doctor", help="check ComfyUI, the queued jobs' models, OCR and disk")
+    doctor.add_arguments(p)
+    p.set_defaults(func=doctor.command)
 
     p = sub.add_parser("demo", help="run a whole night against the example jobs")
     demo.add_arguments(p)

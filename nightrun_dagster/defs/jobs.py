@@ -3,6 +3,7 @@
 import dagster as dg
 
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+from nightrun_dagster.defs.assets.rendering import renders
 
 plan_night_job = dg.define_asset_job(
     name="plan_night",
@@ -14,4 +15,10 @@ plan_jobs_job = dg.define_asset_job(
     name="plan_jobs",
     selection=[job_spec, variants],
     description="Snapshot a job's inputs and write its variants for a night (night × job).",
+)
+
+night_jobs_job = dg.define_asset_job(
+    name="night_jobs",
+    selection=[job_spec, variants, renders],
+    description="A job's whole night after planning: inputs, variants and renders (night × job).",
 )
