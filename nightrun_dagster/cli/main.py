@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nightrun_dagster.cli import bench, demo, doctor, jobs
+from nightrun_dagster.cli import bench, bench_render, demo, doctor, jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dir", type=Path, help="where to write (default: the system temp folder)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench.bench_expand_command)
+    b = bench_sub.add_parser("render", help="GPU duty cycle of the render loop (emulator)")
+    bench_render.add_arguments(b)
+    b.set_defaults(func=bench_render.command)
     return parser
 
 
