@@ -1,10 +1,13 @@
-"""`nightrun demo`: a whole night for the example jobs on Dagster's embedded SQLite default."""
+"""`nightrun demo`: a whole night for the example jobs, on the emulator and Dagster's SQLite."""
 
 import argparse
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from nightrun_dagster.ops.night import parse_night, tonight, window
 
@@ -25,6 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
     p.add_argument("--jobs", type=Path, default=EXAMPLES, help="folder of job files to queue")
+    p.add_argument(
+        "--comfy-url",
+        help="render on this ComfyUI server instead of the emulator the demo starts",
+    )
+    p.add_argument(
+        "--max-renders", type=int, default=None, help="renders for the whole night (default 2000)"
+    )
+    p.add_argument("--render-ms", type=int, default=10, help="emulated render time per prompt")
 
 
 def stage_examples(jobs_dir: Path, root: Path) -> list[Path]:
@@ -61,29 +72,60 @@ def demo_command(args: argparse.Namespace) -> int:
     staged = stage_examples(args.jobs, root)
     print(f"[demo] queued {len(staged)} example jobs in {root / 'queue'}")
 
-    summary = run_night(root, night)
+    with comfyui_for_demo(args, root) as url:
+        print(f"[demo] ComfyUI        {url}")
+        summary = run_night(root, night, url, args.max_renders)
     print(f"[demo] night {night}, mode {summary['mode']}")
     for key, count in summary["variants"].items():
-        print(f"[demo]   {key}: {count} variants -> {root / 'runs' / night / ('job_' + key)}")
+        r = summary["renders"].get(key, {})
+        print(
+            f"[demo]   {key}: {count} variants, {r.get('rendered', 0)} rendered, "
+            f"{r.get('failed', 0)} failed -> {root / 'runs' / night / ('job_' + key)}"
+        )
     for name in summary["rejected"]:
         print(f"[demo]   rejected {name}: see {root / 'queue' / 'rejected'}")
     print(f"[demo] browse it: DAGSTER_HOME={home} NIGHTRUN_ROOT={root} dagster dev")
     return 0
 
 
-def run_night(root: Path, night: str) -> dict:
-    """Queue sensor tick, then night_plan, then job_spec + variants for every job."""
+@contextlib.contextmanager
+def comfyui_for_demo(args: argparse.Namespace, root: Path) -> Iterator[str]:
+    """The given ComfyUI URL, or an emulator on loopback for the length of the demo."""
+    if args.comfy_url:
+        yield args.comfy_url
+        return
+    from nightrun_dagster.comfy.emulator import EmulatorConfig, EmulatorServer
+
+    sim = root / "comfy-sim"
+    config = EmulatorConfig(
+        render_ms=args.render_ms,
+        output_dir=sim / "output",
+        input_dir=sim / "input",
+        temp_dir=sim / "temp",
+    )
+    with EmulatorServer(config).start() as server:
+        yield server.url
+
+
+def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -> dict:
+    """Queue sensor tick, night_plan, then job_spec + variants + renders for every job."""
     import dagster as dg  # here, not at the top: `nightrun validate` should start fast
 
     from nightrun_dagster.definitions import build_defs
     from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+    from nightrun_dagster.defs.assets.rendering import renders
     from nightrun_dagster.defs.partitions import job_partitions, night_job_key
-    from nightrun_dagster.defs.resources import NightrunResource
+    from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
     from nightrun_dagster.defs.sensors import job_queue_sensor
 
-    defs = build_defs(root)
-    resource = NightrunResource(root=str(root), queue_settle_seconds=0)
-    resources = {"nightrun": resource}
+    defs = build_defs(root, comfy_url)
+    settings: dict[str, Any] = {"queue_settle_seconds": 0}
+    if max_renders is not None:
+        settings["max_renders_per_night"] = max_renders
+    resources = {
+        "nightrun": NightrunResource(root=str(root), **settings),
+        "comfyui": ComfyUIResource(urls=comfy_url),
+    }
     instance = dg.DagsterInstance.get()
     with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as ctx:
         result = job_queue_sensor(ctx)
@@ -100,7 +142,7 @@ def run_night(root: Path, night: str) -> dict:
     # Tonight's partition only exists once 23:00 has passed; plan it from its own start so the
     # demo works at any hour, as the schedule would at 23:00.
     start, _ = window(night)
-    counts = {}
+    counts, rendered = {}, {}
     with dg.partition_loading_context(effective_dt=start + timedelta(minutes=1)):
         plan = dg.materialize(
             [night_plan],
@@ -112,7 +154,7 @@ def run_night(root: Path, night: str) -> dict:
         mode = plan.asset_materializations_for_node("night_plan")[0].metadata["mode"].value
         for key in keys:
             res = dg.materialize(
-                [job_spec, variants],
+                [job_spec, variants, renders],
                 instance=instance,
                 partition_key=night_job_key(night, key),
                 resources=resources,
@@ -120,4 +162,6 @@ def run_night(root: Path, night: str) -> dict:
             )
             mat = res.asset_materializations_for_node("variants")[0]
             counts[key] = mat.metadata["count"].value
-    return {"mode": mode, "variants": counts, "rejected": rejected}
+            meta = res.asset_materializations_for_node("renders")[0].metadata
+            rendered[key] = {k: meta[k].value for k in ("rendered", "already_done", "failed")}
+    return {"mode": mode, "variants": counts, "renders": rendered, "rejected": rejected}

@@ -41,6 +41,7 @@ from nightrun_dagster.store.variant_state import (
     SUBMITTED,
     clear_partial_downloads,
     is_complete,
+    read_json,
     read_params,
     submitted_record,
 )
@@ -332,7 +333,7 @@ class RenderRun:
         upload_subfolder: str = "nightrun",
         settings: RenderSettings | None = None,
         timeouts: Timeouts | None = None,
-        models_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        models_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,  # graph -> models
         on_progress: ProgressFn | None = None,
     ) -> None:
         if not endpoints:
@@ -353,7 +354,10 @@ class RenderRun:
 
     # ------------------------------------------------------------------ bookkeeping
     def models_of(self, work: _Work) -> dict[str, Any]:
-        return self._models_of(work.params) if self._models_of else {}
+        """What the graph actually sent loads (read back from prompt.json after a resume)."""
+        if not self._models_of:
+            return {}
+        return self._models_of(read_json(self.job_dir.meta(work.variant_id) / PROMPT))
 
     def mark_first_submit(self) -> None:
         if self.report.first_submit is None:

@@ -52,9 +52,6 @@ def make_run(
     def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
         return build_graph(template, params, job=job, uploads=uploads, degrade=DEGRADE_LADDER[rung])
 
-    def models_of(params: dict[str, Any]) -> dict[str, Any]:
-        return graph_summary(build_graph(template, params, job=job, uploads=None))["models"]
-
     return RenderRun(
         job_dir,
         variant_ids,
@@ -68,7 +65,7 @@ def make_run(
             unavailable_timeout=comfyui.unavailable_timeout_s,
         ),
         timeouts=comfyui.timeouts(),
-        models_of=models_of,
+        models_of=lambda graph: graph_summary(graph)["models"],
         on_progress=on_progress,
     )
 
@@ -79,11 +76,13 @@ class _Progress:
     def __init__(self, log: Any, total: int, endpoints: int) -> None:
         self.log, self.total, self.endpoints = log, total, endpoints
         self.last = 0.0
+        self.finished = False
 
     def __call__(self, report: RenderReport, remaining: int) -> None:
         now = time.monotonic()
-        if remaining and now - self.last < LOG_EVERY_S:
+        if (remaining and now - self.last < LOG_EVERY_S) or self.finished:
             return
+        self.finished = remaining == 0
         self.last = now
         done = report.total - remaining
         eta = ""
