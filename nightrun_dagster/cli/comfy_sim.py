@@ -1,0 +1,130 @@
+"""`nightrun comfy-sim`: the ComfyUI emulator as a process, with faults from flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nightrun_dagster.comfy.emulator.config import MODEL_FOLDERS, EmulatorConfig, default_models
+from nightrun_dagster.comfy.emulator.server import Host
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
+    parser.add_argument(
+        "--render-ms", type=int, default=2000, help="wall time of one prompt (default 2000)"
+    )
+    parser.add_argument(
+        "--oom-probability", type=float, default=0.0, help="chance each execution OOMs (0..1)"
+    )
+    parser.add_argument("--oom-every", type=int, default=0, help="OOM the Nth, 2Nth, … execution")
+    parser.add_argument(
+        "--oom-max-pixels",
+        type=int,
+        default=0,
+        help="OOM when a latent has more than this many pixels × batch × frames",
+    )
+    parser.add_argument(
+        "--stall",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="the Nth execution stalls until /interrupt (repeatable)",
+    )
+    parser.add_argument(
+        "--crash-after",
+        type=int,
+        default=0,
+        metavar="N",
+        help="crash once the Nth execution starts",
+    )
+    parser.add_argument(
+        "--restart-down-ms", type=int, default=1000, help="how long a crash refuses connections"
+    )
+    parser.add_argument(
+        "--missing-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="hide a model (NAME or FOLDER/NAME; repeatable)",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="FOLDER/NAME",
+        help="add a model file to a folder (repeatable)",
+    )
+    parser.add_argument("--slow-view-ms", type=int, default=0, help="delay before /view answers")
+    parser.add_argument("--output-dir", type=Path, help="output folder (default: a temp folder)")
+    parser.add_argument("--input-dir", type=Path, help="input (upload) folder")
+    parser.add_argument("--temp-dir", type=Path, help="temp (preview) folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    models = default_models()
+    for spec in args.model:
+        folder, sep, name = spec.partition("/")
+        if not sep or not name:
+            raise SystemExit(f"--model {spec!r}: expected FOLDER/NAME")
+        if folder not in MODEL_FOLDERS and folder not in {"unet", "clip"}:
+            raise SystemExit(f"--model {spec!r}: unknown folder {folder!r}")
+        folder = {"unet": "diffusion_models", "clip": "text_encoders"}.get(folder, folder)
+        models.setdefault(folder, [])
+        if name not in models[folder]:
+            models[folder].append(name)
+    output = args.output_dir
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        render_ms=args.render_ms,
+        output_dir=output,
+        input_dir=args.input_dir or (output.parent / "input" if output else None),
+        temp_dir=args.temp_dir or (output.parent / "temp" if output else None),
+        models=models,
+        missing_models=set(args.missing_model),
+        oom_probability=args.oom_probability,
+        oom_every=args.oom_every,
+        oom_max_pixels=args.oom_max_pixels,
+        stall_prompts=set(args.stall),
+        crash_after=args.crash_after,
+        restart_down_ms=args.restart_down_ms,
+        slow_view_ms=args.slow_view_ms,
+        seed=args.seed,
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="comfy-sim: %(message)s")
+    host = Host(config_from_args(args))
+    folders = host.folders
+    print(
+        f"comfy-sim listening on {host.url} (output {folders.output}, input {folders.input})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        host.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        host.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nightrun comfy-sim", description="A ComfyUI 0.3.64 emulator with fault injection."
+    )
+    add_arguments(parser)
+    return command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The emulator's settings: where it listens, how slow it renders, which faults it injects."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# `GET /models` of a real 0.3.64 server (captured), plus the folder ComfyUI_IPAdapter_plus adds.
+MODEL_FOLDERS: tuple[str, ...] = (
+    "checkpoints",
+    "configs",
+    "loras",
+    "vae",
+    "text_encoders",
+    "diffusion_models",
+    "clip_vision",
+    "style_models",
+    "embeddings",
+    "diffusers",
+    "vae_approx",
+    "controlnet",
+    "gligen",
+    "upscale_models",
+    "custom_nodes",
+    "hypernetworks",
+    "photomaker",
+    "classifiers",
+    "model_patches",
+    "audio_encoders",
+    "ipadapter",
+)
+
+# Legacy folder names ComfyUI maps onto the current ones (folder_paths.map_legacy).
+FOLDER_ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
+
+# Every model file the templates in workflows/*.json name, the brand LoRAs the example jobs use,
+# the SDXL ControlNets a job may pick, and what IP-Adapter's PLUS preset needs.
+DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
+    "checkpoints": ("sd_xl_base_1.0.safetensors",),
+    "loras": (
+        "brand.safetensors",
+        "food_photo_xl.safetensors",
+        "verde_brand_style.safetensors",
+    ),
+    "vae": ("wan_2.1_vae.safetensors",),
+    "controlnet": (
+        "controlnet-canny-sdxl-1.0.safetensors",
+        "controlnet-depth-sdxl-1.0.safetensors",
+        "controlnet-lineart-sdxl-1.0.safetensors",
+        "controlnet-pose-sdxl-1.0.safetensors",
+        "controlnet-tile-sdxl-1.0.safetensors",
+    ),
+    "text_encoders": ("umt5_xxl_fp8_e4m3fn_scaled.safetensors",),
+    "diffusion_models": ("wan2.1_t2v_1.3B_fp16.safetensors",),
+    "ipadapter": ("ip-adapter-plus_sdxl_vit-h.safetensors",),
+    "clip_vision": ("CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors",),
+}
+
+
+def default_models() -> dict[str, list[str]]:
+    return {folder: list(names) for folder, names in DEFAULT_MODELS.items()}
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything the emulator can be told. Fault fields can also change at runtime
+    (`POST /emulator/faults`, `EmulatorServer.set_faults`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port (kept across restarts)
+    render_ms: int = 50  # wall time of one prompt that executes at least one node
+    output_dir: Path | None = None  # None: a fresh temporary folder
+    input_dir: Path | None = None
+    temp_dir: Path | None = None
+    models: dict[str, list[str]] = field(default_factory=default_models)
+    missing_models: set[str] = field(default_factory=set)  # NAME or FOLDER/NAME, hidden
+    oom_probability: float = 0.0  # each execution, from a seeded RNG
+    oom_every: int = 0  # OOM the Nth, 2Nth, … execution; 0: never
+    oom_max_pixels: int = 0  # a latent above width×height×batch×frames OOMs; 0: no limit
+    stall_prompts: set[int] = field(default_factory=set)  # execution ordinals (1-based)
+    crash_after: int = 0  # the Nth execution crashes the server once it starts; 0: never
+    restart_down_ms: int = 1000  # how long a crashed server refuses connections
+    slow_view_ms: int = 0  # delay before /view answers
+    seed: int = 0  # RNG seed for oom_probability and preview names
+    vram_total: int = 10 * 1024**3
+
+    def model_list(self, folder: str) -> list[str]:
+        """The names a loader combo lists for `folder`, sorted like ComfyUI sorts them."""
+        folder = FOLDER_ALIASES.get(folder, folder)
+        hidden = self.missing_models
+        return sorted(
+            name
+            for name in self.models.get(folder, [])
+            if name not in hidden and f"{folder}/{name}" not in hidden
+        )
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Merge `changes` (JSON-ish: lists for sets, strings for paths); unknown keys raise."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for key in changes:
+            if key not in known or key in {"host", "port"}:
+                raise KeyError(key)
+        for key, value in changes.items():
+            setattr(self, key, _coerce(key, value))
+
+    def faults(self) -> dict[str, Any]:
+        """The runtime-changeable settings as JSON."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in {"host", "port", "output_dir", "input_dir", "temp_dir"}:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = sorted(value) if isinstance(value, set) else value
+        return out
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in {"missing_models"}:
+        return {str(v) for v in value}
+    if key == "stall_prompts":
+        return {int(v) for v in value}
+    if key == "models":
+        return {str(folder): [str(n) for n in names] for folder, names in value.items()}
+    if key in {"output_dir", "input_dir", "temp_dir"}:
+        return None if value is None else Path(value)
+    if key == "oom_probability":
+        return float(value)
+    return int(value)

@@ -1,0 +1,138 @@
+"""What flows along the emulator's links: stand-ins for models, conditioning, latents, images."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    loras: tuple[tuple[str, float], ...] = ()
+    shift: float | None = None
+    ipadapter_weight: float = 0.0
+    product: Images | None = None  # the image IP-Adapter was given
+
+    def __str__(self) -> str:
+        return "<comfy.model_patcher.ModelPatcher object at 0x7f3c2a1b4d90>"
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    name: str
+    loras: tuple[tuple[str, float], ...] = ()
+
+    def __str__(self) -> str:
+        return "<comfy.sd.CLIP object at 0x7f3c2a1b5e50>"
+
+
+@dataclass(frozen=True)
+class VaeRef:
+    name: str
+
+    def __str__(self) -> str:
+        return "<comfy.sd.VAE object at 0x7f3c2a1b6f10>"
+
+
+@dataclass(frozen=True)
+class ControlNetRef:
+    name: str
+
+    def __str__(self) -> str:
+        return "<comfy.controlnet.ControlNet object at 0x7f3c2a1b7a30>"
+
+
+@dataclass(frozen=True)
+class IPAdapterRef:
+    preset: str
+
+    def __str__(self) -> str:
+        return f"{{'ipadapter': {{'file': ..., 'model': ...}}, 'preset': '{self.preset}'}}"
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    strength: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    text: str
+    controls: tuple[Control, ...] = ()
+
+    def __str__(self) -> str:
+        return "[[tensor([[[-0.3885,  0.0230, -0.0521,  ...]]]), {'pooled_output': ...}]]"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A KSampler's parameters, decoded into pixels by VAEDecode."""
+
+    seed: int
+    steps: int
+    cfg: float
+    sampler: str
+    scheduler: str
+    denoise: float
+    model: ModelRef
+    positive: Conditioning
+    negative: Conditioning
+
+
+@dataclass(frozen=True, eq=False)
+class Latent:
+    width: int
+    height: int
+    batch: int = 1
+    frames: int | None = None  # video latents: decoded frame count
+    base: Images | None = None  # VAEEncode's pixels (img2img)
+    sampling: Sampling | None = None
+    # The decode, started while the sampler "runs", so real work hides inside render_ms.
+    decoded: asyncio.Future[Images] | None = None
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height * self.batch * (self.frames or 1)
+
+    def __str__(self) -> str:
+        return "{'samples': tensor([[[[0., 0., 0.,  ..., 0., 0., 0.]]]])}"
+
+
+@dataclass(frozen=True, eq=False)
+class Images:
+    """An IMAGE batch: uint8 (batch, height, width, 3); alpha kept for LoadImage'd products."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[2])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def batch(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def __str__(self) -> str:
+        b, h, w, c = self.pixels.shape
+        return f"tensor of shape torch.Size([{b}, {h}, {w}, {c}])"
+
+
+@dataclass(frozen=True, eq=False)
+class Video:
+    frames: np.ndarray  # uint8 (frames, height, width, 3)
+    fps: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "<comfy_api.latest._input_impl.video_types.VideoFromComponents object>"
