@@ -1,15 +1,18 @@
-"""Shared fixtures: a real PostgreSQL database, Dagster instances, an artifact tree."""
+"""Shared fixtures: real PostgreSQL, Dagster instances, an artifact tree, the ComfyUI emulator."""
 
+import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg2
 import pytest
 
+from nightrun_dagster.comfy.emulator import EmulatorConfig, EmulatorServer
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.store.paths import Tree
@@ -80,3 +83,36 @@ def nightrun(tree: Tree) -> NightrunResource:
 def queued_examples(tree: Tree) -> list[Path]:
     """The example jobs copied into the queue, as a person would drop them there."""
     return [Path(shutil.copy(src, tree.queue / src.name)) for src in EXAMPLE_JOBS]
+
+
+EmulatorFactory = Callable[..., EmulatorServer]
+
+
+@pytest.fixture
+def emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
+    """`make(**settings)` starts an emulator with those EmulatorConfig settings (render_ms 20
+    unless given, folders under tmp_path); every one started is stopped afterwards."""
+    started: list[EmulatorServer] = []
+    counter = itertools.count()
+
+    def make(config: EmulatorConfig | None = None, **settings: Any) -> EmulatorServer:
+        root = tmp_path / f"comfy-sim-{next(counter)}"
+        base = config or EmulatorConfig(
+            render_ms=20,
+            output_dir=root / "output",
+            input_dir=root / "input",
+            temp_dir=root / "temp",
+        )
+        server = EmulatorServer(base, **settings).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: EmulatorFactory) -> EmulatorServer:
+    """A started emulator with render_ms=20."""
+    return emulator_factory()

@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nightrun_dagster.cli import bench, bench_render, demo, doctor, jobs
+from nightrun_dagster.cli import bench, bench_render, comfy_sim, demo, doctor, jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)
+
+    p = sub.add_parser("comfy-sim", help="run the ComfyUI emulator (tests, demo, benchmarks)")
+    comfy_sim.add_arguments(p)
+    p.set_defaults(func=comfy_sim.command)
 
     p = sub.add_parser("doctor", help="check ComfyUI, the queued jobs' models, OCR and disk")
     doctor.add_arguments(p)
