@@ -1,4 +1,4 @@
-"""`nightrun demo`: queues the example jobs and plans a whole night on SQLite."""
+"""`nightrun demo`: queues the example jobs, plans and renders a night (emulator, SQLite)."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 
-def test_demo_plans_the_night_for_every_example(tmp_path: Path) -> None:
+def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> None:
     root, home = tmp_path / "root", tmp_path / "home"
     cmd = [
         sys.executable,
@@ -21,6 +21,8 @@ def test_demo_plans_the_night_for_every_example(tmp_path: Path) -> None:
         str(home),
         "--night",
         "2026-02-10",
+        "--max-renders",
+        "24",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -33,13 +35,18 @@ def test_demo_plans_the_night_for_every_example(tmp_path: Path) -> None:
         assert (job_dir / "inputs" / "manifest.json").is_file()
         params = list(job_dir.glob("variants/v*/meta/params.json"))
         assert len(params) == job["budget"] > 0
-        assert f"{job['key']}: {job['budget']} variants" in proc.stdout
+        line = f"{job['key']}: {job['budget']} variants, {job['budget']} rendered, 0 failed"
+        assert line in proc.stdout
+        outputs = list(job_dir.glob("variants/v*/out/*_0001.*"))
+        assert len(outputs) == 2 * job["budget"]  # the file and its preview or poster
     # the lineage is in the demo's SQLite instance, where `dagster dev` will show it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert "sqlite" in type(instance.run_storage).__name__.lower()
         parts = instance.get_materialized_partitions(dg.AssetKey("variants"))
         assert len(parts) == 3
+        assert instance.get_materialized_partitions(dg.AssetKey("renders")) == parts
         assert instance.get_materialized_partitions(dg.AssetKey("night_plan")) == {"2026-02-10"}
     # a second run changes nothing and still succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
+    assert again.stdout.count(" 0 rendered, 0 failed") == 3  # nothing rendered twice

@@ -262,3 +262,28 @@ def test_sigkill_half_way_then_rerun_renders_each_variant_once(
     # Prompts the killed run had queued were picked up, not submitted again.
     assert report.resumed >= 1
     assert_exactly_once(server, job_dir, ids, found.key)
+
+
+def test_two_endpoints_share_the_work(emulator_factory, tree: Tree) -> None:
+    a, b = emulator_factory(render_ms=60), emulator_factory(render_ms=60)
+    found, job_dir, ids = plan(tree, "static_sdxl_ad.json", 10)
+
+    def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
+        return build_graph(found.template, params, job=found.job, uploads=uploads)
+
+    run = RenderRun(
+        job_dir,
+        ids,
+        [a.url, b.url],
+        build,
+        settings=RenderSettings(degrade_rungs=RUNGS),
+        timeouts=FAST,
+    )
+    report = asyncio.run(run.run())
+    assert report.rendered == 10
+    done_a, done_b = a.stats()["successes"], b.stats()["successes"]
+    assert done_a > 0 and done_b > 0 and done_a + done_b == 10
+    endpoints = {json.loads(job_dir.params(v).read_bytes())["render"]["endpoint"] for v in ids}
+    assert endpoints == {a.url, b.url}
+    for vid in ids:
+        assert is_complete(job_dir, vid)
