@@ -14,16 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
 
-from nightrun_dagster.cli.bench import bench_job, machine
+from nightrun_dagster.cli.bench import bench_workspace, machine
 from nightrun_dagster.comfy.render_loop import RenderRun, RenderSettings
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
-from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.plan.variants import write_variants
-from nightrun_dagster.spec.limits import SpecLimits
-from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph
 
 
@@ -76,13 +72,7 @@ def start_emulator(port: int, out_dir: Path) -> subprocess.Popen[bytes]:
 
 
 def plan_bench_variants(work: Path, prompts: int, width: int, height: int) -> tuple[Any, Any]:
-    tree = Tree(work / "root")
-    tree.assets.mkdir(parents=True)
-    Image.new("RGB", (8, 8), "white").save(tree.assets / "product.png")
-    job_file = work / "job.json"
-    job_file.write_text(json.dumps(bench_job(prompts)))
-    limits = SpecLimits(deep_search_ceiling=max(prompts, SpecLimits.deep_search_ceiling))
-    found = validate_file(job_file, Intake(assets_root=tree.assets, limits=limits))
+    tree, found = bench_workspace(work, prompts)
     defaults = {**found.template.defaults, "width": width, "height": height}
     expansion = expand_job(found.job, RunMode.exploration, "2026-02-09", prompts, defaults)
     job_dir = tree.job("2026-02-09", found.key)

@@ -62,6 +62,13 @@ class RenderSettings:
     backoff_max: float = 15.0
     delete_history_after_harvest: bool = True
 
+    def retry_limits(self) -> dict[str, int]:
+        return {
+            "lost": self.max_lost_resubmits,
+            "stalled": self.max_stall_retries,
+            "interrupted": self.max_interrupted_retries,
+        }
+
 
 class JobBlocked(Exception):
     """A model or node class is missing on the server: no variant of this job can render."""
@@ -81,9 +88,7 @@ class _Work:
     variant_id: str
     params: dict[str, Any]
     rung: int = 0
-    lost: int = 0
-    stalls: int = 0
-    interrupted: int = 0
+    retries: Counter[str] = field(default_factory=Counter)  # by outcome: lost, stalled, …
     resume: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -249,31 +254,13 @@ class _Worker:
                 run.retry(work)
             return None
         except ComfyStalled as exc:
-            run.report.outcomes["stalled"] += 1
-            self._note(work, prompt_id, "stalled")
-            work.stalls += 1
-            if work.stalls <= run.settings.max_stall_retries:
-                run.retry(work)
-            else:
-                run.fail(work, str(exc))
+            self._retry_or_fail(work, prompt_id, "stalled", str(exc))
             return None
         except ComfyLost:
-            run.report.outcomes["lost"] += 1
-            self._note(work, prompt_id, "lost")
-            work.lost += 1
-            if work.lost <= run.settings.max_lost_resubmits:
-                run.retry(work)
-            else:
-                run.fail(work, "lost by the server too many times")
+            self._retry_or_fail(work, prompt_id, "lost", "lost by the server too many times")
             return None
         except ComfyInterrupted:
-            run.report.outcomes["interrupted"] += 1
-            self._note(work, prompt_id, "interrupted")
-            work.interrupted += 1
-            if work.interrupted <= run.settings.max_interrupted_retries:
-                run.retry(work)
-            else:
-                run.fail(work, "interrupted at the server")
+            self._retry_or_fail(work, prompt_id, "interrupted", "interrupted at the server")
             return None
         except ComfyExecutionError as exc:
             run.report.outcomes["error"] += 1
@@ -284,6 +271,16 @@ class _Worker:
             raise RenderUnavailable(f"{self.url}: {exc}") from exc
         elapsed = time.monotonic() - t0
         return asyncio.create_task(self.complete(work, outcome, elapsed))
+
+    def _retry_or_fail(self, work: _Work, prompt_id: str, outcome: str, reason: str) -> None:
+        """Resubmit while this kind of failure is under its limit, then give the variant up."""
+        self.run.report.outcomes[outcome] += 1
+        self._note(work, prompt_id, outcome)
+        work.retries[outcome] += 1
+        if work.retries[outcome] <= self.run.settings.retry_limits()[outcome]:
+            self.run.retry(work)
+        else:
+            self.run.fail(work, reason)
 
     def _note(self, work: _Work, prompt_id: str, result: str) -> None:
         for attempt in work.attempts:
