@@ -46,7 +46,7 @@ def bench_job(variants: int) -> dict[str, object]:
             "workflow": {"template_id": "static_ad_v1", "workflow_path": "static_ad_v1.json"},
             "seed_strategy": {"mode": "random", "count": seeds},
             "variants": {
-                "prompt_variants": [f"prompt {i}" for i in range(8)],
+                "prompt_variants": [f"prompt {i}" for i in range(min(8, variants))],
                 "loras": [{"name": "brand", "path": "brand.safetensors"}],
                 "samplers": ["dpmpp_2m_karras", "euler"],
                 "steps": [20, 28],
