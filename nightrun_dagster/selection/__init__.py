@@ -1,0 +1,1 @@
+"""Choosing what a person sees: near-duplicate and variant clusters, top K per cluster, top N."""
