@@ -21,8 +21,16 @@ def test_all_definitions_load() -> None:
         "job_spec",
         "variants",
         "renders",
+        "scores",
+        "shortlist",
+        "night_summary",
     }
-    assert {j.name for j in repo.get_all_jobs()} >= {"plan_night", "plan_jobs", "night_jobs"}
+    assert {j.name for j in repo.get_all_jobs()} >= {
+        "plan_night",
+        "plan_jobs",
+        "night_jobs",
+        "summarize_night",
+    }
     assert [s.name for s in repo.sensor_defs] == ["job_queue_sensor"]
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]
     dims = {d.name for d in variants.partitions_def.partitions_defs}

@@ -80,8 +80,10 @@ def demo_command(args: argparse.Namespace) -> int:
         r = summary["renders"].get(key, {})
         print(
             f"[demo]   {key}: {count} variants, {r.get('rendered', 0)} rendered, "
-            f"{r.get('failed', 0)} failed -> {root / 'runs' / night / ('job_' + key)}"
+            f"{r.get('failed', 0)} failed, {r.get('shortlisted', 0)} shortlisted "
+            f"-> {root / 'runs' / night / ('job_' + key)}"
         )
+    print(f"[demo] contact sheet  {summary['contact_sheet']}")
     for name in summary["rejected"]:
         print(f"[demo]   rejected {name}: see {root / 'queue' / 'rejected'}")
     print(f"[demo] browse it: DAGSTER_HOME={home} NIGHTRUN_ROOT={root} dagster dev")
@@ -114,6 +116,7 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     from nightrun_dagster.definitions import build_defs
     from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
     from nightrun_dagster.defs.assets.rendering import renders
+    from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
     from nightrun_dagster.defs.partitions import job_partitions, night_job_key
     from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
     from nightrun_dagster.defs.sensors import job_queue_sensor
@@ -154,7 +157,7 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
         mode = plan.asset_materializations_for_node("night_plan")[0].metadata["mode"].value
         for key in keys:
             res = dg.materialize(
-                [job_spec, variants, renders],
+                [job_spec, variants, renders, scores, shortlist],
                 instance=instance,
                 partition_key=night_job_key(night, key),
                 resources=resources,
@@ -164,4 +167,20 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
             counts[key] = mat.metadata["count"].value
             meta = res.asset_materializations_for_node("renders")[0].metadata
             rendered[key] = {k: meta[k].value for k in ("rendered", "already_done", "failed")}
-    return {"mode": mode, "variants": counts, "renders": rendered, "rejected": rejected}
+            picks = res.asset_materializations_for_node("shortlist")[0].metadata["picks"].value
+            rendered[key]["shortlisted"] = picks
+        summary = dg.materialize(
+            [night_summary],
+            instance=instance,
+            partition_key=night,
+            resources=resources,
+            run_config=QUIET,
+        )
+        sheet = summary.asset_materializations_for_node("night_summary")[0].metadata
+    return {
+        "mode": mode,
+        "variants": counts,
+        "renders": rendered,
+        "rejected": rejected,
+        "contact_sheet": sheet["contact_sheet"].value,
+    }

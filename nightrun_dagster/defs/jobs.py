@@ -4,6 +4,7 @@ import dagster as dg
 
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 
 plan_night_job = dg.define_asset_job(
     name="plan_night",
@@ -19,6 +20,15 @@ plan_jobs_job = dg.define_asset_job(
 
 night_jobs_job = dg.define_asset_job(
     name="night_jobs",
-    selection=[job_spec, variants, renders],
-    description="A job's whole night after planning: inputs, variants and renders (night × job).",
+    selection=[job_spec, variants, renders, scores, shortlist],
+    description=(
+        "A job's whole night after planning: inputs, variants, renders, scores and the "
+        "shortlist (night × job)."
+    ),
+)
+
+summarize_night_job = dg.define_asset_job(
+    name="summarize_night",
+    selection=[night_summary],
+    description="The night's summary and contact sheet, once its jobs are shortlisted.",
 )

@@ -44,7 +44,7 @@ def distribution_png(frame: pd.DataFrame, title: str) -> bytes:
     hist.set_xlabel("total")
     hist.set_ylabel("renders")
     present = [c for c in COMPONENTS if c in frame and frame[c].notna().any()]
-    box.boxplot([frame[c].dropna() for c in present], tick_labels=present, vert=True)
+    box.boxplot([frame[c].dropna() for c in present], tick_labels=present)
     box.set_ylim(0, 1)
     box.set_title("components")
     box.tick_params(axis="x", labelrotation=20)

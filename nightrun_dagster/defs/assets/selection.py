@@ -1,0 +1,245 @@
+"""Scoring and selection assets: `scores` and `shortlist` (night × job), `night_summary` (night)."""
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from nightrun_dagster.contact.sheet import write_job_sheet, write_night_sheet
+from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.partitions import night_job_partitions, night_partitions, split_key
+from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.plan.inputs import load_snapshot
+from nightrun_dagster.scoring.context import context_from_job
+from nightrun_dagster.scoring.pool import score_variants
+from nightrun_dagster.selection.job import write_shortlist
+from nightrun_dagster.selection.report import distribution_png, scores_frame, write_csv
+from nightrun_dagster.selection.shortlist import DEFAULT_K, DEFAULT_N
+from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
+from nightrun_dagster.store.paths import JobDir
+
+GROUP = "selection"
+TABLE_ROWS = 15
+
+
+class ScoresConfig(dg.Config):
+    force: bool = Field(default=False, description="Score again even where score.json is current.")
+    workers: int | None = Field(default=None, description="Scoring processes (default: all cores).")
+
+
+class ShortlistConfig(dg.Config):
+    k: int = Field(
+        default=DEFAULT_K, description="Most picks per variant cluster / duplicate group."
+    )
+    n: int = Field(default=DEFAULT_N, description="Most picks overall.")
+
+
+def _index(job_dir: JobDir) -> list[str]:
+    if not job_dir.variants_index.is_file():
+        raise dg.Failure(f"{job_dir.variants_index} is missing: materialize variants first")
+    return list(json.loads(job_dir.variants_index.read_bytes())["variants"])
+
+
+def _md_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return "–" if v is None else str(v).replace("|", "/")
+
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    return head + "".join("\n| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[renders],
+    kinds={"python"},
+    description=(
+        "Every rendered output scored 0..1 per component (sharpness, text legibility by OCR, "
+        "brand colour, UI integrity, artifacts; temporal flicker for video) and a weighted "
+        "total: `meta/score.json` per variant, `selection/scores.csv` and "
+        "`selection/score_distribution.png`. Skips what is already scored unless `force`."
+    ),
+)
+def scores(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, config: ScoresConfig
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    ids = _index(job_dir)
+    found = load_snapshot(job_dir, nightrun.intake())
+    assets = job_dir.inputs / "assets"
+    roles = found.template.metadata.get("nodes") or {}
+    a = found.job.assets
+    base_ui = (
+        assets / a.base_ui_screens[0] if roles.get("base_image") and a.base_ui_screens else None
+    )
+    mask = assets / a.masks[0] if a.masks else None
+    ctx = context_from_job(found.job, base_ui=base_ui, mask=mask)
+    rendered = [
+        job_dir.variant(v)
+        for v in ids
+        if (json.loads(job_dir.params(v).read_bytes()).get("render") or {}).get("status") == "ok"
+    ]
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or time.monotonic() - last[0] > 10:
+            last[0] = time.monotonic()
+            context.log.info(f"scores {done}/{total}")
+
+    score_variants(
+        rendered,
+        ctx,
+        workers=config.workers,
+        force=config.force,
+        cache_dir=nightrun.tree().root / "cache" / "ocr",
+        on_progress=progress,
+    )
+    frame = scores_frame(job_dir, ids)
+    write_csv(frame, job_dir.selection / "scores.csv")
+    png = distribution_png(frame, key)
+    atomic_write_bytes(job_dir.selection / "score_distribution.png", png)
+    top = frame.head(TABLE_ROWS).to_dict("records")
+    stats = frame["total"].describe() if len(frame) else None
+    return dg.MaterializeResult(
+        metadata={
+            "scored": len(frame),
+            "rendered": len(rendered),
+            "mean_total": round(float(stats["mean"]), 4) if stats is not None else 0.0,
+            "best_total": round(float(stats["max"]), 4) if stats is not None else 0.0,
+            "top": dg.MetadataValue.md(
+                _md_table(
+                    top,
+                    [
+                        "variant_id",
+                        "total",
+                        "sharpness",
+                        "text",
+                        "brand_color",
+                        "ui_integrity",
+                        "artifacts",
+                    ],
+                )
+            ),
+            "distribution": dg.MetadataValue.md(
+                f"![score distribution](data:image/png;base64,{base64.b64encode(png).decode()})"
+            ),
+            "table": dg.MetadataValue.path(str(job_dir.selection / "scores.csv")),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[scores],
+    kinds={"json", "html"},
+    description=(
+        "The shortlist: best total first, at most K per variant cluster (prompt variant × LoRA "
+        "arms) and per near-duplicate group (pHash), at most N overall. "
+        "`selection/shortlisted.json` says each pick's rank, cluster and the components that put "
+        "it there; `contact_sheet.html` shows every render with its scores."
+    ),
+)
+def shortlist(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, config: ShortlistConfig
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    ids = _index(job_dir)
+    found = load_snapshot(job_dir, nightrun.intake())
+    try:
+        result, doc = write_shortlist(
+            job_dir, night, found.job.job_id, key, ids, config.k, config.n
+        )
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
+    sheet = write_job_sheet(job_dir.path)
+    context.log.info(f"{key}: {len(result.picks)} picks from {doc['candidates']} candidates")
+    return dg.MaterializeResult(
+        metadata={
+            "picks": len(result.picks),
+            "candidates": doc["candidates"],
+            "clusters": len(doc["clusters"]),
+            "skipped_cluster_full": doc["skipped"]["cluster_full"],
+            "skipped_near_duplicate": doc["skipped"]["near_duplicate"],
+            "shortlist": dg.MetadataValue.md(
+                _md_table(doc["picks"], ["rank", "variant_id", "total", "cluster", "reason"])
+            ),
+            "contact_sheet": dg.MetadataValue.url(sheet.resolve().as_uri()),
+            "path": dg.MetadataValue.path(str(job_dir.selection / "shortlisted.json")),
+        }
+    )
+
+
+def night_digest(night_dir: Path) -> dict[str, Any]:
+    """Counts and best picks of every job of a night, from the files in its folder."""
+    jobs = []
+    for job_path in sorted(night_dir.glob("job_*")):
+        jd = JobDir(job_path)
+        index = json.loads(jd.variants_index.read_bytes()) if jd.variants_index.is_file() else {}
+        short_path = jd.selection / "shortlisted.json"
+        short = json.loads(short_path.read_bytes()) if short_path.is_file() else {}
+        rendered = failed = 0
+        for vid in index.get("variants", []):
+            status = (json.loads(jd.params(vid).read_bytes()).get("render") or {}).get("status")
+            rendered += status == "ok"
+            failed += status == "failed"
+        picks = short.get("picks", [])
+        jobs.append(
+            {
+                "job": job_path.name.removeprefix("job_"),
+                "variants": index.get("count", 0),
+                "rendered": rendered,
+                "failed": failed,
+                "blocked": jd.blocked.is_file(),
+                "shortlisted": len(picks),
+                "best_total": picks[0]["total"] if picks else None,
+                "best": picks[0]["variant_id"] if picks else None,
+            }
+        )
+    return {"night": night_dir.name, "jobs": jobs}
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_partitions,
+    deps=[shortlist],
+    kinds={"json", "html"},
+    description=(
+        "The night at a glance: `runs/<night>/night_summary.json` (per job: variants, renders, "
+        "failures, shortlist size, best score) and `runs/<night>/contact_sheet.html` with every "
+        "job's renders."
+    ),
+)
+def night_summary(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource
+) -> dg.MaterializeResult:
+    night = context.partition_key
+    night_dir = nightrun.tree().night(night)
+    if not night_dir.is_dir():
+        raise dg.Failure(f"{night_dir} does not exist: nothing ran on night {night}")
+    digest = night_digest(night_dir)
+    atomic_write_json(night_dir / "night_summary.json", digest)
+    sheet = write_night_sheet(night_dir)
+    return dg.MaterializeResult(
+        metadata={
+            "jobs": len(digest["jobs"]),
+            "rendered": sum(j["rendered"] for j in digest["jobs"]),
+            "failed": sum(j["failed"] for j in digest["jobs"]),
+            "shortlisted": sum(j["shortlisted"] for j in digest["jobs"]),
+            "summary": dg.MetadataValue.md(
+                _md_table(
+                    digest["jobs"],
+                    ["job", "variants", "rendered", "failed", "shortlisted", "best_total", "best"],
+                )
+            ),
+            "contact_sheet": dg.MetadataValue.url(sheet.resolve().as_uri()),
+        }
+    )
