@@ -5,7 +5,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nightrun_dagster.cli import bench, bench_render, comfy_sim, demo, doctor, jobs
+from nightrun_dagster.cli import (
+    bench,
+    bench_render,
+    bench_score,
+    comfy_sim,
+    demo,
+    doctor,
+    jobs,
+    score,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)
 
+    p = sub.add_parser("score", help="score images or videos against a job, outside a night")
+    score.add_arguments(p)
+    p.set_defaults(func=score.command)
+
     p = sub.add_parser("comfy-sim", help="run the ComfyUI emulator (tests, demo, benchmarks)")
     comfy_sim.add_arguments(p)
     p.set_defaults(func=comfy_sim.command)
@@ -69,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench_sub.add_parser("render", help="GPU duty cycle of the render loop (emulator)")
     bench_render.add_arguments(b)
     b.set_defaults(func=bench_render.command)
+    b = bench_sub.add_parser("score", help="images per second scored, with and without OCR")
+    bench_score.add_arguments(b)
+    b.set_defaults(func=bench_score.command)
     return parser
 
 
