@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from nightrun_dagster.spec.slug import BadJobId, job_key
 
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 WEIGHT_RANGE = (0.0, 2.0)
+# The scorer's component names, listed here so validation never imports the scoring room;
+# tests/scoring checks that they equal the keys of scoring's DEFAULT_WEIGHTS.
+SCORING_COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
 
 
 @dataclass(frozen=True)
@@ -212,3 +216,28 @@ def _extensions(job: CreativeJob, limits: SpecLimits) -> Iterator[Problem]:
         elif not 1 <= value <= ceiling:
             hint = "" if deep_search(job) else " (set generation.deep_search to true to go higher)"
             yield "generation.max_variants", f"must be between 1 and {ceiling}, got {value}{hint}"
+    yield from _scoring_weights(job.model_extra or {})
+
+
+def _scoring_weights(extra: Mapping[str, object]) -> Iterator[Problem]:
+    """The job extension `"scoring": {"weights": {component: weight ≥ 0, …}}`."""
+    if "scoring" not in extra:
+        return
+    scoring = extra["scoring"]
+    if not isinstance(scoring, dict):
+        yield "scoring", f"must be an object, got {scoring!r}"
+        return
+    if "weights" not in scoring:
+        return
+    weights = scoring["weights"]
+    if not isinstance(weights, dict):
+        yield "scoring.weights", f"must be an object, got {weights!r}"
+        return
+    for name, value in weights.items():
+        if name not in SCORING_COMPONENTS:
+            known = ", ".join(SCORING_COMPONENTS)
+            yield f"scoring.weights.{name}", f"unknown scoring component (known: {known})"
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            yield f"scoring.weights.{name}", f"must be a number, got {value!r}"
+        elif not math.isfinite(value) or value < 0:
+            yield f"scoring.weights.{name}", f"must be a finite number of at least 0, got {value}"

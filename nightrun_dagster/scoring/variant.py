@@ -1,0 +1,154 @@
+"""A variant's `meta/score.json`: every output scored, the best one named, written once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nightrun_dagster.scoring.context import ScoreContext
+from nightrun_dagster.scoring.media import UnreadableMedia, file_sha256
+from nightrun_dagster.scoring.ocr import PREP_VERSION
+from nightrun_dagster.scoring.ocr_cache import OcrCache
+from nightrun_dagster.scoring.score import SCORER_VERSION, error_document, score_files
+from nightrun_dagster.store.atomic import atomic_write_json
+
+SCORE_DOC_VERSION = 1
+PARAMS = Path("meta/params.json")
+SCORE = Path("meta/score.json")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def rendered_outputs(variant_dir: Path) -> list[str] | None:
+    """The output files (relative to the variant folder) of a variant rendered ok, or None."""
+    params = _read_json(variant_dir / PARAMS)
+    if not isinstance(params, dict):
+        return None
+    render = params.get("render")
+    if not isinstance(render, dict) or render.get("status") != "ok":
+        return None
+    files = [o.get("file") for o in render.get("outputs") or [] if isinstance(o, dict)]
+    files = [f for f in files if isinstance(f, str) and f]
+    # An output path that leaves the variant folder is not ours to read.
+    root = variant_dir.resolve()
+    inside = [f for f in files if (root / f).resolve().is_relative_to(root)]
+    return inside or None
+
+
+def _variant_id(variant_dir: Path) -> str:
+    params = _read_json(variant_dir / PARAMS)
+    if isinstance(params, dict) and isinstance(params.get("variant_id"), str):
+        return params["variant_id"]
+    return variant_dir.name
+
+
+def inputs_sha256(output_hashes: Sequence[str | None], ctx_fingerprint: str) -> str:
+    """What a score depends on: the outputs' bytes, the context (tokens, colours, UI base and
+    the weights) and the scorer's and OCR preprocessing's versions."""
+    doc = {
+        "outputs": list(output_hashes),
+        "context": ctx_fingerprint,
+        "scorer_version": SCORER_VERSION,
+        "ocr_prep_version": PREP_VERSION,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except UnreadableMedia:
+        return None
+
+
+def score_variants_batch(
+    variant_dirs: Sequence[Path],
+    ctx: ScoreContext,
+    *,
+    force: bool = False,
+    ocr_cache: OcrCache | None = None,
+    ocr: bool = True,
+) -> list[dict[str, Any] | None]:
+    """score_variant for several variants, their text read in one tesseract call (loading
+    tesseract's languages costs more than reading a page)."""
+    fingerprint = ctx.fingerprint()
+    results: list[dict[str, Any] | None] = [None] * len(variant_dirs)
+    todo: list[tuple[int, Path, list[str], list[str | None], str]] = []
+    for i, vdir in enumerate(variant_dirs):
+        vdir = Path(vdir)
+        files = rendered_outputs(vdir)
+        if files is None:
+            continue
+        hashes = [_hash_or_none(vdir / f) for f in files]
+        key = inputs_sha256(hashes, fingerprint)
+        existing = _read_json(vdir / SCORE)
+        if (
+            not force
+            and isinstance(existing, dict)
+            and existing.get("inputs_sha256") == key
+            and existing.get("score_version") == SCORE_DOC_VERSION
+        ):
+            results[i] = existing
+            continue
+        todo.append((i, vdir, files, hashes, key))
+    readable: list[tuple[Path, str]] = [
+        (vdir / f, h)
+        for _, vdir, files, hashes, _ in todo
+        for f, h in zip(files, hashes, strict=True)
+        if h is not None
+    ]
+    scored = iter(
+        score_files(
+            [p for p, _ in readable],
+            ctx,
+            ocr_cache=ocr_cache,
+            ocr=ocr,
+            hashes=[h for _, h in readable],
+            record_errors=True,
+        )
+    )
+    docs_by_path = {path: next(scored) for path, _ in readable}
+    for i, vdir, files, _hashes, key in todo:
+        outputs = []
+        for f in files:
+            doc = docs_by_path.get(vdir / f) or error_document(vdir / f, "output file missing")
+            outputs.append({**doc, "file": f})
+        best = max(range(len(outputs)), key=lambda j: outputs[j]["total"])
+        document = {
+            "score_version": SCORE_DOC_VERSION,
+            "variant_id": _variant_id(vdir),
+            "outputs": outputs,
+            "total": outputs[best]["total"],
+            "best": best,
+            "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs_sha256": key,
+            "scorer_version": SCORER_VERSION,
+        }
+        atomic_write_json(vdir / SCORE, document)
+        results[i] = document
+    return results
+
+
+def score_variant(
+    variant_dir: Path,
+    ctx: ScoreContext,
+    *,
+    force: bool = False,
+    ocr_cache: OcrCache | None = None,
+) -> dict[str, Any] | None:
+    """Score every output of a variant rendered ok and write `meta/score.json` atomically;
+    None for a variant not rendered ok. An existing score.json with the same inputs_sha256
+    (same output bytes, context, weights, scorer version) is returned untouched unless
+    `force`."""
+    return score_variants_batch([variant_dir], ctx, force=force, ocr_cache=ocr_cache)[0]
