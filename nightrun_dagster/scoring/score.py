@@ -297,12 +297,15 @@ def score_files(
 
 
 def error_document(path: Path, error: str) -> dict[str, Any]:
-    """The score document of an output that could not be read: total 0, the reason."""
+    """The score document of an output that could not be read: total 0, every component
+    null (the same keys as a scored output), and the reason."""
+    kind = "video" if is_video(path) else "image"
+    names = list(IMAGE_COMPONENTS) + (["temporal"] if kind == "video" else [])
     return {
         "file": str(path),
-        "kind": "video" if is_video(path) else "image",
+        "kind": kind,
         "total": 0.0,
-        "components": None,
+        "components": dict.fromkeys(names),
         "weights": {},
         "sha256": None,
         "error": error,

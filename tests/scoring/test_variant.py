@@ -137,6 +137,9 @@ def test_a_missing_or_broken_output_scores_zero_with_the_reason(
     gone, broken = doc["outputs"][1], doc["outputs"][2]
     assert gone["total"] == 0.0 and "missing" in gone["error"]
     assert broken["total"] == 0.0 and "not an image" in broken["error"]
+    assert broken["components"] == dict.fromkeys(
+        ["sharpness", "text", "brand_color", "ui_integrity", "artifacts"]
+    )
     assert doc["best"] == 0 and doc["total"] > 0.5
 
 
