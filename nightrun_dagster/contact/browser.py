@@ -72,6 +72,7 @@ class Browser:
         # Chromium refuses to run sandboxed as root; elsewhere keep the sandbox.
         self.no_sandbox = os.geteuid() == 0 if no_sandbox is None else no_sandbox
         self.events: list[dict[str, Any]] = []
+        self.loader_id: str | None = None  # the current document's, from Page.navigate
         self._proc: subprocess.Popen[bytes] | None = None
         self._ws: ClientConnection | None = None
         self._stack = contextlib.ExitStack()
@@ -242,6 +243,8 @@ class Browser:
         result = self.send("Page.navigate", {"url": url})
         if result.get("errorText"):
             raise BrowserError(f"navigate {url}: {result['errorText']}")
+        # Requests of the page we left can still be reported after this; they carry its loader.
+        self.loader_id = result.get("loaderId")
         self.wait_event("Page.loadEventFired", since=mark, timeout_s=timeout_s)
 
     def evaluate(self, expression: str, *, timeout_s: float = 30.0) -> Any:
@@ -321,19 +324,22 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    def _current(self, params: dict[str, Any]) -> bool:
+        return self.loader_id is None or params.get("loaderId") == self.loader_id
+
     def wait_request(self, url_suffix: str, *, timeout_s: float = 10.0) -> str:
-        """The full URL of the first request (since launch) whose URL ends with `url_suffix`."""
+        """The full URL of the first request of the current page ending with `url_suffix`."""
         event = self.wait_event(
             "Network.requestWillBeSent",
             timeout_s=timeout_s,
-            where=lambda p: p["request"]["url"].endswith(url_suffix),
+            where=lambda p: self._current(p) and p["request"]["url"].endswith(url_suffix),
         )
         return event["params"]["request"]["url"]
 
     def requests(self) -> list[str]:
-        """Every URL the page has asked for since launch (CDP `Network.requestWillBeSent`)."""
+        """Every URL the current page has asked for (CDP `Network.requestWillBeSent`)."""
         return [
             e["params"]["request"]["url"]
             for e in self.events
-            if e.get("method") == "Network.requestWillBeSent"
+            if e.get("method") == "Network.requestWillBeSent" and self._current(e["params"])
         ]
