@@ -35,10 +35,16 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
         assert (job_dir / "inputs" / "manifest.json").is_file()
         params = list(job_dir.glob("variants/v*/meta/params.json"))
         assert len(params) == job["budget"] > 0
-        line = f"{job['key']}: {job['budget']} variants, {job['budget']} rendered, 0 failed"
+        line = f"{job['key']}: {job['budget']} variants, {job['budget']} rendered, 0 failed, "
         assert line in proc.stdout
+        short = json.loads((job_dir / "selection" / "shortlisted.json").read_bytes())
+        assert f"{line}{len(short['picks'])} shortlisted" in proc.stdout and short["picks"]
+        assert len(list(job_dir.glob("variants/v*/meta/score.json"))) == job["budget"]
+        assert (job_dir / "contact_sheet.html").is_file()
         outputs = list(job_dir.glob("variants/v*/out/*_0001.*"))
         assert len(outputs) == 2 * job["budget"]  # the file and its preview or poster
+    sheet = night / "contact_sheet.html"
+    assert f"contact sheet  {sheet.as_uri()}" in proc.stdout and sheet.is_file()
     # the lineage is in the demo's SQLite instance, where `dagster dev` will show it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert "sqlite" in type(instance.run_storage).__name__.lower()
@@ -49,4 +55,4 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
     # a second run changes nothing and still succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
-    assert again.stdout.count(" 0 rendered, 0 failed") == 3  # nothing rendered twice
+    assert again.stdout.count(" 0 rendered, 0 failed,") == 3  # nothing rendered twice
