@@ -1,0 +1,1 @@
+"""Telegram approval: signed buttons, the decisions ledger, sending shortlists and polling taps."""
