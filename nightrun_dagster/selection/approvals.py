@@ -1,0 +1,75 @@
+"""Folding the decisions ledger into artifact states and `selection/approved.json`.
+
+States (seed §7): `shortlisted` → `awaiting_approval` (sent for review) → `approved`
+(favorites are approved too, flagged) | `rejected`, or `archived` when the review window closed
+without a decision. The first decision per artifact is the one that counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+APPROVING = {"approve", "favorite"}
+
+
+def fold(
+    shortlist: Mapping[str, Any],
+    decisions: Iterable[Mapping[str, Any]],
+    sent: set[str],
+    params: Mapping[str, Mapping[str, Any]],
+    *,
+    review_closes_at: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The approvals document of one job: a state per shortlisted variant, the approved ones
+    with who approved them and when, and the parameters that reproduce each."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for d in decisions:
+        first.setdefault(str(d["variant_id"]), d)
+    now = now or datetime.now(UTC)
+    closed = review_closes_at is not None and now >= review_closes_at
+    states: dict[str, str] = {}
+    approved, log = [], []
+    for pick in shortlist.get("picks", []):
+        vid = str(pick["variant_id"])
+        decision = first.get(vid)
+        if decision is not None:
+            kind = str(decision["decision"])
+            states[vid] = "approved" if kind in APPROVING else "rejected"
+            entry = {
+                "variant_id": vid,
+                "artifact": decision.get("artifact"),
+                "decision": kind,
+                "favorite": kind == "favorite",
+                "by": decision.get("by"),
+                "via": decision.get("via"),
+                "at": decision.get("at"),
+                "job_id": shortlist.get("job_id"),
+                "rank": pick.get("rank"),
+                "total": pick.get("total"),
+                "file": pick.get("file"),
+                "params": {
+                    k: v for k, v in params.get(vid, {}).items() if k not in {"render", "server"}
+                },
+            }
+            log.append(entry)
+            if kind in APPROVING:
+                approved.append(entry)
+        elif vid in sent:
+            states[vid] = "archived" if closed else "awaiting_approval"
+        else:
+            states[vid] = "archived" if closed else "shortlisted"
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    return {
+        "night": shortlist.get("night"),
+        "job_id": shortlist.get("job_id"),
+        "job_key": shortlist.get("job_key"),
+        "states": states,
+        "counts": counts,
+        "approved": approved,
+        "log": log,
+    }
