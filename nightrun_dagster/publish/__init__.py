@@ -1,0 +1,1 @@
+"""Publish-ready packages for approved variants: crops, MP4s, caption, checklist, manifest."""
