@@ -5,20 +5,34 @@ from pathlib import Path
 
 import dagster as dg
 
+from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 from nightrun_dagster.defs.jobs import (
+    approve_jobs_job,
     night_jobs_job,
     plan_jobs_job,
     plan_night_job,
+    review_jobs_job,
     summarize_night_job,
 )
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
-from nightrun_dagster.defs.sensors import job_queue_sensor
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.sensors import approval_sensor, job_queue_sensor
 from nightrun_dagster.store.paths import default_root
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+
+
+def telegram_from_env() -> TelegramResource:
+    """Telegram from the environment: secrets as EnvVar (never shown in the UI), off if unset."""
+    env = os.environ
+    return TelegramResource(
+        token=dg.EnvVar("TELEGRAM_BOT_TOKEN") if env.get("TELEGRAM_BOT_TOKEN") else "",
+        signing_key=dg.EnvVar("NIGHTRUN_SIGNING_KEY") if env.get("NIGHTRUN_SIGNING_KEY") else "",
+        review_chat_id=int(env.get("TELEGRAM_REVIEW_CHAT_ID") or 0),
+        approver_ids=env.get("TELEGRAM_APPROVER_IDS", ""),
+    )
 
 
 def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.Definitions:
@@ -26,12 +40,31 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
     resolved = (root or default_root()).resolve()
     urls = comfyui_url or os.environ.get("COMFYUI_URL") or DEFAULT_COMFYUI_URL
     return dg.Definitions(
-        assets=[night_plan, job_spec, variants, renders, scores, shortlist, night_summary],
-        jobs=[plan_night_job, plan_jobs_job, night_jobs_job, summarize_night_job],
-        sensors=[job_queue_sensor],
+        assets=[
+            night_plan,
+            job_spec,
+            variants,
+            renders,
+            scores,
+            shortlist,
+            night_summary,
+            telegram_review,
+            approvals,
+            publish_packages,
+        ],
+        jobs=[
+            plan_night_job,
+            plan_jobs_job,
+            night_jobs_job,
+            summarize_night_job,
+            review_jobs_job,
+            approve_jobs_job,
+        ],
+        sensors=[job_queue_sensor, approval_sensor],
         resources={
             "nightrun": NightrunResource(root=str(resolved)),
             "comfyui": ComfyUIResource(urls=urls),
+            "telegram": telegram_from_env(),
         },
     )
 

@@ -24,6 +24,9 @@ def test_all_definitions_load() -> None:
         "scores",
         "shortlist",
         "night_summary",
+        "telegram_review",
+        "approvals",
+        "publish_packages",
     }
     assert {j.name for j in repo.get_all_jobs()} >= {
         "plan_night",
@@ -31,7 +34,7 @@ def test_all_definitions_load() -> None:
         "night_jobs",
         "summarize_night",
     }
-    assert [s.name for s in repo.sensor_defs] == ["job_queue_sensor"]
+    assert sorted(s.name for s in repo.sensor_defs) == ["approval_sensor", "job_queue_sensor"]
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]
     dims = {d.name for d in variants.partitions_def.partitions_defs}
     assert dims == {"night", "job"}

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nightrun_dagster.cli import (
+    approve,
     bench,
     bench_render,
     bench_score,
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score images or videos against a job, outside a night")
     score.add_arguments(p)
     p.set_defaults(func=score.command)
+
+    for decision in ("approve", "favorite", "reject"):
+        p = sub.add_parser(decision, help=f"{decision} a shortlisted artifact (the ledger)")
+        approve.add_arguments(p)
+        p.set_defaults(func=approve.command)
 
     p = sub.add_parser("comfy-sim", help="run the ComfyUI emulator (tests, demo, benchmarks)")
     comfy_sim.add_arguments(p)

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
@@ -31,4 +32,16 @@ summarize_night_job = dg.define_asset_job(
     name="summarize_night",
     selection=[night_summary],
     description="The night's summary and contact sheet, once its jobs are shortlisted.",
+)
+
+approve_jobs_job = dg.define_asset_job(
+    name="approve_jobs",
+    selection=[approvals, publish_packages],
+    description="Fold a job's decisions and build the packages of what was approved (night × job).",
+)
+
+review_jobs_job = dg.define_asset_job(
+    name="review_jobs",
+    selection=[telegram_review],
+    description="Send a job's shortlist to the Telegram review chat (night × job).",
 )

@@ -73,3 +73,33 @@ class ComfyUIResource(dg.ConfigurableResource):
             poll=self.poll_s,
             unavailable=self.unavailable_timeout_s,
         )
+
+
+class TelegramResource(dg.ConfigurableResource):
+    """The review chat on Telegram. Empty token, chat or key: Telegram is off (CLI approvals
+    still work). Secrets come from environment variables and never reach logs or metadata."""
+
+    token: str = Field(default="", description="Bot token ($TELEGRAM_BOT_TOKEN).")
+    signing_key: str = Field(
+        default="", description="HMAC key for buttons ($NIGHTRUN_SIGNING_KEY)."
+    )
+    review_chat_id: int = Field(default=0, description="Chat where candidates are reviewed.")
+    approver_ids: str = Field(
+        default="", description="Telegram user ids allowed to decide, comma-separated."
+    )
+    base_url: str | None = Field(
+        default=None, description="Bot API base URL (a local server in tests)."
+    )
+    per_message_delay_s: float = Field(
+        default=1.0, description="Pause between messages (flood limits)."
+    )
+    review_days: float = Field(default=7.0, description="How long buttons stay valid.")
+    poll_timeout_s: int = Field(
+        default=5, description="getUpdates long-poll, well inside a sensor tick."
+    )
+
+    def enabled(self) -> bool:
+        return bool(self.token and self.signing_key and self.review_chat_id)
+
+    def approvers(self) -> set[int]:
+        return {int(x) for x in self.approver_ids.replace(" ", "").split(",") if x}

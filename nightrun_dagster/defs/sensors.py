@@ -5,9 +5,13 @@ import json
 
 import dagster as dg
 
+from nightrun_dagster.defs.jobs import approve_jobs_job
 from nightrun_dagster.defs.partitions import job_partitions
-from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.intake.queue import scan_queue
+from nightrun_dagster.telegram import ledger
+from nightrun_dagster.telegram.redact import TelegramFailure
+from nightrun_dagster.telegram.updates import poll_decisions
 
 
 @dg.sensor(
@@ -48,3 +52,51 @@ def job_queue_sensor(
         else [],
         cursor=fingerprint,
     )
+
+
+@dg.sensor(
+    name="approval_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    job=approve_jobs_job,
+    description=(
+        "Polls Telegram (getUpdates, offset in the cursor) for button taps; records each valid "
+        "decision of an allow-listed approver in the review chat in `selection/decisions.jsonl` "
+        "before answering it, then requests `approvals` + `publish_packages` for that night × "
+        "job, once per ledger state. Start it once Telegram is configured."
+    ),
+)
+def approval_sensor(
+    context: dg.SensorEvaluationContext, nightrun: NightrunResource, telegram: TelegramResource
+) -> dg.SensorResult | dg.SkipReason:
+    if not telegram.enabled():
+        return dg.SkipReason("Telegram is not configured (TELEGRAM_BOT_TOKEN, …)")
+    runs = nightrun.tree().root / "runs"
+    try:
+        result = poll_decisions(
+            telegram.token,
+            offset=int(context.cursor) if context.cursor else None,
+            signing_key=telegram.signing_key,
+            approvers=telegram.approvers(),
+            review_chat_id=telegram.review_chat_id,
+            runs_dir=runs,
+            timeout_s=telegram.poll_timeout_s,
+            base_url=telegram.base_url,
+        )
+    except TelegramFailure as exc:  # already scrubbed of the token
+        return dg.SkipReason(f"Telegram could not be polled: {exc}")
+    for update_id, reason in result.ignored:
+        context.log.info(f"update {update_id} ignored: {reason}")
+    requests = []
+    for night, key in sorted(result.affected):
+        state = hashlib.sha256(
+            ledger.decisions_path(ledger.job_dir_for(runs, night, key)).read_bytes()
+        )
+        requests.append(
+            dg.RunRequest(
+                partition_key=dg.MultiPartitionKey({"night": night, "job": key}),
+                run_key=f"approvals:{night}:{key}:{state.hexdigest()[:16]}",
+            )
+        )
+    cursor = str(result.next_offset) if result.next_offset is not None else context.cursor
+    return dg.SensorResult(run_requests=requests, cursor=cursor)

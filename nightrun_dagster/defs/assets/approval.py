@@ -1,0 +1,155 @@
+"""Approval assets: `telegram_review` sends the shortlist, `approvals` folds the decisions,
+`publish_packages` builds what was approved (all night × job)."""
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import dagster as dg
+
+from nightrun_dagster.defs.assets.selection import shortlist
+from nightrun_dagster.defs.partitions import night_job_partitions, split_key
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
+from nightrun_dagster.plan.inputs import load_snapshot
+from nightrun_dagster.publish.package import build_package
+from nightrun_dagster.selection.approvals import fold
+from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.telegram import ledger
+from nightrun_dagster.telegram.redact import TelegramFailure
+from nightrun_dagster.telegram.send import SENT_FILE, send_shortlist
+from nightrun_dagster.telegram.signing import artifact_id
+
+GROUP = "approval"
+
+
+def _shortlist_doc(job_dir: JobDir) -> dict[str, Any]:
+    path = job_dir.selection / "shortlisted.json"
+    if not path.is_file():
+        raise dg.Failure(f"{path} is missing: materialize shortlist first")
+    return json.loads(path.read_bytes())
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[shortlist],
+    kinds={"telegram"},
+    description=(
+        "The shortlist sent to the review chat: preview albums, then one message per candidate "
+        "with signed ✅ Approve / ⭐ Favorite / ❌ Reject buttons. Sent once per shortlist "
+        "(`selection/telegram_sent.json`). Needs TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and "
+        "TELEGRAM_REVIEW_CHAT_ID."
+    ),
+)
+def telegram_review(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, telegram: TelegramResource
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    _shortlist_doc(job_dir)
+    if not telegram.enabled():
+        raise dg.Failure(
+            "Telegram is not configured: set TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and "
+            "TELEGRAM_REVIEW_CHAT_ID (or approve with `nightrun approve`)"
+        )
+    try:
+        report = send_shortlist(
+            telegram.token,
+            telegram.review_chat_id,
+            job_dir.path,
+            signing_key=telegram.signing_key,
+            base_url=telegram.base_url,
+            ttl_s=int(telegram.review_days * 86400),
+            per_message_delay=telegram.per_message_delay_s,
+        )
+    except TelegramFailure as exc:  # its text is already free of the token
+        raise dg.Failure(f"sending to Telegram failed: {exc}") from None
+    return dg.MaterializeResult(
+        metadata={
+            "candidates": len(report.candidates),
+            "already_sent": report.already_sent,
+            "messages_sent": report.messages_sent,
+            "retries": report.retries,
+            "path": dg.MetadataValue.path(str(job_dir.selection / SENT_FILE)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[shortlist, telegram_review],
+    kinds={"json"},
+    description=(
+        "Decisions folded from the append-only `selection/decisions.jsonl` (Telegram and "
+        "`nightrun approve`): each shortlisted artifact's state (shortlisted → awaiting_approval "
+        "→ approved | rejected | archived) and `selection/approved.json` with the approval log."
+    ),
+)
+def approvals(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, telegram: TelegramResource
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    short = _shortlist_doc(job_dir)
+    sent_path = job_dir.selection / SENT_FILE
+    sent_artifacts: set[str] = set()
+    if sent_path.is_file():
+        for entry in json.loads(sent_path.read_bytes()).values():
+            sent_artifacts.update((entry or {}).get("candidates", {}))
+    picks = [p["variant_id"] for p in short.get("picks", [])]
+    sent = {v for v in picks if artifact_id(night, key, v) in sent_artifacts}
+    params = {v: json.loads(job_dir.params(v).read_bytes()) for v in picks}
+    closes = datetime.fromisoformat(short["selected_at"]) + timedelta(days=telegram.review_days)
+    doc = fold(short, ledger.read(job_dir.path), sent, params, review_closes_at=closes)
+    atomic_write_json(job_dir.selection / "approved.json", doc)
+    rows = "\n".join(
+        f"| {a['variant_id']} | {a['decision']} | {a['by']} | {a['at']} |" for a in doc["approved"]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "approved": len(doc["approved"]),
+            "states": dg.MetadataValue.json(doc["counts"]),
+            "approved_list": dg.MetadataValue.md(
+                "| variant | decision | by | at |\n|---|---|---|---|\n" + rows
+            ),
+            "path": dg.MetadataValue.path(str(job_dir.selection / "approved.json")),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_job_partitions,
+    deps=[approvals],
+    kinds={"png", "mp4"},
+    description=(
+        "A publish package per approved artifact in `publish/<variant>/`: the job's placements "
+        "cropped content-aware to exact sizes (1080×1350, 1080×1920, 1080×1080; MP4 for video), "
+        "`caption.txt`, a manual publish `checklist.md` and `manifest.json` with SHA-256 of every "
+        "file and the reproduction parameters."
+    ),
+)
+def publish_packages(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource
+) -> dg.MaterializeResult:
+    night, key = split_key(context)
+    job_dir = nightrun.tree().job(night, key)
+    path = job_dir.selection / "approved.json"
+    if not path.is_file():
+        raise dg.Failure(f"{path} is missing: materialize approvals first")
+    approved = json.loads(path.read_bytes())["approved"]
+    found = load_snapshot(job_dir, nightrun.intake())
+    built = []
+    for entry in approved:
+        folder = build_package(job_dir.path, entry["variant_id"], found.job, approval=entry)
+        built.append(folder)
+        context.log.info(f"package {entry['variant_id']}: {folder}")
+    return dg.MaterializeResult(
+        metadata={
+            "packages": len(built),
+            "folders": dg.MetadataValue.json([str(p) for p in built]),
+            "path": dg.MetadataValue.path(str(job_dir.publish)),
+        }
+    )

@@ -1,0 +1,118 @@
+"""Shortlist → Telegram review → a tap → approval sensor → approvals → publish packages."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from nightrun_dagster.cli.main import main
+from nightrun_dagster.definitions import build_defs
+from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
+from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.assets.selection import scores, shortlist
+from nightrun_dagster.defs.partitions import night_job_key
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.sensors import approval_sensor
+from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+
+NIGHT = "2026-02-09"
+KEY = "verde-yerba-static-2026-02"
+TOKEN = "123456:TEST-token-never-written"
+CHAT, APPROVER = -100777, 4242
+
+
+def test_review_tap_approve_and_package(
+    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator, capsys
+) -> None:
+    pg_instance.add_dynamic_partitions("job", [KEY])
+    with FakeBotAPI(TOKEN) as api:
+        telegram = TelegramResource(
+            token=TOKEN,
+            signing_key="k" * 32,
+            review_chat_id=CHAT,
+            approver_ids=str(APPROVER),
+            base_url=api.base_url,
+            per_message_delay_s=0,
+            poll_timeout_s=0,
+        )
+        resources = {
+            "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=6),
+            "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+            "telegram": telegram,
+        }
+        assert dg.materialize(
+            [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
+        ).success
+        pk = night_job_key(NIGHT, KEY)
+        config = {"ops": {"shortlist": {"config": {"k": 2, "n": 3}}}}
+        run = dg.materialize(
+            [job_spec, variants, renders, scores, shortlist, telegram_review],
+            instance=pg_instance,
+            partition_key=pk,
+            resources=resources,
+            run_config=config,
+        )
+        assert run.success
+        job_dir = tree.job(NIGHT, KEY)
+        picks = json.loads((job_dir.selection / "shortlisted.json").read_bytes())["picks"]
+        assert api.sent("sendMediaGroup") and len(api.keyboards()) == len(picks)
+
+        # the approver taps ✅ on the first candidate's message
+        sent = json.loads((job_dir.selection / "telegram_sent.json").read_bytes())
+        candidates = next(iter(sent.values()))["candidates"]
+        first_artifact, message_id = next(iter(candidates.items()))
+        button = api.keyboards()[0][0][0]["callback_data"]
+        assert button.startswith("a:") and len(button.encode()) <= 64
+        api.inject_callback(user_id=APPROVER, chat_id=CHAT, message_id=message_id, data=button)
+        api.inject_callback(user_id=999, chat_id=CHAT, message_id=message_id, data=button)
+
+        defs = build_defs(tree.root, emulator.url)
+        with dg.build_sensor_context(
+            instance=pg_instance, resources=resources, definitions=defs
+        ) as ctx:
+            result = approval_sensor(ctx)
+        assert isinstance(result, dg.SensorResult) and result.cursor
+        assert [r.partition_key for r in result.run_requests] == [str(pk)]
+        assert len(api.answers) == 2  # both taps answered; only one recorded
+
+        # a person without Telegram rejects the second pick from the command line
+        code = main(
+            [
+                "reject",
+                f"{NIGHT}/{KEY}/{picks[1]['variant_id']}",
+                "--by",
+                "marta",
+                "--root",
+                str(tree.root),
+            ]
+        )
+        assert code == 0
+
+        run = dg.materialize(
+            [approvals, publish_packages],
+            instance=pg_instance,
+            partition_key=pk,
+            resources=resources,
+        )
+        assert run.success
+    doc = json.loads((job_dir.selection / "approved.json").read_bytes())
+    assert [a["artifact"] for a in doc["approved"]] == [first_artifact]
+    assert doc["approved"][0]["by"] and doc["approved"][0]["params"]["seed"] is not None
+    approved_vid = doc["approved"][0]["variant_id"]
+    assert doc["states"][approved_vid] == "approved"
+    assert doc["states"][picks[1]["variant_id"]] == "rejected"
+    assert list(doc["counts"]) and doc["counts"]["approved"] == 1
+    package = job_dir.publish / approved_vid
+    manifest = json.loads((package / "manifest.json").read_bytes())
+
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((package / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert (package / "IG_feed_4x5_1080x1350.png").is_file()
+    assert (package / "caption.txt").read_text().strip()
+    # the token is in no file the night wrote
+    for path in tree.root.rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert TOKEN.encode() not in path.read_bytes(), path
