@@ -76,3 +76,19 @@ def command(args: argparse.Namespace) -> int:
         return 1
     print(f"{decision}: {night}/{job_key}/{variant_id} ({art}) by {args.by}")
     return 0
+
+
+def approve_quietly(root: Path, night: str, job_key: str, variant_id: str, *, by: str) -> bool:
+    """Approve one candidate unless it already has a decision (the demo's stand-in for a tap)."""
+    runs_dir = Path(root) / "runs"
+    entry = {
+        "artifact": artifact_id(night, job_key, variant_id),
+        "night": night,
+        "job_key": job_key,
+        "variant_id": variant_id,
+        "decision": "approve",
+        "by": by,
+        "via": "cli",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return ledger.record(ledger.job_dir_for(runs_dir, night, job_key), entry)

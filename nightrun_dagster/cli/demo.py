@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -80,7 +81,8 @@ def demo_command(args: argparse.Namespace) -> int:
         r = summary["renders"].get(key, {})
         print(
             f"[demo]   {key}: {count} variants, {r.get('rendered', 0)} rendered, "
-            f"{r.get('failed', 0)} failed, {r.get('shortlisted', 0)} shortlisted "
+            f"{r.get('failed', 0)} failed, {r.get('shortlisted', 0)} shortlisted, "
+            f"{r.get('packages', 0)} packaged "
             f"-> {root / 'runs' / night / ('job_' + key)}"
         )
     print(f"[demo] contact sheet  {summary['contact_sheet']}")
@@ -113,12 +115,18 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     """Queue sensor tick, night_plan, then job_spec + variants + renders for every job."""
     import dagster as dg  # here, not at the top: `nightrun validate` should start fast
 
+    from nightrun_dagster.cli.approve import approve_quietly
     from nightrun_dagster.definitions import build_defs
+    from nightrun_dagster.defs.assets.approval import approvals, publish_packages
     from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
     from nightrun_dagster.defs.assets.rendering import renders
     from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
     from nightrun_dagster.defs.partitions import job_partitions, night_job_key
-    from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
+    from nightrun_dagster.defs.resources import (
+        ComfyUIResource,
+        NightrunResource,
+        TelegramResource,
+    )
     from nightrun_dagster.defs.sensors import job_queue_sensor
 
     defs = build_defs(root, comfy_url)
@@ -128,6 +136,7 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     resources = {
         "nightrun": NightrunResource(root=str(root), **settings),
         "comfyui": ComfyUIResource(urls=comfy_url),
+        "telegram": TelegramResource(),  # off: the demo approves from the command line
     }
     instance = dg.DagsterInstance.get()
     with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as ctx:
@@ -169,6 +178,24 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
             rendered[key] = {k: meta[k].value for k in ("rendered", "already_done", "failed")}
             picks = res.asset_materializations_for_node("shortlist")[0].metadata["picks"].value
             rendered[key]["shortlisted"] = picks
+            # A person would tap ✅ on Telegram; the demo approves the top pick as `nightrun
+            # approve` does, then folds the ledger and builds the publish package.
+            short = json.loads(
+                (
+                    root / "runs" / night / f"job_{key}" / "selection" / "shortlisted.json"
+                ).read_bytes()
+            )
+            if short["picks"]:
+                approve_quietly(root, night, key, short["picks"][0]["variant_id"], by="demo")
+            done = dg.materialize(
+                [approvals, publish_packages],
+                instance=instance,
+                partition_key=night_job_key(night, key),
+                resources=resources,
+                run_config=QUIET,
+            )
+            meta = done.asset_materializations_for_node("publish_packages")[0].metadata
+            rendered[key]["packages"] = meta["packages"].value
         summary = dg.materialize(
             [night_summary],
             instance=instance,
