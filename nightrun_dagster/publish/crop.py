@@ -212,14 +212,15 @@ def plan_crop(
             keep=keep,
             kept_boxes=list(boxes),
         )
-    # No window of this aspect holds everything: trim only what lies outside the kept span
-    # on the too-long axis, then scale to fit and pad the rest.
-    # The other axis grows towards the target aspect, so the fitted image is as large as it can be.
+    # No window of this aspect holds everything: keep the whole source along the too-long
+    # axis (trimming just outside the kept boxes cut badges and shapes around the text for a
+    # few pixels of scale), then scale to fit and pad. The other axis grows towards the target
+    # aspect, so the fitted image is as large as it can be.
     if kx1 - kx0 > ww:
-        x0, x1 = kx0, kx1
+        x0, x1 = 0, sw
         y0, y1 = _grow(ky0, ky1, sh, (x1 - x0) / aspect)
     else:
-        y0, y1 = ky0, ky1
+        y0, y1 = 0, sh
         x0, x1 = _grow(kx0, kx1, sw, (y1 - y0) * aspect)
     win_w, win_h = x1 - x0, y1 - y0
     scale = min(tw / win_w, th / win_h)
