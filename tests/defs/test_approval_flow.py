@@ -11,7 +11,7 @@ from nightrun_dagster.definitions import build_defs
 from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
-from nightrun_dagster.defs.assets.selection import scores, shortlist
+from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.sensors import approval_sensor
@@ -90,6 +90,15 @@ def test_review_tap_approve_and_package(
             ]
         )
         assert code == 0
+
+        # the night's summary reaches the chat once, however often night_summary runs
+        for _ in range(2):
+            assert dg.materialize(
+                [night_summary], instance=pg_instance, partition_key=NIGHT, resources=resources
+            ).success
+        summaries = [c for c in api.sent("sendMessage") if "Night 2026-02-09" in str(c.params)]
+        assert len(summaries) == 1
+        assert KEY in str(summaries[0].params) and "contact_sheet.html" in str(summaries[0].params)
 
         run = dg.materialize(
             [approvals, publish_packages],

@@ -10,7 +10,7 @@ from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 from nightrun_dagster.defs.partitions import night_job_key
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"
@@ -24,6 +24,7 @@ def test_scores_shortlist_and_night_summary(
     resources = {
         "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=24),
         "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+        "telegram": TelegramResource(),  # off: the summary is not sent
     }
     assert dg.materialize(
         [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
@@ -69,6 +70,8 @@ def test_scores_shortlist_and_night_summary(
         [night_summary], instance=pg_instance, partition_key=NIGHT, resources=resources
     )
     assert summary.success
+    meta = summary.asset_materializations_for_node("night_summary")[0].metadata
+    assert meta["telegram"].value == "not configured"
     digest = json.loads((tree.night(NIGHT) / "night_summary.json").read_bytes())
     assert {j["job"] for j in digest["jobs"]} == set(KEYS)
     for job in digest["jobs"]:

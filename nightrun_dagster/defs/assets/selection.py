@@ -1,6 +1,7 @@
 """Scoring and selection assets: `scores` and `shortlist` (night × job), `night_summary` (night)."""
 
 import base64
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pydantic import Field
 from nightrun_dagster.contact.sheet import write_job_sheet, write_night_sheet
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.partitions import night_job_partitions, night_partitions, split_key
-from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.scoring.context import context_from_job
 from nightrun_dagster.scoring.pool import score_variants
@@ -21,6 +22,8 @@ from nightrun_dagster.selection.report import distribution_png, scores_frame, wr
 from nightrun_dagster.selection.shortlist import DEFAULT_K, DEFAULT_N
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.telegram.redact import TelegramFailure
+from nightrun_dagster.telegram.send import send_text
 
 GROUP = "selection"
 TABLE_ROWS = 15
@@ -219,7 +222,7 @@ def night_digest(night_dir: Path) -> dict[str, Any]:
     ),
 )
 def night_summary(
-    context: dg.AssetExecutionContext, nightrun: NightrunResource
+    context: dg.AssetExecutionContext, nightrun: NightrunResource, telegram: TelegramResource
 ) -> dg.MaterializeResult:
     night = context.partition_key
     night_dir = nightrun.tree().night(night)
@@ -228,6 +231,7 @@ def night_summary(
     digest = night_digest(night_dir)
     atomic_write_json(night_dir / "night_summary.json", digest)
     sheet = write_night_sheet(night_dir)
+    told = tell_telegram(telegram, night_dir, digest, sheet, context.log)
     return dg.MaterializeResult(
         metadata={
             "jobs": len(digest["jobs"]),
@@ -241,5 +245,49 @@ def night_summary(
                 )
             ),
             "contact_sheet": dg.MetadataValue.url(sheet.resolve().as_uri()),
+            "telegram": told,
         }
     )
+
+
+def summary_text(digest: dict[str, Any], sheet: Path) -> str:
+    """One message for the whole night: counts, best scores, failures, where to look."""
+    jobs = digest["jobs"]
+    lines = [
+        f"Night {digest['night']}: {sum(j['rendered'] for j in jobs)} renders, "
+        f"{sum(j['failed'] for j in jobs)} failed, {sum(j['shortlisted'] for j in jobs)} "
+        f"shortlisted across {len(jobs)} jobs"
+    ]
+    for j in jobs:
+        best = (
+            f"best {j['best_total']:.2f} ({j['best']})"
+            if j["best_total"] is not None
+            else "no pick"
+        )
+        flag = " BLOCKED" if j["blocked"] else ""
+        lines.append(
+            f"• {j['job']}{flag}: {j['rendered']}/{j['variants']} rendered, "
+            f"{j['failed']} failed, {j['shortlisted']} shortlisted, {best}"
+        )
+    lines.append(f"Contact sheet: {sheet}")
+    return "\n".join(lines)[:4000]
+
+
+def tell_telegram(
+    telegram: TelegramResource, night_dir: Path, digest: dict[str, Any], sheet: Path, log: Any
+) -> str:
+    """Send the night's summary once per distinct summary; say what happened."""
+    if not telegram.enabled():
+        return "not configured"
+    text = summary_text(digest, sheet)
+    stamp = night_dir / "telegram_summary.json"
+    key = hashlib.sha256(text.encode()).hexdigest()
+    if stamp.is_file() and json.loads(stamp.read_bytes()).get("sha256") == key:
+        return "already sent"
+    try:
+        message_id = send_text(telegram.token, telegram.review_chat_id, text, telegram.base_url)
+    except TelegramFailure as exc:  # scrubbed of the token; the summary is not worth a failure
+        log.warning(f"night summary not sent to Telegram: {exc}")
+        return f"failed: {exc}"
+    atomic_write_json(stamp, {"sha256": key, "message_id": message_id})
+    return "sent"
