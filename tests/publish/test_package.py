@@ -18,6 +18,8 @@ from nightrun_dagster.publish.crop import crop_image
 from nightrun_dagster.publish.formats import formats_for_job
 from nightrun_dagster.publish.package import build_package
 from nightrun_dagster.publish.video import probe
+from nightrun_dagster.scoring.context import ScoreContext
+from nightrun_dagster.scoring.score import score_file
 from nightrun_dagster.spec.model import CreativeJob
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -240,9 +242,12 @@ def test_pads_instead_of_cutting_edge_text(edge_package: Path) -> None:
         assert fmt["crop"]["padded"], name
         assert Image.open(edge_package / name).size == SIZES[name.removesuffix(".png")]
         text = ocr(edge_package / name)
-        # Price OCR here is a known gap (see report); the window must still hold the badge.
         x0, y0, x1, y1 = fmt["crop"]["window"]
         assert x0 <= 760 and y0 <= 380 and x1 >= 1010 and y1 >= 490, name
+        # The white price on its badge needs the scorer's OCR (per-pixel channel minimum).
+        ctx = ScoreContext(brand="Tostal", product="Café Tostado", price="$ 4.999", brand_colors=())
+        found = score_file(edge_package / name, ctx)["components"]["text"]["tokens_found"]
+        assert "$ 4.999" in found, (name, found)
         for word in ("enviogratis", "pedihoy"):
             assert word in text, (name, word, text)
 
