@@ -82,6 +82,7 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}  # message_id → current message
         self.media: list[dict[str, Any]] = []  # one entry per photo delivered
+        self.documents: list[dict[str, Any]] = []  # originals sent as files
         self.answers: list[dict[str, Any]] = []
         self.edits: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []  # pending, unconfirmed updates
@@ -318,6 +319,17 @@ class FakeBotAPI:
             extra = {"photo": self._photo(ref, files)}
             if p.get("caption"):
                 extra["caption"] = p["caption"]
+            msg = self._new_message(p["chat_id"], extra)
+            self.messages[msg["message_id"]] = msg
+            return msg
+        if method == "sendDocument":
+            self._check_caption(p.get("caption"))
+            if "document" not in files:
+                raise _ApiError(400, "Bad Request: there is no document in the request")
+            data = files["document"]
+            self.documents.append({"chat_id": p["chat_id"], "bytes": len(data), "data": data})
+            n = len(self.documents)
+            extra = {"document": {"file_id": f"doc{n}", "file_unique_id": f"udoc{n}"}}
             msg = self._new_message(p["chat_id"], extra)
             self.messages[msg["message_id"]] = msg
             return msg

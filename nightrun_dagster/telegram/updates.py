@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,27 @@ async def _mark(cq: CallbackQuery, note: str) -> None:
             await msg.edit_reply_markup(reply_markup=None)
     except TelegramError as exc:
         log.warning("editing the candidate message failed: %s", scrub(str(exc)))
+
+
+async def _send_original(cq: CallbackQuery, job_dir: Path, variant_id: str) -> None:
+    """After an approval, the full-resolution render as a file (previews are compressed)."""
+    try:
+        params = json.loads(
+            (job_dir / "variants" / variant_id / "meta" / "params.json").read_bytes()
+        )
+        rel = params["render"]["outputs"][0]["file"]
+        path = job_dir / "variants" / variant_id / rel
+        if cq.message is None:
+            return
+        with path.open("rb") as fh:
+            await cq.get_bot().send_document(
+                chat_id=cq.message.chat.id,
+                document=fh,
+                filename=f"{variant_id}_{path.name}",
+                reply_to_message_id=cq.message.message_id,
+            )
+    except (OSError, KeyError, IndexError, ValueError, TelegramError) as exc:
+        log.warning("sending the original of %s failed: %s", variant_id, scrub(str(exc)))
 
 
 async def _handle(
@@ -129,6 +151,8 @@ async def _handle(
         note = f"{DONE[action.decision]} by {decision['by']} at {decision['at']}"
         await _answer(cq, note)
         await _mark(cq, note)
+        if action.decision in {"approve", "favorite"}:
+            await _send_original(cq, job_dir, variant_id)
         return
     first = ledger.find(job_dir, action.artifact) or {}
     ignore("already decided")

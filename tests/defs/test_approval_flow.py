@@ -77,6 +77,8 @@ def test_review_tap_approve_and_package(
         assert isinstance(result, dg.SensorResult) and result.cursor
         assert [r.partition_key for r in result.run_requests] == [str(pk)]
         assert len(api.answers) == 2  # both taps answered; only one recorded
+        # the approved original follows as a file, byte for byte
+        assert len(api.documents) == 1 and api.documents[0]["chat_id"] in (CHAT, str(CHAT))
 
         # a person without Telegram rejects the second pick from the command line
         code = main(
@@ -114,6 +116,8 @@ def test_review_tap_approve_and_package(
     assert doc["states"][approved_vid] == "approved"
     assert doc["states"][picks[1]["variant_id"]] == "rejected"
     assert list(doc["counts"]) and doc["counts"]["approved"] == 1
+    original = json.loads(job_dir.params(approved_vid).read_bytes())["render"]["outputs"][0]["file"]
+    assert api.documents[0]["data"] == (job_dir.variant(approved_vid) / original).read_bytes()
     package = job_dir.publish / approved_vid
     manifest = json.loads((package / "manifest.json").read_bytes())
 
