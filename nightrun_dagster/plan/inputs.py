@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_bytes
 from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes, atomic_write_json
+from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import JobDir
 
 
@@ -19,14 +19,6 @@ class InputFile:
     stored: str  # path relative to inputs/
     sha256: str
     bytes: int
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def asset_fields(found: ValidJob) -> list[tuple[str, str]]:

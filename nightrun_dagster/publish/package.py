@@ -17,16 +17,9 @@ from nightrun_dagster.publish.crop import Box, CropDecision, keep_boxes, plan_cr
 from nightrun_dagster.publish.formats import OutputFormat, formats_for_job
 from nightrun_dagster.publish.video import render_video, still_clip, video_size
 from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.store.hashing import sha256_file
 
 PACKAGE_VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _canonical(data: Any) -> bytes:
@@ -86,7 +79,7 @@ def _input_hash(
         "job": job.model_dump(mode="json", by_alias=True),
         "params": params,
         "approval": approval,
-        "sources": [_sha256(p) for p in sources],
+        "sources": [sha256_file(p) for p in sources],
     }
     return hashlib.sha256(_canonical(data)).hexdigest()
 
@@ -193,7 +186,7 @@ def build_package(
         (staging / "caption.txt").write_text(caption.text + "\n", encoding="utf-8")
         files = {
             f.filename: {
-                "sha256": _sha256(staging / f.filename),
+                "sha256": sha256_file(staging / f.filename),
                 "bytes": (staging / f.filename).stat().st_size,
             }
             for f in formats
@@ -202,7 +195,7 @@ def build_package(
         (staging / "checklist.md").write_text(checklist, encoding="utf-8")
         for name in ("caption.txt", "checklist.md"):
             files[name] = {
-                "sha256": _sha256(staging / name),
+                "sha256": sha256_file(staging / name),
                 "bytes": (staging / name).stat().st_size,
             }
         manifest = {
@@ -214,7 +207,7 @@ def build_package(
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": {
                 "file": source.relative_to(variant).as_posix(),
-                "sha256": _sha256(source),
+                "sha256": sha256_file(source),
                 "bytes": source.stat().st_size,
                 "poster": poster.relative_to(variant).as_posix()
                 if source.suffix == ".mp4" and poster

@@ -9,7 +9,7 @@ import pytest
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource
-from nightrun_dagster.plan.inputs import sha256_file
+from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"  # a Monday: exploration
