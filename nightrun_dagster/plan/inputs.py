@@ -68,3 +68,15 @@ def load_snapshot(job_dir: JobDir, base: Intake) -> ValidJob:
     night no longer depends on the queue or the assets folder once planned."""
     intake = Intake(job_dir.inputs / "assets", base.workflows_dir, base.limits)
     return validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, intake)
+
+
+def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
+    """Job assets the template loads on the server (LoadImage), by their job path."""
+    roles = found.template.metadata.get("nodes") or {}
+    a = found.job.assets
+    wanted = []
+    if roles.get("product_image") and a.product_images:
+        wanted.append(a.product_images[0])
+    if roles.get("base_image") and a.base_ui_screens:
+        wanted.append(a.base_ui_screens[0])
+    return {rel: job_dir.inputs / "assets" / rel for rel in wanted}

@@ -24,7 +24,7 @@ from nightrun_dagster.comfy.render_loop import (
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
-from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
+from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot, snapshot_inputs
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.variant_state import is_complete
@@ -70,20 +70,12 @@ def render(found: ValidJob, job_dir: JobDir, ids: list[str], url: str, **setting
             found.template, params, job=found.job, uploads=uploads, degrade=DEGRADE_LADDER[rung]
         )
 
-    inputs = {}
-    roles = found.template.metadata["nodes"]
-    if roles.get("product_image"):
-        rel = found.job.assets.product_images[0]
-        inputs[rel] = job_dir.inputs / "assets" / rel
-    if roles.get("base_image"):
-        rel = found.job.assets.base_ui_screens[0]
-        inputs[rel] = job_dir.inputs / "assets" / rel
     run = RenderRun(
         job_dir,
         ids,
         [url],
         build,
-        inputs=inputs,
+        inputs=graph_inputs(found, job_dir),
         settings=RenderSettings(degrade_rungs=RUNGS, **settings),
         timeouts=timeouts,
     )

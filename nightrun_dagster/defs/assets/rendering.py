@@ -3,7 +3,6 @@
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,25 +18,13 @@ from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.plan.inputs import load_snapshot
+from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_summary
 
 GROUP = "rendering"
 GPU_POOL = "comfyui_gpu"
 LOG_EVERY_S = 10.0
-
-
-def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
-    """Job assets the template loads on the server (LoadImage), by their job path."""
-    roles = found.template.metadata.get("nodes") or {}
-    a = found.job.assets
-    wanted = []
-    if roles.get("product_image") and a.product_images:
-        wanted.append(a.product_images[0])
-    if roles.get("base_image") and a.base_ui_screens:
-        wanted.append(a.base_ui_screens[0])
-    return {rel: job_dir.inputs / "assets" / rel for rel in wanted}
 
 
 def make_run(
@@ -73,8 +60,8 @@ def make_run(
 class _Progress:
     """Logs n/N and an ETA at most every LOG_EVERY_S seconds, and at the end."""
 
-    def __init__(self, log: Any, total: int, endpoints: int) -> None:
-        self.log, self.total, self.endpoints = log, total, endpoints
+    def __init__(self, log: Any, total: int) -> None:
+        self.log, self.total = log, total
         self.last = 0.0
         self.finished = False
 
@@ -119,7 +106,7 @@ def renders(
     index = json.loads(job_dir.variants_index.read_bytes())
     found = load_snapshot(job_dir, nightrun.intake())
     ids = list(index["variants"])
-    progress = _Progress(context.log, len(ids), len(comfyui.endpoints()))
+    progress = _Progress(context.log, len(ids))
     run = make_run(found, job_dir, ids, comfyui, on_progress=progress)
     try:
         report = asyncio.run(run.run())
