@@ -142,7 +142,6 @@ class ComfyClient:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._prompts: dict[str, _PromptState] = {}
-        self._connected = asyncio.Event()
         self.reconnects = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,7 +191,6 @@ class ComfyClient:
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise ComfyUnavailable(f"{self.ws_url}: cannot open the websocket: {exc}") from exc
-        self._connected.set()
 
     async def _read_forever(self) -> None:
         delay = 0.2
@@ -208,7 +206,6 @@ class ComfyClient:
                             self._touch_running()  # previews: the running prompt is alive
                 except (OSError, WebSocketException):
                     pass
-            self._connected.clear()
             self._ws = None
             # Frames sent while we were away are lost; `wait` falls back to /history polls.
             while self._ws is None:
