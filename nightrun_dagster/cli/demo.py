@@ -154,60 +154,46 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     # Tonight's partition only exists once 23:00 has passed; plan it from its own start so the
     # demo works at any hour, as the schedule would at 23:00.
     start, _ = window(night)
+
+    def run(assets: list[Any], partition_key: Any) -> dict[str, dict[str, Any]]:
+        """Materialize `assets` for one partition; each asset's metadata values by name."""
+        result = dg.materialize(
+            assets,
+            instance=instance,
+            partition_key=partition_key,
+            resources=resources,
+            run_config=QUIET,
+        )
+        names = [a.key.to_user_string() for a in assets]
+        return {
+            n: {
+                k: v.value for k, v in result.asset_materializations_for_node(n)[0].metadata.items()
+            }
+            for n in names
+        }
+
     counts, rendered = {}, {}
     with dg.partition_loading_context(effective_dt=start + timedelta(minutes=1)):
-        plan = dg.materialize(
-            [night_plan],
-            instance=instance,
-            partition_key=night,
-            resources=resources,
-            run_config=QUIET,
-        )
-        mode = plan.asset_materializations_for_node("night_plan")[0].metadata["mode"].value
+        mode = run([night_plan], night)["night_plan"]["mode"]
         for key in keys:
-            res = dg.materialize(
-                [job_spec, variants, renders, scores, shortlist],
-                instance=instance,
-                partition_key=night_job_key(night, key),
-                resources=resources,
-                run_config=QUIET,
-            )
-            mat = res.asset_materializations_for_node("variants")[0]
-            counts[key] = mat.metadata["count"].value
-            meta = res.asset_materializations_for_node("renders")[0].metadata
-            rendered[key] = {k: meta[k].value for k in ("rendered", "already_done", "failed")}
-            picks = res.asset_materializations_for_node("shortlist")[0].metadata["picks"].value
-            rendered[key]["shortlisted"] = picks
+            pk = night_job_key(night, key)
+            res = run([job_spec, variants, renders, scores, shortlist], pk)
+            counts[key] = res["variants"]["count"]
+            rendered[key] = {k: res["renders"][k] for k in ("rendered", "already_done", "failed")}
+            rendered[key]["shortlisted"] = res["shortlist"]["picks"]
             # A person would tap ✅ on Telegram; the demo approves the top pick as `nightrun
             # approve` does, then folds the ledger and builds the publish package.
-            short = json.loads(
-                (
-                    root / "runs" / night / f"job_{key}" / "selection" / "shortlisted.json"
-                ).read_bytes()
-            )
+            selection = root / "runs" / night / f"job_{key}" / "selection"
+            short = json.loads((selection / "shortlisted.json").read_bytes())
             if short["picks"]:
                 approve_quietly(root, night, key, short["picks"][0]["variant_id"], by="demo")
-            done = dg.materialize(
-                [approvals, publish_packages],
-                instance=instance,
-                partition_key=night_job_key(night, key),
-                resources=resources,
-                run_config=QUIET,
-            )
-            meta = done.asset_materializations_for_node("publish_packages")[0].metadata
-            rendered[key]["packages"] = meta["packages"].value
-        summary = dg.materialize(
-            [night_summary],
-            instance=instance,
-            partition_key=night,
-            resources=resources,
-            run_config=QUIET,
-        )
-        sheet = summary.asset_materializations_for_node("night_summary")[0].metadata
+            done = run([approvals, publish_packages], pk)
+            rendered[key]["packages"] = done["publish_packages"]["packages"]
+        sheet = run([night_summary], night)["night_summary"]["contact_sheet"]
     return {
         "mode": mode,
         "variants": counts,
         "renders": rendered,
         "rejected": rejected,
-        "contact_sheet": sheet["contact_sheet"].value,
+        "contact_sheet": sheet,
     }
