@@ -1,11 +1,17 @@
-"""Night × job partitions (DESIGN.md): nights are daily from 23:00 Buenos Aires, jobs dynamic."""
+"""Night × job partitions (DESIGN.md): nights are daily from the 22:45 warm-up (Buenos Aires),
+jobs dynamic."""
 
 import dagster as dg
 
-from nightrun_dagster.ops.night import FIRST_NIGHT, TIMEZONE
+from nightrun_dagster.ops.night import FIRST_NIGHT, TIMEZONE, WARMUP
 
+# A night's partition opens with its warm-up (22:45), so the warm-up run can already target it.
 night_partitions = dg.DailyPartitionsDefinition(
-    start_date=FIRST_NIGHT, hour_offset=23, timezone=TIMEZONE, end_offset=1
+    start_date=FIRST_NIGHT,
+    hour_offset=WARMUP.hour,
+    minute_offset=WARMUP.minute,
+    timezone=TIMEZONE,
+    end_offset=1,
 )
 job_partitions = dg.DynamicPartitionsDefinition(name="job")
 night_job_partitions = dg.MultiPartitionsDefinition(

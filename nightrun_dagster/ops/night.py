@@ -1,4 +1,5 @@
-"""The night window (23:00–08:00 Buenos Aires) and the run mode each night gets."""
+"""The night's clock (warm-up 22:45, window 23:00–08:00 Buenos Aires, video slice 01:00–03:00,
+cool-down 07:30) and the run mode each night gets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from nightrun_dagster.expand.modes import RunMode
 
 TIMEZONE = "America/Argentina/Buenos_Aires"
 TZ = ZoneInfo(TIMEZONE)
+WARMUP = time(22, 45)
 WINDOW_START = time(23, 0)
+VIDEO_SLICE_START = time(1, 0)
+VIDEO_SLICE_END = time(3, 0)
+COOL_DOWN = time(7, 30)
 WINDOW_END = time(8, 0)
 FIRST_NIGHT = "2026-01-01"
 
@@ -27,6 +32,15 @@ def window(night: str) -> tuple[datetime, datetime]:
     start = datetime.combine(d, WINDOW_START, tzinfo=TZ)
     end = datetime.combine(d + timedelta(days=1), WINDOW_END, tzinfo=TZ)
     return start, end
+
+
+def at(night: str, clock: time) -> datetime:
+    """The moment `clock` happens in the night: 22:45 and 23:00 on its own date, the morning
+    hours on the next day."""
+    d = parse_night(night)
+    if clock < time(12, 0):
+        d += timedelta(days=1)
+    return datetime.combine(d, clock, tzinfo=TZ)
 
 
 def tonight(now: datetime | None = None) -> str:

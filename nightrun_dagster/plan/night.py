@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,19 +21,29 @@ class JobPlan:
     job_id: str
     priority: int
     template_id: str
+    kind: str  # "image" or "video": video jobs render only in the video slice
     source: str
     sha256: str
     cap: int
     sweep_size: int
     demand: int  # variants the job would render with no nightly maximum
     budget: int  # variants it gets tonight
+    blocked: dict[str, Any] | None = None  # warm-up found missing models/nodes: not rendered
 
 
-def plan_night(night: str, mode: RunMode, jobs: list[ValidJob], max_renders: int) -> dict[str, Any]:
-    """The night's plan as a JSON-ready document (also written to `runs/<night>/`)."""
+def plan_night(
+    night: str,
+    mode: RunMode,
+    jobs: list[ValidJob],
+    max_renders: int,
+    blocked: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The night's plan as a JSON-ready document (also written to `runs/<night>/`). A job in
+    `blocked` (key -> what is missing) keeps its demand but gets no budget."""
+    blocked = blocked or {}
     counts = {j.key: planned_count(j.job, mode, night, j.cap, j.template.defaults) for j in jobs}
     budgets = allocate_budgets(
-        {k: demand for k, (demand, _) in counts.items()},
+        {k: 0 if k in blocked else demand for k, (demand, _) in counts.items()},
         {j.key: j.job.priority for j in jobs},
         max_renders,
     )
@@ -42,12 +53,14 @@ def plan_night(night: str, mode: RunMode, jobs: list[ValidJob], max_renders: int
             job_id=j.job.job_id,
             priority=j.job.priority,
             template_id=j.template.template_id,
+            kind=j.template.kind,
             source=j.source.name,
             sha256=j.sha256,
             cap=j.cap,
             sweep_size=counts[j.key][1],
             demand=counts[j.key][0],
             budget=budgets[j.key],
+            blocked=blocked.get(j.key),
         )
         for j in sorted(jobs, key=lambda j: (-j.job.priority, j.key))
     ]
