@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from nightrun_dagster.comfy.client import Timeouts
+from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.plan.night import DEFAULT_MAX_RENDERS_PER_NIGHT
 from nightrun_dagster.spec.limits import SpecLimits
@@ -37,6 +38,21 @@ class NightrunResource(dg.ConfigurableResource):
     queue_settle_seconds: float = Field(
         default=5.0, description="Queue files younger than this are left for the next tick."
     )
+    mode_override: str = Field(
+        default="",
+        description=(
+            "Run mode the 22:45 warm-up schedule tags every night with (exploration, "
+            "exploitation or maintenance); empty: by weekday (Mon–Thu, Fri/Sat, Sun)."
+        ),
+    )
+
+    @field_validator("mode_override")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value and value not in {m.value for m in RunMode}:
+            allowed = ", ".join(m.value for m in RunMode)
+            raise ValueError(f"mode_override {value!r} is not a run mode ({allowed})")
+        return value
 
     def tree(self) -> Tree:
         return Tree(Path(self.root))

@@ -1,0 +1,178 @@
+"""The night's schedules (Buenos Aires time): warm-up, window or maintenance, video slice,
+images resume, cool-down, hard stop. Each asks `ops.clock.decide` and requests what it says."""
+
+from datetime import datetime
+
+import dagster as dg
+
+from nightrun_dagster.defs.partitions import night_job_key
+from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.ops.breakers import read_latch
+from nightrun_dagster.ops.clock import (
+    CLOSE_NIGHT_JOB,
+    COOL_DOWN_JOB,
+    MAINTENANCE_JOB,
+    NIGHT_JOBS_JOB,
+    PLAN_NIGHT_JOB,
+    Phase,
+    Request,
+    UnreadablePlan,
+    cron,
+    decide,
+    image_progress,
+    night_of,
+    read_plan,
+)
+from nightrun_dagster.ops.night import TIMEZONE, TZ
+
+Evaluation = list[dg.RunRequest] | dg.SkipReason
+
+
+def run_request(request: Request) -> dg.RunRequest:
+    """The Dagster form of a clock request; the tags make mode and phase visible on the run."""
+    tags = {MODE_TAG: request.mode, PHASE_TAG: request.phase.value}
+    if request.stop_at is not None:
+        tags[STOP_AT_TAG] = request.stop_at.isoformat()
+    if request.priority is not None:
+        tags[PRIORITY_TAG] = str(request.priority)
+    partition = night_job_key(request.night, request.job_key) if request.job_key else request.night
+    return dg.RunRequest(run_key=request.run_key, partition_key=partition, tags=tags)
+
+
+def evaluate(
+    context: dg.ScheduleEvaluationContext, nightrun: NightrunResource, phase: Phase
+) -> Evaluation:
+    when = context.scheduled_execution_time or datetime.now(TZ)
+    night = night_of(when)
+    tree = nightrun.tree()
+    try:
+        plan = read_plan(tree, night)
+    except UnreadablePlan as exc:
+        if phase is not Phase.hard_stop:
+            return dg.SkipReason(str(exc))
+        context.log.warning(str(exc))
+        plan = None
+    progress = image_progress(tree, night, plan) if plan and phase is Phase.images_resume else None
+    decision = decide(
+        phase,
+        night,
+        plan=plan,
+        latch=read_latch(tree.root),
+        progress=progress,
+        mode_override=RunMode(nightrun.mode_override) if nightrun.mode_override else None,
+    )
+    for note in decision.notes:
+        context.log.info(f"{phase.value} {night}: {note}")
+    if decision.skip is not None:
+        return dg.SkipReason(decision.skip)
+    return [run_request(r) for r in decision.requests]
+
+
+def _schedule_kwargs(phase: Phase) -> dict:
+    return {
+        "cron_schedule": cron(phase),
+        "execution_timezone": TIMEZONE,
+        "default_status": dg.DefaultScheduleStatus.RUNNING,
+    }
+
+
+@dg.schedule(
+    name="warmup_schedule",
+    job_name=PLAN_NIGHT_JOB,
+    description=(
+        "22:45: plan tonight (ComfyUI health, budgets, run mode by weekday or the nightrun "
+        "resource's mode_override). Skips while a circuit breaker is latched."
+    ),
+    **_schedule_kwargs(Phase.warm_up),
+)
+def warmup_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.warm_up)
+
+
+@dg.schedule(
+    name="window_schedule",
+    job_name=NIGHT_JOBS_JOB,
+    description=(
+        "23:00: one night_jobs run per image job with a budget, highest priority first (the "
+        "GPU pool serializes them), stopping at 01:00 when a video job waits, else 08:00. "
+        "Skips on maintenance nights, without a night plan or while a circuit breaker is "
+        "latched."
+    ),
+    **_schedule_kwargs(Phase.window),
+)
+def window_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.window)
+
+
+@dg.schedule(
+    name="maintenance_schedule",
+    job_name=MAINTENANCE_JOB,
+    description=(
+        "23:00 on maintenance nights (Sunday, or a maintenance plan): the maintenance job "
+        "instead of renders. Skips on other nights."
+    ),
+    **_schedule_kwargs(Phase.maintenance),
+)
+def maintenance_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.maintenance)
+
+
+@dg.schedule(
+    name="video_slice_schedule",
+    job_name=NIGHT_JOBS_JOB,
+    description=(
+        "01:00: one night_jobs run per video job with a budget; they stop submitting at 03:00."
+    ),
+    **_schedule_kwargs(Phase.video_slice),
+)
+def video_slice_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.video_slice)
+
+
+@dg.schedule(
+    name="images_resume_schedule",
+    job_name=NIGHT_JOBS_JOB,
+    description=(
+        "03:00: after a video slice, image jobs with variants still pending render again "
+        "until 08:00."
+    ),
+    **_schedule_kwargs(Phase.images_resume),
+)
+def images_resume_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.images_resume)
+
+
+@dg.schedule(
+    name="cool_down_schedule",
+    job_name=COOL_DOWN_JOB,
+    description="07:30: the night's summary, contact sheet, Telegram report and temp cleanup.",
+    **_schedule_kwargs(Phase.cool_down),
+)
+def cool_down_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.cool_down)
+
+
+@dg.schedule(
+    name="hard_stop_schedule",
+    job_name=CLOSE_NIGHT_JOB,
+    description=(
+        "08:00: the window closes; records what was left for the next night. Runs even while "
+        "a circuit breaker is latched (it only records)."
+    ),
+    **_schedule_kwargs(Phase.hard_stop),
+)
+def hard_stop_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    return evaluate(context, nightrun, Phase.hard_stop)
+
+
+NIGHT_SCHEDULES = [
+    warmup_schedule,
+    window_schedule,
+    maintenance_schedule,
+    video_slice_schedule,
+    images_resume_schedule,
+    cool_down_schedule,
+    hard_stop_schedule,
+]

@@ -1,0 +1,298 @@
+"""What each of the night's schedules asks for: run requests in priority order, or the reason it
+skips. Pure decisions plus the few file reads they need; the Dagster schedules only wrap them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.ops.breakers import Latch
+from nightrun_dagster.ops.night import (
+    COOL_DOWN,
+    TZ,
+    VIDEO_SLICE_END,
+    VIDEO_SLICE_START,
+    WARMUP,
+    WINDOW_END,
+    WINDOW_START,
+    at,
+    mode_for_night,
+)
+from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.variant_state import is_complete
+
+# Dagster jobs the schedules start (defined in nightrun_dagster/defs/jobs.py).
+PLAN_NIGHT_JOB = "plan_night"
+NIGHT_JOBS_JOB = "night_jobs"
+MAINTENANCE_JOB = "maintenance"
+COOL_DOWN_JOB = "cool_down"
+CLOSE_NIGHT_JOB = "close_night"
+
+
+class Phase(StrEnum):
+    warm_up = "warm-up"
+    window = "window"
+    maintenance = "maintenance"  # also at 23:00: a Dagster schedule starts only its own job
+    video_slice = "video-slice"
+    images_resume = "images-resume"
+    cool_down = "cool-down"
+    hard_stop = "hard-stop"
+
+
+PHASE_CLOCK: dict[Phase, time] = {
+    Phase.warm_up: WARMUP,
+    Phase.window: WINDOW_START,
+    Phase.maintenance: WINDOW_START,
+    Phase.video_slice: VIDEO_SLICE_START,
+    Phase.images_resume: VIDEO_SLICE_END,
+    Phase.cool_down: COOL_DOWN,
+    Phase.hard_stop: WINDOW_END,
+}
+
+
+class UnreadablePlan(ValueError):
+    """`runs/<night>/night_plan.json` exists but is not a plan document."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One run a schedule asks for. `job_key` None: the night partition; else night × job."""
+
+    job_name: str
+    night: str
+    job_key: str | None
+    run_key: str
+    phase: Phase
+    mode: str
+    stop_at: datetime | None = None  # the render loop stops submitting at this moment
+    priority: int | None = None  # higher starts first in the queued run coordinator
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Either requests (in the order to start them) or why the tick skips; notes are for the log."""
+
+    requests: tuple[Request, ...] = ()
+    skip: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an image job stands when the video slice ends."""
+
+    pending: int  # variants not yet complete (failed ones included: a re-run retries them)
+    blocked: str | None = None  # the render loop found a missing model or node: not retried
+
+
+def cron(phase: Phase) -> str:
+    clock = PHASE_CLOCK[phase]
+    return f"{clock.minute} {clock.hour} * * *"
+
+
+def night_of(when: datetime) -> str:
+    """The night a schedule tick belongs to: 22:45 and 23:00 open the night of their own date,
+    01:00–08:00 belong to the night that started the day before (08:00 included, which
+    `tonight()` already counts as the next night)."""
+    local = when.astimezone(TZ)
+    return (local - timedelta(hours=12)).date().isoformat()
+
+
+def read_plan(tree: Tree, night: str) -> dict[str, Any] | None:
+    """The night's plan, or None when the warm-up has not written it."""
+    path = tree.night_plan(night)
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UnreadablePlan(f"{path} is unreadable ({exc}): run plan_night again") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
+        raise UnreadablePlan(f"{path} has no job list: run plan_night again")
+    return doc
+
+
+def pending_variants(job_dir: JobDir, budget: int) -> int:
+    """Variants of the job not complete yet; its whole budget when no variants were written."""
+    try:
+        index = json.loads(job_dir.variants_index.read_bytes())
+    except (OSError, ValueError):
+        return budget
+    ids = index.get("variants", []) if isinstance(index, dict) else index
+    return sum(1 for vid in ids if not is_complete(job_dir, str(vid)))
+
+
+def image_progress(tree: Tree, night: str, plan: Mapping[str, Any]) -> dict[str, Progress]:
+    """Progress of every image job the plan gave a budget."""
+    progress = {}
+    for entry in active(plan, "image"):
+        job_dir = tree.job(night, entry["key"])
+        blocked = None
+        if job_dir.blocked.is_file():
+            try:
+                blocked = str(json.loads(job_dir.blocked.read_bytes()).get("reason") or "blocked")
+            except (OSError, ValueError, AttributeError):
+                blocked = f"blocked ({job_dir.blocked} unreadable)"
+        progress[entry["key"]] = Progress(pending_variants(job_dir, int(entry["budget"])), blocked)
+    return progress
+
+
+def active(plan: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Jobs of `kind` with a budget and nothing blocking them, highest priority first."""
+    jobs = [
+        j
+        for j in plan.get("jobs", [])
+        if j.get("kind", "image") == kind and int(j.get("budget", 0)) > 0 and not j.get("blocked")
+    ]
+    return sorted(jobs, key=lambda j: (-int(j.get("priority", 0)), str(j["key"])))
+
+
+def idle_notes(plan: Mapping[str, Any], kind: str) -> list[str]:
+    """Why each job of `kind` gets no run tonight."""
+    notes = []
+    for j in plan.get("jobs", []):
+        if j.get("kind", "image") != kind:
+            continue
+        if j.get("blocked"):
+            notes.append(f"{j['key']}: blocked ({_what_blocks(j['blocked'])})")
+        elif int(j.get("budget", 0)) <= 0:
+            notes.append(f"{j['key']}: no render budget tonight (demand {j.get('demand', '?')})")
+    return notes
+
+
+def _what_blocks(blocked: Any) -> str:
+    if not isinstance(blocked, Mapping):
+        return str(blocked)
+    parts = []
+    for key, value in blocked.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        parts.append(f"{key.replace('_', ' ')}: {shown}")
+    return "; ".join(parts) or "blocked"
+
+
+def missing_plan(night: str) -> str:
+    return f"night_plan for {night} not written: did the 22:45 warm-up run?"
+
+
+def decide(
+    phase: Phase,
+    night: str,
+    *,
+    plan: Mapping[str, Any] | None,
+    latch: Latch | None,
+    progress: Mapping[str, Progress] | None = None,
+    mode_override: RunMode | None = None,
+) -> Decision:
+    """What the `phase` schedule does for `night`. `mode_override` matters only where no plan
+    says the mode (the warm-up, which writes it, and a hard stop without a plan)."""
+    if phase is Phase.hard_stop:
+        # It only records that the window closed, so a latched breaker must not stop it.
+        notes = (f"latched: {latch.describe()}",) if latch else ()
+        mode = str(plan["mode"]) if plan else (mode_override or mode_for_night(night)).value
+        return Decision((_night_request(CLOSE_NIGHT_JOB, night, phase, mode),), notes=notes)
+    if latch is not None:
+        return Decision(skip=latch.describe())
+    if phase is Phase.warm_up:
+        mode = (mode_override or mode_for_night(night)).value
+        return Decision((_night_request(PLAN_NIGHT_JOB, night, phase, mode, "warmup"),))
+    if plan is None:
+        if phase is Phase.cool_down:
+            return Decision(skip=f"{missing_plan(night)} Nothing ran tonight to summarize.")
+        return Decision(skip=missing_plan(night))
+    mode = str(plan["mode"])
+    if phase is Phase.cool_down:
+        return Decision((_night_request(COOL_DOWN_JOB, night, phase, mode),))
+    if phase is Phase.maintenance:
+        if mode != RunMode.maintenance:
+            return Decision(skip=f"{mode} night: maintenance runs on Sunday nights")
+        return Decision((_night_request(MAINTENANCE_JOB, night, phase, mode),))
+    if mode == RunMode.maintenance:
+        return Decision(skip=f"maintenance night ({night}): no renders, the maintenance job runs")
+    if phase is Phase.window:
+        return _window(night, plan, mode)
+    if phase is Phase.video_slice:
+        return _video_slice(night, plan, mode)
+    return _images_resume(night, plan, mode, progress or {})
+
+
+def _night_request(
+    job_name: str, night: str, phase: Phase, mode: str, prefix: str | None = None
+) -> Request:
+    return Request(job_name, night, None, f"{prefix or phase.value}:{night}", phase, mode)
+
+
+def _job_requests(
+    night: str, jobs: list[dict[str, Any]], phase: Phase, mode: str, stop_at: datetime, prefix: str
+) -> tuple[Request, ...]:
+    return tuple(
+        Request(
+            NIGHT_JOBS_JOB,
+            night,
+            str(j["key"]),
+            f"{prefix}:{night}:{j['key']}",
+            phase,
+            mode,
+            stop_at=stop_at,
+            priority=int(j.get("priority", 0)),
+        )
+        for j in jobs
+    )
+
+
+def _window(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
+    images, videos = active(plan, "image"), active(plan, "video")
+    # Images give the GPU back at 01:00 when a video job waits for its slice.
+    stop_at = at(night, VIDEO_SLICE_START if videos else WINDOW_END)
+    notes = tuple(idle_notes(plan, "image"))
+    if not images:
+        if videos:
+            why = f"no image jobs with a render budget tonight; {len(videos)} video job(s) at 01:00"
+        elif plan.get("jobs"):
+            why = "no jobs with a render budget tonight: " + "; ".join(
+                idle_notes(plan, "image") + idle_notes(plan, "video")
+            )
+        else:
+            why = "no active jobs in the night plan (is the queue empty?)"
+        return Decision(skip=why, notes=notes)
+    requests = _job_requests(night, images, Phase.window, mode, stop_at, "window")
+    return Decision(requests, notes=notes)
+
+
+def _video_slice(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
+    videos = active(plan, "video")
+    notes = tuple(idle_notes(plan, "video"))
+    if not videos:
+        why = "no video jobs tonight"
+        if notes:
+            why += ": " + "; ".join(notes)
+        return Decision(skip=why, notes=notes)
+    stop_at = at(night, VIDEO_SLICE_END)
+    return Decision(
+        _job_requests(night, videos, Phase.video_slice, mode, stop_at, "video"), notes=notes
+    )
+
+
+def _images_resume(
+    night: str, plan: Mapping[str, Any], mode: str, progress: Mapping[str, Progress]
+) -> Decision:
+    if not active(plan, "video"):
+        return Decision(skip="no video slice tonight: image jobs kept rendering")
+    waiting, notes = [], []
+    for j in active(plan, "image"):
+        state = progress.get(j["key"], Progress(int(j["budget"])))
+        if state.blocked:
+            notes.append(f"{j['key']}: blocked ({state.blocked}), not retried")
+        elif state.pending > 0:
+            waiting.append(j)
+            notes.append(f"{j['key']}: {state.pending} variants pending")
+    if not waiting:
+        why = "nothing pending: every image job finished before the video slice"
+        return Decision(skip=why, notes=tuple(notes))
+    stop_at = at(night, WINDOW_END)
+    requests = _job_requests(night, waiting, Phase.images_resume, mode, stop_at, "resume")
+    return Decision(requests, notes=tuple(notes))
