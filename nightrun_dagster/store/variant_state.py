@@ -4,7 +4,7 @@ Order of writes for one render, each atomic: `meta/prompt.json` and `meta/submit
 before the POST (so a killed run knows which prompt id may still be on the server), then the
 outputs in `out/`, then `meta/comfy_history.json`, and `meta/params.json` with its `render`
 section last: a variant is complete only when that section says "ok" and every file it lists
-is there with its recorded size.
+is there with its recorded size, or was pruned by retention (listed in `meta/retention.json`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from nightrun_dagster.store.paths import JobDir
 PROMPT = "prompt.json"
 SUBMITTED = "submitted.json"
 HISTORY = "comfy_history.json"
+RETENTION = "retention.json"
 
 
 def read_json(path: Path) -> Any:
@@ -38,17 +39,31 @@ def is_complete(job_dir: JobDir, variant_id: str, params: dict[str, Any] | None 
     if render.get("status") != "ok" or not render.get("outputs"):
         return False
     base = job_dir.variant(variant_id)
+    pruned: set[str] | None = None  # read only when a file is absent: this runs per variant
     for item in render["outputs"]:
         for key in ("file", "preview"):
             rel = item.get(key)
             if rel is None:
                 continue
             path = base / rel
-            if not path.is_file():
-                return False
-            if key == "file" and path.stat().st_size != item.get("bytes"):
+            if path.is_file() and (key != "file" or path.stat().st_size == item.get("bytes")):
+                continue
+            if pruned is None:
+                pruned = pruned_outputs(job_dir, variant_id)
+            # Retention removed it after a complete render: done, never to be rendered again.
+            if rel not in pruned:
                 return False
     return (job_dir.meta(variant_id) / HISTORY).is_file()
+
+
+def pruned_outputs(job_dir: JobDir, variant_id: str) -> set[str]:
+    """Output files (relative to the variant folder) that retention removed on purpose."""
+    try:
+        doc = read_json(job_dir.meta(variant_id) / RETENTION)
+    except (OSError, ValueError):
+        return set()
+    files = doc.get("files") if isinstance(doc, dict) else None
+    return {f for f in files if isinstance(f, str)} if isinstance(files, dict) else set()
 
 
 def submitted_record(job_dir: JobDir, variant_id: str) -> dict[str, Any] | None:
