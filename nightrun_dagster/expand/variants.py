@@ -6,11 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nightrun_dagster.expand.arms import (
+    Arm,
+    apportion,
+    arm_capacity,
+    is_arm_axis,
+    sweep_arms,
+)
 from nightrun_dagster.expand.axes import Axis, ControlNetArm, LoraArm, build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.seeds import derived_seed
-from nightrun_dagster.expand.selection import mixed_radix_digits, select_indices
+from nightrun_dagster.expand.selection import (
+    mixed_radix_digits,
+    mixed_radix_index,
+    select_indices,
+)
 from nightrun_dagster.spec.model import CreativeJob
+
+
+class ArmMismatch(ValueError):
+    """The per-arm budgets name other arms than the job's sweep has (the job changed)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class Expansion:
     sweep_size: int  # the full product before the cap
     axes: tuple[Axis, ...]
     variants: tuple[Variant, ...]
+    arm_budgets: tuple[tuple[str, int], ...] | None = None  # what each arm got, when budgeted
 
     @property
     def capped(self) -> bool:
@@ -72,7 +88,11 @@ class Expansion:
     def selection(self) -> str:
         if not self.variants:
             return "none"
-        return "covering rows + scrambled Sobol" if self.capped else "full product"
+        if not self.capped:
+            return "full product"
+        if self.arm_budgets is not None:
+            return "per-arm budgets (bandit), covering rows + scrambled Sobol within each arm"
+        return "covering rows + scrambled Sobol"
 
 
 def variant_id(number: int) -> str:
@@ -85,24 +105,33 @@ def expand_job(
     night: str,
     cap: int,
     template_defaults: Mapping[str, Any],
+    *,
+    arm_budgets: Mapping[str, int] | None = None,
 ) -> Expansion:
     """The job's variants for a night: the whole product when it fits under `cap`, otherwise a
-    deterministic down-selection (see `selection`) that keeps every prompt and LoRA arm."""
+    deterministic down-selection (see `selection`) that keeps every prompt and LoRA arm.
+
+    With `arm_budgets` (arm key -> variants, from the night plan's bandit allocation) a capped
+    sweep is instead down-selected arm by arm: each arm gets its budget, chosen inside the arm
+    by the same covering rows + Sobol. The budgets are rescaled to `cap` when they do not add
+    up to it. Raises ArmMismatch when they name other arms than the sweep has."""
     axes = build_axes(job, mode, night, template_defaults)
     size = sweep_size(axes)
     radices = [len(a.values) for a in axes]
-    indices = (
-        select_indices(
-            radices,
-            [a.must_cover for a in axes],
-            cap,
-            seed=derived_seed(job.job_id, night, mode.value, "selection"),
+    seed_key = (job.job_id, night, mode.value, "selection")
+    budgets: tuple[tuple[str, int], ...] | None = None
+    if not size or cap <= 0:
+        indices: list[int] = []
+    elif arm_budgets is not None and size > cap:
+        arms = sweep_arms(axes, job.generation.workflow.template_id)
+        budgets = _fit_budgets(arms, arm_budgets, cap, arm_capacity(axes))
+        indices = _per_arm_indices(axes, radices, arms, dict(budgets), seed_key)
+    else:
+        indices = select_indices(
+            radices, [a.must_cover for a in axes], cap, seed=derived_seed(*seed_key)
         )
-        if size and cap > 0
-        else []
-    )
     variants = tuple(_variant(n, i, axes, radices) for n, i in enumerate(indices, start=1))
-    return Expansion(job.job_id, night, mode, cap, size, tuple(axes), variants)
+    return Expansion(job.job_id, night, mode, cap, size, tuple(axes), variants, budgets)
 
 
 def planned_count(
@@ -111,6 +140,55 @@ def planned_count(
     """(variants the job would get, full sweep size) without building the variants."""
     size = sweep_size(build_axes(job, mode, night, template_defaults))
     return min(size, max(cap, 0)), size
+
+
+def _fit_budgets(
+    arms: list[Arm], wanted: Mapping[str, int], cap: int, capacity: int
+) -> tuple[tuple[str, int], ...]:
+    keys = [a.key for a in arms]
+    if set(keys) != set(wanted):
+        missing = sorted(set(keys) - set(wanted))
+        unknown = sorted(set(wanted) - set(keys))
+        raise ArmMismatch(
+            f"arm budgets do not match the sweep: missing {missing}, unknown {unknown}"
+        )
+    asked = [max(int(wanted[k]), 0) for k in keys]
+    if sum(asked) == cap and all(n <= capacity for n in asked):
+        return tuple(zip(keys, asked, strict=True))
+    # The plan was made for another cap (the job file changed since): keep its proportions.
+    weights = [float(n) for n in asked] if any(asked) else [1.0] * len(asked)
+    parts = apportion(cap, weights, [capacity] * len(keys))
+    return tuple(zip(keys, parts, strict=True))
+
+
+def _per_arm_indices(
+    axes: list[Axis],
+    radices: list[int],
+    arms: list[Arm],
+    budgets: Mapping[str, int],
+    seed_key: tuple[str, ...],
+) -> list[int]:
+    """Product indices (sorted) of each arm's budget, chosen inside the arm's sub-product."""
+    arm_pos = [i for i, a in enumerate(axes) if is_arm_axis(a)]
+    free_pos = [i for i, a in enumerate(axes) if not is_arm_axis(a)]
+    free_radices = [radices[i] for i in free_pos]
+    free_cover = [axes[i].must_cover for i in free_pos]
+    chosen: list[int] = []
+    for arm in arms:
+        count = budgets[arm.key]
+        if count <= 0:
+            continue
+        picks = select_indices(
+            free_radices, free_cover, count, seed=derived_seed(*seed_key, arm.key)
+        )
+        digits = [0] * len(axes)
+        for pos, d in zip(arm_pos, arm.digits, strict=True):
+            digits[pos] = d
+        for pick in picks:
+            for pos, d in zip(free_pos, mixed_radix_digits(pick, free_radices), strict=True):
+                digits[pos] = d
+            chosen.append(mixed_radix_index(digits, radices))
+    return sorted(chosen)
 
 
 def _variant(number: int, index: int, axes: list[Axis], radices: list[int]) -> Variant:

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nightrun_dagster.expand.arms import arm_capacity, sweep_arms
+from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.variants import planned_count
 from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.ops.bandit import Allocation, ArmStats, BanditConfig, allocate
 from nightrun_dagster.ops.budget import allocate_budgets
 from nightrun_dagster.ops.night import window
 
@@ -29,6 +31,9 @@ class JobPlan:
     demand: int  # variants the job would render with no nightly maximum
     budget: int  # variants it gets tonight
     blocked: dict[str, Any] | None = None  # warm-up found missing models/nodes: not rendered
+    # The bandit's split of `budget` over the sweep's arms (None when planned without evidence).
+    exploration_share: float | None = None
+    arms: list[dict[str, Any]] | None = None
 
 
 def plan_night(
@@ -37,16 +42,47 @@ def plan_night(
     jobs: list[ValidJob],
     max_renders: int,
     blocked: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    evidence: Mapping[str, Mapping[str, ArmStats]] | None = None,
+    bandit: BanditConfig | None = None,
 ) -> dict[str, Any]:
     """The night's plan as a JSON-ready document (also written to `runs/<night>/`). A job in
-    `blocked` (key -> what is missing) keeps its demand but gets no budget."""
+    `blocked` (key -> what is missing) keeps its demand but gets no budget.
+
+    With `evidence` (job key -> arm key -> past shown/approved, {} for none) each job's budget
+    is also split over its arms (template × prompt family × LoRA set) by the bandit
+    (`ops.bandit.allocate`): its entry gets `exploration_share` and `arms`, a list of
+    {arm, label, share, budget, shown, approved, win_rate}, which `variants` follows."""
     blocked = blocked or {}
-    counts = {j.key: planned_count(j.job, mode, night, j.cap, j.template.defaults) for j in jobs}
+    axes = {j.key: build_axes(j.job, mode, night, j.template.defaults) for j in jobs}
+    counts = {}
+    for j in jobs:
+        size = sweep_size(axes[j.key])
+        counts[j.key] = (min(size, max(j.cap, 0)), size)
     budgets = allocate_budgets(
         {k: 0 if k in blocked else demand for k, (demand, _) in counts.items()},
         {j.key: j.job.priority for j in jobs},
         max_renders,
     )
+    splits: dict[str, tuple[Allocation, dict[str, str]]] = {}
+    if evidence is not None:
+        config = bandit or BanditConfig()
+        for j in jobs:
+            arms = sweep_arms(axes[j.key], j.template.template_id)
+            split = allocate(
+                [a.key for a in arms],
+                evidence.get(j.key, {}),
+                budgets[j.key],
+                night=night,
+                salt=j.key,
+                mode=mode,
+                capacity=arm_capacity(axes[j.key]),
+                exploration_floor=config.exploration_floor,
+                start_exploration=config.start_exploration,
+                evidence_scale=config.evidence_scale,
+                draws=config.draws,
+            )
+            splits[j.key] = (split, {a.key: a.label for a in arms})
     plans = [
         JobPlan(
             key=j.key,
@@ -61,6 +97,7 @@ def plan_night(
             demand=counts[j.key][0],
             budget=budgets[j.key],
             blocked=blocked.get(j.key),
+            **_arm_fields(splits.get(j.key)),
         )
         for j in sorted(jobs, key=lambda j: (-j.job.priority, j.key))
     ]
@@ -74,6 +111,26 @@ def plan_night(
         "total_demand": sum(p.demand for p in plans),
         "jobs": [p.__dict__ for p in plans],
     }
+
+
+def _arm_fields(split: tuple[Allocation, dict[str, str]] | None) -> dict[str, Any]:
+    if split is None:
+        return {}
+    allocation, labels = split
+    return {
+        "exploration_share": round(allocation.exploration_share, 4),
+        "arms": [{**a.as_dict(), "label": labels.get(a.arm, a.arm)} for a in allocation.arms],
+    }
+
+
+def job_arm_budgets(plan: dict[str, Any], key: str) -> dict[str, int] | None:
+    """Arm key -> variants the plan gives each arm of a job; None when the plan has no split
+    for it (planned without evidence, or the job is not in the plan)."""
+    for entry in plan.get("jobs", []):
+        if entry["key"] == key:
+            arms = entry.get("arms")
+            return None if arms is None else {a["arm"]: int(a["budget"]) for a in arms}
+    return None
 
 
 def job_budget(plan: dict[str, Any], key: str) -> int | None:

@@ -12,17 +12,21 @@ from nightrun_dagster.defs.partitions import (
 )
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.variants import expand_job
+from nightrun_dagster.expand.variants import ArmMismatch, expand_job
 from nightrun_dagster.intake.queue import find_job, read_queue
-from nightrun_dagster.ops.night import mode_for_night
+from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.ops.bandit import ArmStats, BanditConfig, arm_evidence
+from nightrun_dagster.ops.night import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
-from nightrun_dagster.plan.night import job_budget, plan_night
+from nightrun_dagster.plan.night import job_arm_budgets, job_budget, plan_night
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.paths import Tree
 
 GROUP = "planning"
 MODE_TAG = "nightrun/mode"
 PREVIEW_ROWS = 20
+BANDIT = BanditConfig()
 
 
 def run_mode(context: dg.AssetExecutionContext, night: str) -> RunMode:
@@ -44,7 +48,9 @@ def run_mode(context: dg.AssetExecutionContext, night: str) -> RunMode:
         "The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun "
         "maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a "
         "valid file in the queue) and each job's render budget, shared by priority within the "
-        "nightly maximum. Written to `runs/<night>/night_plan.json`."
+        "nightly maximum, then split over the job's arms (template × prompt family × LoRA set) "
+        "by Thompson sampling on past nights' approvals (exploration 80 % with no evidence, "
+        "never under 20 %). Written to `runs/<night>/night_plan.json`."
     ),
     kinds={"json"},
 )
@@ -57,7 +63,9 @@ def night_plan(
     partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
     queued = read_queue(tree, nightrun.intake())
     jobs = [found for key, found in sorted(queued.items()) if key in partitions]
-    plan = plan_night(night, mode, jobs, nightrun.max_renders_per_night)
+    evidence = past_evidence(tree, night, jobs)
+    # The plan itself: budgets by priority, then each job's split over its arms.
+    plan = plan_night(night, mode, jobs, nightrun.max_renders_per_night, evidence=evidence)
     path = tree.night_plan(night)
     atomic_write_json(path, plan)
     missing = sorted(partitions - set(queued))
@@ -75,8 +83,25 @@ def night_plan(
             "max_renders": plan["max_renders"],
             "path": dg.MetadataValue.path(str(path)),
             "budgets": dg.MetadataValue.md(_budget_table(plan)),
+            "arms": dg.MetadataValue.md(arm_table(plan)),
         }
     )
+
+
+def past_evidence(tree: Tree, night: str, jobs: list[ValidJob]) -> dict[str, dict[str, ArmStats]]:
+    """Each job's arm evidence: its product's reviewed picks of the last nights, counting only
+    decisions made before this night's warm-up (a re-plan later in the night sees the same)."""
+    cutoff = at(night, WARMUP)
+    return {
+        j.key: arm_evidence(
+            tree.root / "runs",
+            night,
+            BANDIT.lookback_nights,
+            product=j.job.product.sku,
+            as_of=cutoff,
+        )
+        for j in jobs
+    }
 
 
 @dg.asset(
@@ -146,7 +171,15 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     found = load_snapshot(job_dir, nightrun.intake())
     mode = RunMode(plan["mode"])
     cap = min(found.cap, budget)
-    expansion = expand_job(found.job, mode, night, cap, found.template.defaults)
+    arm_budgets = job_arm_budgets(plan, key)
+    try:
+        expansion = expand_job(
+            found.job, mode, night, cap, found.template.defaults, arm_budgets=arm_budgets
+        )
+    except ArmMismatch as exc:
+        # The job file changed after the plan: its arms are new, so no split applies.
+        context.log.warning(f"{key} {night}: {exc}; plan night_plan again to budget its arms")
+        expansion = expand_job(found.job, mode, night, cap, found.template.defaults)
     report = write_variants(found, expansion, job_dir)
     context.log.info(
         f"{key} {night}: {len(expansion.variants)} variants ({mode.value}, cap {cap}, "
@@ -161,6 +194,7 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
             "mode": mode.value,
             "sweep_size": expansion.sweep_size,
             "selection": expansion.selection,
+            "arm_budgets": dg.MetadataValue.json(dict(expansion.arm_budgets or ())),
             "written": report.written,
             "unchanged": report.unchanged,
             "path": dg.MetadataValue.path(str(job_dir.variants)),
@@ -190,4 +224,19 @@ def _budget_table(plan: dict) -> str:
             f"| {j['key']} | {j['priority']} | {j['template_id']} | {j['sweep_size']} "
             f"| {j['demand']} | {j['budget']} |"
         )
+    return "\n".join(lines)
+
+
+def arm_table(plan: dict) -> str:
+    """Every job's arms: exploration share, split, past evidence (markdown)."""
+    lines = [
+        "| job | exploration | arm | share | budget | shown | approved |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for j in plan["jobs"]:
+        for a in j.get("arms") or []:
+            lines.append(
+                f"| {j['key']} | {j['exploration_share']:.0%} | {a['label']} | {a['share']:.1%} "
+                f"| {a['budget']} | {a['shown']} | {a['approved']} |"
+            )
     return "\n".join(lines)
