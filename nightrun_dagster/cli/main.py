@@ -10,6 +10,7 @@ from nightrun_dagster.cli import (
     bench,
     bench_render,
     bench_score,
+    clean,
     comfy_sim,
     demo,
     doctor,
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(decision, help=f"{decision} a shortlisted artifact (the ledger)")
         approve.add_arguments(p)
         p.set_defaults(func=approve.command)
+
+    p = sub.add_parser("clean", help="retention: prune old nights' renders to each job's top K")
+    clean.add_arguments(p)
+    p.set_defaults(func=clean.command)
 
     p = sub.add_parser("comfy-sim", help="run the ComfyUI emulator (tests, demo, benchmarks)")
     comfy_sim.add_arguments(p)
