@@ -9,6 +9,7 @@ from nightrun_dagster.defs.assets.approval import approvals, publish_packages, t
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
 from nightrun_dagster.defs.jobs import (
     approve_jobs_job,
     night_jobs_job,
@@ -59,11 +60,13 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
             summarize_night_job,
             review_jobs_job,
             approve_jobs_job,
+            resume_night_job,
         ],
         sensors=[job_queue_sensor, approval_sensor],
         resources={
             "nightrun": NightrunResource(root=str(resolved)),
             "comfyui": ComfyUIResource(urls=urls),
+            "breakers": BreakersResource(),
             "telegram": telegram_from_env(),
         },
     )

@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--oom-every", type=int, default=0, help="OOM the Nth, 2Nth, … execution")
     parser.add_argument(
+        "--error-every", type=int, default=0, help="a node error on the Nth, 2Nth, … execution"
+    )
+    parser.add_argument(
+        "--prompt-failures", type=int, default=0, help="the next N POST /prompt answer HTTP 500"
+    )
+    parser.add_argument(
         "--oom-max-pixels",
         type=int,
         default=0,
@@ -91,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         missing_models=set(args.missing_model),
         oom_probability=args.oom_probability,
         oom_every=args.oom_every,
+        error_every=args.error_every,
+        prompt_failures=args.prompt_failures,
         oom_max_pixels=args.oom_max_pixels,
         stall_prompts=set(args.stall),
         crash_after=args.crash_after,

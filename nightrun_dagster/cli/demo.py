@@ -121,6 +121,7 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
     from nightrun_dagster.defs.assets.rendering import renders
     from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+    from nightrun_dagster.defs.breakers import BreakersResource
     from nightrun_dagster.defs.partitions import job_partitions, night_job_key
     from nightrun_dagster.defs.resources import (
         ComfyUIResource,
@@ -136,6 +137,7 @@ def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -
     resources = {
         "nightrun": NightrunResource(root=str(root), **settings),
         "comfyui": ComfyUIResource(urls=comfy_url),
+        "breakers": BreakersResource(),
         "telegram": TelegramResource(),  # off: the demo approves from the command line
     }
     instance = dg.DagsterInstance.get()

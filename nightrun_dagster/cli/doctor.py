@@ -3,20 +3,14 @@
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
 from nightrun_dagster.cli.jobs import intake_from
 from nightrun_dagster.comfy.doctor import run_doctor
-from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.queue import read_queue
-from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.night import tonight
-from nightrun_dagster.plan.variants import params_document
+from nightrun_dagster.plan.probe import first_variant_graph, smoke_graph
 from nightrun_dagster.store.paths import Tree, default_root
-from nightrun_dagster.workflows.apply import build_graph
 from nightrun_dagster.workflows.compat import check_graph
-from nightrun_dagster.workflows.templates import METADATA_KEY
 
 DEFAULT_URL = "http://127.0.0.1:8188"
 
@@ -33,24 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-free-gb", type=float, default=50.0, help="disk free needed (GiB)")
 
 
-def smoke_graph(intake: Any) -> dict[str, Any]:
-    template = intake.templates()["smoke_v1"]
-    graph = template.graph()
-    out = template.metadata["nodes"]["output"]
-    graph[out]["inputs"]["filename_prefix"] = "nightrun/doctor/smoke"
-    return graph
-
-
-def first_variant_graph(found: ValidJob) -> dict[str, Any]:
-    """The graph of the job's first variant tonight: what the server must be able to run."""
-    night = tonight()
-    expansion = expand_job(found.job, RunMode.exploration, night, 1, found.template.defaults)
-    params = params_document(found, expansion, expansion.variants[0])
-    a = found.job.assets
-    uploads = {rel: Path(rel).name for rel in [*a.product_images, *(a.base_ui_screens or [])]}
-    return build_graph(found.template, params, job=found.job, uploads=uploads)
-
-
 def command(args: argparse.Namespace) -> int:
     urls = args.comfy_url or [
         u.strip() for u in os.environ.get("COMFYUI_URL", DEFAULT_URL).split(",") if u.strip()
@@ -58,9 +34,16 @@ def command(args: argparse.Namespace) -> int:
     root = args.root or default_root()
     intake = intake_from(args)
     jobs = list(read_queue(Tree(root), intake).values())
-    graph = smoke_graph(intake)
-    graph.pop(METADATA_KEY, None)
-    report = run_doctor(urls, root, args.min_free_gb, graph, jobs, first_variant_graph, check_graph)
+    night = tonight()
+    report = run_doctor(
+        urls,
+        root,
+        args.min_free_gb,
+        smoke_graph(intake),
+        jobs,
+        lambda found: first_variant_graph(found, night),
+        check_graph,
+    )
     width = max(len(c.name) for c in report.checks)
     for c in report.checks:
         print(f"{'PASS' if c.ok else 'FAIL'}  {c.name.ljust(width)}  {c.detail}")

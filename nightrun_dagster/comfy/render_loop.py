@@ -5,6 +5,10 @@ behind the running one, so downloads and sidecar writes overlap the next render,
 (the server's queue is lost on restart). A variant is submitted under a prompt id recorded on
 disk first; after a crash, even `kill -9`, the next run asks the server about that id and
 harvests, waits for, or resubmits it, so no variant is rendered twice.
+
+A `LoopGuard` (the circuit breakers and the night's clock, wired in by the Dagster layer) sees
+every event and is asked before every submit; once it says stop, nothing more is submitted,
+prompts still waiting in the server's queue are taken back, and what is running finishes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nightrun_dagster.comfy.client import ComfyClient, Outcome, Timeouts
 from nightrun_dagster.comfy.errors import (
@@ -29,6 +33,7 @@ from nightrun_dagster.comfy.errors import (
     ComfyMissingModel,
     ComfyMissingNode,
     ComfyOOM,
+    ComfyProtocolError,
     ComfyStalled,
     ComfyUnavailable,
     ComfyValidationError,
@@ -83,6 +88,43 @@ class RenderUnavailable(Exception):
     """The server stayed unreachable past the back-off budget."""
 
 
+# Events a guard observes; `value` is the latency (rendered) or the count (backlog).
+OOM_EVENT = "oom"
+RENDERED = "rendered"
+VARIANT_FAILED = "variant_failed"
+PROMPT_ERROR = "prompt_error"
+PROMPT_OK = "prompt_ok"
+BACKLOG = "backlog"
+
+
+class Stop(Protocol):
+    """Why a render loop stopped submitting (the guard's own type; ops.guard.Halt)."""
+
+    @property
+    def kind(self) -> str: ...  # "breaker" (tripped here), "latched" (elsewhere), "window"
+
+    @property
+    def reason(self) -> str: ...
+
+
+class LoopGuard(Protocol):
+    def before_submit(self) -> Stop | None: ...
+
+    def observe(self, event: str, value: float = 0.0) -> Stop | None: ...
+
+
+class GpuProbe(Protocol):
+    """GPU telemetry for one endpoint: NVML where the GPU is local, else /system_stats."""
+
+    def sample_nvml(self) -> dict[str, Any] | None: ...
+
+    def from_system_stats(self, stats: dict[str, Any]) -> dict[str, Any]: ...  # ValueError
+
+
+class _Stopped(Exception):
+    """A submit gave up because the guard said stop."""
+
+
 @dataclass
 class _Work:
     variant_id: str
@@ -91,6 +133,10 @@ class _Work:
     retries: Counter[str] = field(default_factory=Counter)  # by outcome: lost, stalled, …
     resume: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+# A waiting task -> (its variant, its prompt id, when it was submitted)
+_InFlight = dict[asyncio.Task[Outcome], tuple[_Work, str, float]]
 
 
 @dataclass
@@ -105,6 +151,9 @@ class RenderReport:
     server_seconds: float = 0.0
     first_submit: float | None = None
     last_harvest: float | None = None
+    stopped: Stop | None = None
+    taken_back: int = 0  # queued on the server when the loop stopped, withdrawn unrendered
+    gpu_samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def wall_seconds(self) -> float:
@@ -138,6 +187,8 @@ class _Worker:
         self.client = ComfyClient(url, timeouts=run.timeouts)
         self.uploads: dict[str, str] = {}
         self.server: dict[str, Any] = {}
+        self.probe = run.gpu_probe(url) if run.gpu_probe else None
+        self.withdrawn = False
 
     async def connect(self) -> None:
         await self.client.__aenter__()
@@ -158,8 +209,13 @@ class _Worker:
                 f"upload {rel}",
             )
 
+    async def backlog(self) -> int:
+        """What waits for this GPU: our variants not yet submitted plus the server's queue."""
+        queued = await self.run.retry_unavailable(self.client.queue, "read /queue")
+        return self.run.waiting() + len(queued.pending)
+
     async def loop(self) -> None:
-        in_flight: dict[asyncio.Task[Outcome], tuple[_Work, str, float]] = {}
+        in_flight: _InFlight = {}
         harvesting: set[asyncio.Task[None]] = set()
         try:
             while True:
@@ -170,6 +226,8 @@ class _Worker:
                     started = await self.start(work)
                     if started is not None:
                         in_flight[started[0]] = (work, started[1], time.monotonic())
+                if self.run.stopped is not None and not self.withdrawn:
+                    await self.withdraw(in_flight)
                 if not in_flight:
                     break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -192,6 +250,24 @@ class _Worker:
             raise
         finally:
             await self.client.close()
+
+    async def withdraw(self, in_flight: _InFlight) -> None:
+        """Once stopped, take back prompts still waiting in the server's queue: only what is
+        running finishes. They stay unrendered, as if never submitted."""
+        self.withdrawn = True
+        try:
+            queued = await self.client.queue()
+        except ComfyError:
+            return  # can't tell what is waiting: let everything finish
+        waiting = {t: v for t, v in in_flight.items() if v[1] in queued.pending}
+        if not waiting:
+            return
+        with contextlib.suppress(ComfyError):
+            await self.client.delete_from_queue([pid for _, pid, _ in waiting.values()])
+        for task, (work, _, _) in waiting.items():
+            task.cancel()
+            in_flight.pop(task)
+            self.run.take_back(work)
 
     async def start(self, work: _Work) -> tuple[asyncio.Task[Outcome], str] | None:
         """Submit (or resume) one variant; returns its waiting task."""
@@ -226,7 +302,11 @@ class _Worker:
                     graph, prompt_id=prompt_id, extra_data={"nightrun": work.variant_id}
                 ),
                 f"submit {work.variant_id}",
+                submit=True,
             )
+        except _Stopped:
+            run.take_back(work)
+            return None
         except (ComfyMissingModel, ComfyMissingNode) as exc:
             raise run.block(exc) from exc
         except ComfyValidationError as exc:
@@ -244,6 +324,7 @@ class _Worker:
             outcome = task.result()
         except ComfyOOM:
             run.report.outcomes["oom"] += 1
+            run.observe(OOM_EVENT)
             self._note(work, prompt_id, "oom")
             with contextlib.suppress(ComfyError):
                 await self.client.free()
@@ -309,11 +390,26 @@ class _Worker:
             "rendered_at": _now_iso(),
         }
         params["server"] = self.server
+        gpu = await self.sample_gpu()
+        if gpu is not None:
+            params["gpu"] = gpu
+            run.report.gpu_samples.append(gpu)
         atomic_write_json(run.job_dir.params(work.variant_id), params)
         if run.settings.delete_history_after_harvest:
             with contextlib.suppress(ComfyError):
                 await self.client.delete_history([outcome.prompt_id])
         run.done(work, outcome, elapsed)
+
+    async def sample_gpu(self) -> dict[str, Any] | None:
+        if self.probe is None:
+            return None
+        sample = self.probe.sample_nvml()
+        if sample is not None:
+            return sample
+        try:
+            return self.probe.from_system_stats(await self.client.system_stats())
+        except (ComfyError, ValueError):
+            return None  # telemetry never costs a render
 
 
 class RenderRun:
@@ -332,6 +428,8 @@ class RenderRun:
         timeouts: Timeouts | None = None,
         models_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,  # graph -> models
         on_progress: ProgressFn | None = None,
+        guard: LoopGuard | None = None,
+        gpu_probe: Callable[[str], GpuProbe] | None = None,  # endpoint URL -> probe
     ) -> None:
         if not endpoints:
             raise ValueError("at least one ComfyUI endpoint is needed")
@@ -345,6 +443,8 @@ class RenderRun:
         self.timeouts = timeouts or Timeouts()
         self._models_of = models_of
         self.on_progress = on_progress
+        self.guard = guard
+        self.gpu_probe = gpu_probe
         self.report = RenderReport()
         self._pending: deque[_Work] = deque()
         self._resume: dict[str, deque[_Work]] = {url: deque() for url in self.endpoints}
@@ -360,7 +460,38 @@ class RenderRun:
         if self.report.first_submit is None:
             self.report.first_submit = time.monotonic()
 
+    @property
+    def stopped(self) -> Stop | None:
+        return self.report.stopped
+
+    def stop(self, why: Stop) -> None:
+        if self.report.stopped is None:
+            self.report.stopped = why
+
+    def observe(self, event: str, value: float = 0.0) -> None:
+        if self.guard is not None and (why := self.guard.observe(event, value)) is not None:
+            self.stop(why)
+
+    def waiting(self) -> int:
+        """Variants of this run not yet on the server."""
+        return len(self._pending) + sum(len(q) for q in self._resume.values())
+
+    def take_back(self, work: _Work) -> None:
+        """A variant that will not be rendered in this run after all (the loop stopped)."""
+        self.report.taken_back += 1
+        (self.job_dir.meta(work.variant_id) / SUBMITTED).unlink(missing_ok=True)
+        work.resume = None
+        self._pending.appendleft(work)
+
     def next_work(self, url: str) -> _Work | None:
+        if (
+            self.report.stopped is None
+            and self.guard is not None
+            and (why := self.guard.before_submit()) is not None
+        ):
+            self.stop(why)
+        if self.report.stopped is not None:
+            return None
         own = self._resume.get(url)
         if own:
             return own.popleft()
@@ -380,6 +511,7 @@ class RenderRun:
         r.latencies.append(elapsed)
         r.server_seconds += outcome.server_seconds or 0.0
         r.last_harvest = time.monotonic()
+        self.observe(RENDERED, elapsed)
         if self.on_progress:
             self.on_progress(r, self.remaining())
 
@@ -393,6 +525,7 @@ class RenderRun:
             "failed_at": _now_iso(),
         }
         atomic_write_json(self.job_dir.params(work.variant_id), params)
+        self.observe(VARIANT_FAILED)
         if self.on_progress:
             self.on_progress(self.report, self.remaining())
 
@@ -410,14 +543,25 @@ class RenderRun:
         )
         return JobBlocked(str(exc), models, nodes)
 
-    async def retry_unavailable(self, call: Callable[[], Any], what: str) -> Any:
-        """Run `call`, backing off while the server is unreachable, up to the budget."""
+    async def retry_unavailable(
+        self, call: Callable[[], Any], what: str, *, submit: bool = False
+    ) -> Any:
+        """Run `call`, backing off while the server is unreachable, up to the budget. For a
+        submit, every failed `/prompt` (unreachable or HTTP 5xx) is shown to the guard, and a
+        stop ends the retrying (`_Stopped`)."""
         delay = self.settings.backoff_initial
         deadline = time.monotonic() + self.settings.unavailable_timeout
+        retryable: tuple[type[ComfyError], ...] = (ComfyUnavailable,)
+        if submit:
+            retryable = (ComfyUnavailable, ComfyProtocolError)
         while True:
             try:
-                return await call()
-            except ComfyUnavailable as exc:
+                result = await call()
+            except retryable as exc:
+                if submit:
+                    self.observe(PROMPT_ERROR)
+                    if self.stopped is not None:
+                        raise _Stopped from exc
                 if time.monotonic() + delay > deadline:
                     raise RenderUnavailable(
                         f"{what}: ComfyUI unreachable for {self.settings.unavailable_timeout:.0f} s"
@@ -425,6 +569,10 @@ class RenderRun:
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.backoff_max)
+            else:
+                if submit:
+                    self.observe(PROMPT_OK)
+                return result
 
     # ------------------------------------------------------------------ run
     def _plan(self) -> None:
@@ -467,5 +615,10 @@ class RenderRun:
                 self._pending.extend(self._resume.pop(w.url, deque()))
         if not connected:
             raise RenderUnavailable(f"no ComfyUI endpoint reachable: {', '.join(self.endpoints)}")
+        if self.guard is not None:
+            waiting = 0
+            for w in connected:
+                waiting = max(waiting, await w.backlog())
+            self.observe(BACKLOG, waiting)
         await asyncio.gather(*(w.loop() for w in connected))
         return self.report

@@ -85,6 +85,16 @@ class JobDir:
         return self.path / "blocked.json"
 
     @property
+    def window_closed(self) -> Path:
+        """Written when the render loop stopped at its window's end: what was left."""
+        return self.path / "window_closed.json"
+
+    @property
+    def breaker(self) -> Path:
+        """Written when a circuit breaker stopped this job's render loop."""
+        return self.path / "breaker.json"
+
+    @property
     def selection(self) -> Path:
         return self.path / "selection"
 

@@ -12,6 +12,7 @@ from nightrun_dagster.defs.assets.approval import approvals, publish_packages, t
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.sensors import approval_sensor
@@ -41,6 +42,7 @@ def test_review_tap_approve_and_package(
         resources = {
             "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=6),
             "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+            "breakers": BreakersResource(),
             "telegram": telegram,
         }
         assert dg.materialize(

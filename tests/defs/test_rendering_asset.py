@@ -7,8 +7,9 @@ import dagster as dg
 
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.partitions import night_job_key
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 
@@ -39,6 +40,8 @@ def test_renders_materialize_with_metadata_and_rerun_renders_nothing(
     resources = {
         "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=8),
         "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+        "breakers": BreakersResource(),
+        "telegram": TelegramResource(),
     }
     results = night(pg_instance, resources, keys)
     for key, result in results.items():
@@ -69,6 +72,8 @@ def test_missing_model_fails_the_partition_with_the_name(
     resources = {
         "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=4),
         "comfyui": ComfyUIResource(urls=server.url, poll_s=0.2),
+        "breakers": BreakersResource(),
+        "telegram": TelegramResource(),
     }
     result = night(pg_instance, resources, [STATIC])[STATIC]
     assert not result.success
@@ -86,6 +91,8 @@ def test_unreachable_comfyui_fails_clearly(
     resources = {
         "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=2),
         "comfyui": ComfyUIResource(urls="http://127.0.0.1:9", unavailable_timeout_s=1.0),
+        "breakers": BreakersResource(),
+        "telegram": TelegramResource(),
     }
     result = night(pg_instance, resources, [STATIC])[STATIC]
     assert not result.success

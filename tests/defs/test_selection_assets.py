@@ -9,6 +9,7 @@ import dagster as dg
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.store.paths import Tree
@@ -24,6 +25,7 @@ def test_scores_shortlist_and_night_summary(
     resources = {
         "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=24),
         "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+        "breakers": BreakersResource(),
         "telegram": TelegramResource(),  # off: the summary is not sent
     }
     assert dg.materialize(

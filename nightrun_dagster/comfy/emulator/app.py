@@ -151,7 +151,12 @@ class Emulator:
         stall = ordinal in c.stall_prompts
         if stall:
             self.stats.bump("stalls")
-        return Faults(oom=oom, stall=stall, crash=bool(c.crash_after) and ordinal == c.crash_after)
+        return Faults(
+            oom=oom,
+            stall=stall,
+            crash=bool(c.crash_after) and ordinal == c.crash_after,
+            error=bool(c.error_every and ordinal % c.error_every == 0 and not oom),
+        )
 
     # ------------------------------------------------------------ routes
     def _routes(self) -> list[BaseRoute]:
@@ -193,6 +198,10 @@ class Emulator:
     async def post_prompt(self, request: Request) -> Response:
         state = self.s
         self.stats.bump("prompts_posted")
+        if self.config.prompt_failures > 0:
+            self.config.prompt_failures -= 1
+            self.stats.bump("prompts_failed")
+            return server_error()
         try:
             body = await read_json(request)
         except ValueError:

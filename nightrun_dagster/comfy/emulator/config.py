@@ -78,6 +78,8 @@ class EmulatorConfig:
     missing_models: set[str] = field(default_factory=set)  # NAME or FOLDER/NAME, hidden
     oom_probability: float = 0.0  # each execution, from a seeded RNG
     oom_every: int = 0  # OOM the Nth, 2Nth, … execution; 0: never
+    error_every: int = 0  # the Nth, 2Nth, … execution fails with a (non-OOM) node error
+    prompt_failures: int = 0  # the next N `POST /prompt` calls answer HTTP 500 (a sick server)
     oom_max_pixels: int = 0  # a latent above width×height×batch×frames OOMs; 0: no limit
     stall_prompts: set[int] = field(default_factory=set)  # execution ordinals (1-based)
     crash_after: int = 0  # the Nth execution crashes the server once it starts; 0: never

@@ -119,3 +119,8 @@ def out_of_memory(requested_bytes: int, vram_total: int) -> NodeFailure:
         "                        : 17179869184.00 GiB"
     )
     return NodeFailure("torch.OutOfMemoryError", f"{message}\n{OOM_TIPS}", _OOM_FRAMES)
+
+
+def node_error(message: str) -> NodeFailure:
+    """A plain node failure (not an OOM), as a broken custom node raises it."""
+    return NodeFailure("RuntimeError", f"{message}\n", _LOAD_IMAGE_FRAMES)

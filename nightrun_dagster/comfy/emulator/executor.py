@@ -12,7 +12,12 @@ from typing import Any
 
 from nightrun_dagster.comfy.emulator.config import EmulatorConfig
 from nightrun_dagster.comfy.emulator.context import NodeContext
-from nightrun_dagster.comfy.emulator.errors import Interrupted, NodeFailure, out_of_memory
+from nightrun_dagster.comfy.emulator.errors import (
+    Interrupted,
+    NodeFailure,
+    node_error,
+    out_of_memory,
+)
 from nightrun_dagster.comfy.emulator.files import Folders, resolve_input
 from nightrun_dagster.comfy.emulator.graph import ExecutionList, Signatures, is_link
 from nightrun_dagster.comfy.emulator.nodes import NODES, input_hash
@@ -43,6 +48,7 @@ class Faults:
     oom: bool = False
     stall: bool = False
     crash: bool = False
+    error: bool = False
 
 
 @dataclass
@@ -358,6 +364,8 @@ class PromptRun:
             raise Interrupted
         if self.faults.oom:
             raise self._oom(self._latent_pixels(node_id))
+        if self.faults.error:
+            raise node_error("shape mismatch in the sampler (an injected error)")
 
     def _latent_pixels(self, node_id: str) -> int:
         for value in self.prompt[node_id]["inputs"].values():

@@ -25,6 +25,7 @@ class Stats:
         self.restarts = 0
         self.prompts_posted = 0
         self.prompts_rejected = 0
+        self.prompts_failed = 0
         self.frees = 0
         self.views = 0
         self.uploads = 0
@@ -87,6 +88,7 @@ class Stats:
                 "restarts": self.restarts,
                 "prompts_posted": self.prompts_posted,
                 "prompts_rejected": self.prompts_rejected,
+                "prompts_failed": self.prompts_failed,
                 "frees": self.frees,
                 "views": self.views,
                 "uploads": self.uploads,

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -15,16 +16,35 @@ from nightrun_dagster.comfy.render_loop import (
     RenderUnavailable,
 )
 from nightrun_dagster.defs.assets.planning import variants
+from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.tags import STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
+from nightrun_dagster.ops.telemetry import GpuTelemetry, from_system_stats, summarize
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
+from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import is_complete
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_summary
 
 GROUP = "rendering"
 GPU_POOL = "comfyui_gpu"
 LOG_EVERY_S = 10.0
+
+
+class _GpuProbe:
+    """One endpoint's telemetry as the render loop asks for it."""
+
+    def __init__(self, url: str, notice: Any) -> None:
+        self.telemetry = GpuTelemetry(url, notice=notice)
+
+    def sample_nvml(self) -> dict[str, Any] | None:
+        return self.telemetry.sample_nvml()
+
+    def from_system_stats(self, stats: dict[str, Any]) -> dict[str, Any]:
+        return from_system_stats(stats)
 
 
 def make_run(
@@ -33,6 +53,8 @@ def make_run(
     variant_ids: list[str],
     comfyui: ComfyUIResource,
     on_progress: Any = None,
+    guard: NightGuard | None = None,
+    notice: Any = None,
 ) -> RenderRun:
     template, job = found.template, found.job
 
@@ -54,6 +76,8 @@ def make_run(
         timeouts=comfyui.timeouts(),
         models_of=lambda graph: graph_summary(graph)["models"],
         on_progress=on_progress,
+        guard=guard,
+        gpu_probe=lambda url: _GpuProbe(url, notice),
     )
 
 
@@ -82,32 +106,86 @@ class _Progress:
         )
 
 
+def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
+    """When the render loop must stop submitting (set by the night's schedules); None: never."""
+    raw = tags.get(STOP_AT_TAG)
+    if not raw:
+        return None
+    try:
+        stop_at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise dg.Failure(
+            f"run tag {STOP_AT_TAG}={raw!r} is not an ISO time like 2026-02-10T08:00:00-03:00"
+        ) from None
+    if stop_at.tzinfo is None:
+        raise dg.Failure(f"run tag {STOP_AT_TAG}={raw!r} needs a UTC offset")
+    return stop_at
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=night_job_partitions,
     deps=[variants],
     pool=GPU_POOL,
     kinds={"comfyui"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset="renders",
+            blocking=True,
+            description=(
+                "Circuit breakers (GPU OOMs, latency, disk free, backlog, failure rate, ComfyUI "
+                "restart loop): fails when one tripped on this partition or is latched, so "
+                "scores and everything after it do not run."
+            ),
+        )
+    ],
     description=(
         "Every variant of the job rendered on ComfyUI: `out/img_NNNN.png` + `.preview.jpg` "
         "(or `.mp4` + poster), `meta/prompt.json` (the exact graph), `meta/comfy_history.json` "
-        "and `meta/params.json` completed with what the server reported. Exactly once: a re-run "
-        "renders only what is missing, and picks up prompts a killed run left on the server. "
-        "One GPU step at a time per endpoint (pool `comfyui_gpu`)."
+        "and `meta/params.json` completed with what the server reported and GPU telemetry. "
+        "Exactly once: a re-run renders only what is missing, and picks up prompts a killed run "
+        "left on the server. One GPU step at a time per endpoint (pool `comfyui_gpu`). Stops "
+        "submitting at the run's `nightrun/stop_at` (window or video slice end: the rest is "
+        "recorded in `window_closed.json`) or when a circuit breaker trips (`breaker.json`)."
     ),
 )
 def renders(
-    context: dg.AssetExecutionContext, nightrun: NightrunResource, comfyui: ComfyUIResource
+    context: dg.AssetExecutionContext,
+    nightrun: NightrunResource,
+    comfyui: ComfyUIResource,
+    breakers: BreakersResource,
+    telegram: TelegramResource,
 ) -> dg.MaterializeResult:
     night, key = split_key(context)
-    job_dir = nightrun.tree().job(night, key)
+    tree = nightrun.tree()
+    job_dir = tree.job(night, key)
     if not job_dir.variants_index.is_file():
         raise dg.Failure(f"{job_dir.variants_index} is missing: materialize variants first")
     index = json.loads(job_dir.variants_index.read_bytes())
     found = load_snapshot(job_dir, nightrun.intake())
     ids = list(index["variants"])
+    stop_at = stop_at_from_tags(context.run.tags)
+    for stale in (job_dir.window_closed, job_dir.breaker):
+        stale.unlink(missing_ok=True)  # a new attempt writes its own
+    guard = NightGuard(
+        tree.root,
+        night=night,
+        job=key,
+        config=breakers.config(),
+        kind=found.template.kind,
+        stop_at=stop_at,
+        disk_every_s=breakers.disk_check_every_s,
+    )
     progress = _Progress(context.log, len(ids))
-    run = make_run(found, job_dir, ids, comfyui, on_progress=progress)
+    notices: list[str] = []
+
+    def notice(message: str) -> None:
+        if message not in notices:
+            notices.append(message)
+            context.log.info(message)
+
+    run = make_run(found, job_dir, ids, comfyui, on_progress=progress, guard=guard, notice=notice)
     try:
         report = asyncio.run(run.run())
     except JobBlocked as exc:
@@ -123,7 +201,37 @@ def renders(
     except RenderUnavailable as exc:
         raise dg.Failure(description=str(exc)) from None
     progress(report, 0)
-    return dg.MaterializeResult(metadata=report_metadata(report, job_dir))
+    metadata = report_metadata(report, job_dir)
+    stop = report.stopped
+    if stop is not None:
+        pending = [v for v in ids if v not in report.failed and not is_complete(job_dir, v)]
+        record = {
+            "night": night,
+            "job": key,
+            "kind": stop.kind,
+            "reason": stop.reason,
+            "detail": dict(getattr(stop, "detail", {})),
+            "pending": len(pending),
+            "pending_variants": pending,
+            "taken_back": report.taken_back,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        target = job_dir.window_closed if stop.kind == WINDOW else job_dir.breaker
+        atomic_write_json(target, record)
+        context.log.warning(
+            f"render loop stopped ({stop.kind}): {stop.reason}; {len(pending)} left"
+        )
+        metadata.update(
+            stopped=stop.kind, stop_reason=stop.reason, pending=len(pending), record=str(target)
+        )
+    if stop is not None and stop.kind == BREAKER and guard.created_latch:
+        metadata["notified"] = notify_trip(telegram, tree.root, context.log)
+    if notices:
+        metadata["telemetry_notice"] = "; ".join(notices)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[check_result(guard.latch, stop, pending=metadata.get("pending", 0))],
+    )
 
 
 def report_metadata(report: RenderReport, job_dir: JobDir) -> dict[str, Any]:
@@ -140,5 +248,6 @@ def report_metadata(report: RenderReport, job_dir: JobDir) -> dict[str, Any]:
         "server_render_s": round(report.server_seconds, 3),
         "wall_s": round(report.wall_seconds, 3),
         "gpu_duty_cycle": round(duty, 4) if duty is not None else 0.0,
+        "gpu": dg.MetadataValue.json(summarize(report.gpu_samples)),
         "path": dg.MetadataValue.path(str(job_dir.variants)),
     }

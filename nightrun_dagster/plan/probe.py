@@ -1,0 +1,51 @@
+"""Graphs that probe a server before a night: a job's first variant, the preload, the smoke test."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.expand.variants import expand_job
+from nightrun_dagster.intake.validate import Intake, ValidJob
+from nightrun_dagster.plan.variants import params_document
+from nightrun_dagster.workflows.apply import build_graph
+from nightrun_dagster.workflows.templates import METADATA_KEY
+
+PRELOAD_PREFIX = "nightrun/warmup/preload"
+
+
+def smoke_graph(intake: Intake, prefix: str = "nightrun/doctor/smoke") -> dict[str, Any]:
+    """`smoke_v1`: a tiny graph with no model, to prove the server renders end to end."""
+    template = intake.templates()["smoke_v1"]
+    graph = template.graph()
+    out = template.metadata["nodes"]["output"]
+    graph[out]["inputs"]["filename_prefix"] = prefix
+    graph.pop(METADATA_KEY, None)
+    return graph
+
+
+def first_variant_graph(found: ValidJob, night: str) -> dict[str, Any]:
+    """The graph of the job's first variant: what the server must be able to run tonight.
+    Inputs are named as they will be uploaded (they are not on the server yet)."""
+    expansion = expand_job(found.job, RunMode.exploration, night, 1, found.template.defaults)
+    params = params_document(found, expansion, expansion.variants[0])
+    a = found.job.assets
+    uploads = {rel: Path(rel).name for rel in [*a.product_images, *(a.base_ui_screens or [])]}
+    return build_graph(found.template, params, job=found.job, uploads=uploads)
+
+
+def preload_graph(graph: dict[str, Any]) -> dict[str, Any]:
+    """`graph` cut to one sampling step, saved under the warm-up prefix: running it loads the
+    night's checkpoint, LoRAs and ControlNets into VRAM at almost no cost."""
+    out = copy.deepcopy(graph)
+    for node in out.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        if not isinstance(inputs, dict):
+            continue
+        if isinstance(inputs.get("steps"), int):
+            inputs["steps"] = 1
+        if "filename_prefix" in inputs:
+            inputs["filename_prefix"] = PRELOAD_PREFIX
+    return out
