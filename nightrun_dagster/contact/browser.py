@@ -272,6 +272,23 @@ class Browser:
                 raise BrowserError(f"timed out waiting for {expression!r}")
             time.sleep(0.05)
 
+    def wait_for_text(self, *texts: str, timeout_s: float = 30.0, every_s: float = 0.25) -> str:
+        """Poll the page's visible text (`document.body.innerText`) until it holds every one of
+        `texts`; that text. A single-page app renders after its load event, so a page that
+        says nothing yet is read again. BrowserError names what never appeared."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            missing = [t for t in texts if t not in text]
+            if not missing:
+                return text
+            if time.monotonic() > deadline:
+                raise BrowserError(
+                    f"timed out after {timeout_s:g} s waiting for {missing!r} in the page text: "
+                    f"{text[:1500]!r}"
+                )
+            time.sleep(every_s)
+
     def click(self, selector: str) -> None:
         """A real mouse click (CDP input events) at the centre of the first match of `selector`,
         scrolled into view first: it reaches the page the way a person's click does."""
