@@ -5,13 +5,21 @@ from pathlib import Path
 
 import dagster as dg
 
+from nightrun_dagster.defs.alerts import run_failure_alert
 from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
+from nightrun_dagster.defs.assets.learning import recipe_library
+from nightrun_dagster.defs.assets.maintenance import retention
+from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
 from nightrun_dagster.defs.jobs import (
     approve_jobs_job,
+    close_night_job,
+    cool_down_job,
+    learning_job,
+    maintenance_job,
     night_jobs_job,
     plan_jobs_job,
     plan_night_job,
@@ -19,6 +27,7 @@ from nightrun_dagster.defs.jobs import (
     summarize_night_job,
 )
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.schedules import NIGHT_SCHEDULES
 from nightrun_dagster.defs.sensors import approval_sensor, job_queue_sensor
 from nightrun_dagster.store.paths import default_root
 
@@ -52,6 +61,10 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
             telegram_review,
             approvals,
             publish_packages,
+            night_cleanup,
+            night_close,
+            retention,
+            recipe_library,
         ],
         jobs=[
             plan_night_job,
@@ -60,9 +73,14 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
             summarize_night_job,
             review_jobs_job,
             approve_jobs_job,
+            cool_down_job,
+            close_night_job,
+            maintenance_job,
+            learning_job,
             resume_night_job,
         ],
-        sensors=[job_queue_sensor, approval_sensor],
+        schedules=NIGHT_SCHEDULES,
+        sensors=[job_queue_sensor, approval_sensor, run_failure_alert],
         resources={
             "nightrun": NightrunResource(root=str(resolved)),
             "comfyui": ComfyUIResource(urls=urls),

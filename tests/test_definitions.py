@@ -27,14 +27,41 @@ def test_all_definitions_load() -> None:
         "telegram_review",
         "approvals",
         "publish_packages",
+        "night_cleanup",
+        "night_close",
+        "retention",
+        "recipe_library",
     }
     assert {j.name for j in repo.get_all_jobs()} >= {
         "plan_night",
         "plan_jobs",
         "night_jobs",
         "summarize_night",
+        "cool_down",
+        "close_night",
+        "maintenance",
+        "learning",
+        "resume_night",
     }
-    assert sorted(s.name for s in repo.sensor_defs) == ["approval_sensor", "job_queue_sensor"]
+    assert sorted(s.name for s in repo.sensor_defs) == [
+        "approval_sensor",
+        "job_queue_sensor",
+        "run_failure_alert",
+    ]
+    schedules = {s.name: s for s in repo.schedule_defs}
+    assert {n: (s.cron_schedule, s.job_name) for n, s in schedules.items()} == {
+        "warmup_schedule": ("45 22 * * *", "plan_night"),
+        "window_schedule": ("0 23 * * *", "night_jobs"),
+        "maintenance_schedule": ("0 23 * * *", "maintenance"),
+        "video_slice_schedule": ("0 1 * * *", "night_jobs"),
+        "images_resume_schedule": ("0 3 * * *", "night_jobs"),
+        "cool_down_schedule": ("30 7 * * *", "cool_down"),
+        "hard_stop_schedule": ("0 8 * * *", "close_night"),
+        "learning_schedule": ("0 23 * * 0", "learning"),
+    }
+    assert all(s.execution_timezone == "America/Argentina/Buenos_Aires" for s in schedules.values())
+    checks = {k.name for k in repo.asset_graph.asset_check_keys}
+    assert "circuit_breakers" in checks
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]
     dims = {d.name for d in variants.partitions_def.partitions_defs}
     assert dims == {"night", "job"}

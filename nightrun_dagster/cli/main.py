@@ -15,6 +15,7 @@ from nightrun_dagster.cli import (
     demo,
     doctor,
     jobs,
+    resume,
     score,
 )
 
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check ComfyUI, the queued jobs' models, OCR and disk")
     doctor.add_arguments(p)
     p.set_defaults(func=doctor.command)
+
+    p = sub.add_parser("resume", help="clear a latched circuit breaker so the night goes on")
+    resume.add_arguments(p)
+    p.set_defaults(func=resume.command)
 
     p = sub.add_parser("demo", help="run a whole night against the example jobs")
     demo.add_arguments(p)

@@ -3,6 +3,9 @@
 import dagster as dg
 
 from nightrun_dagster.defs.assets.approval import approvals, publish_packages, telegram_review
+from nightrun_dagster.defs.assets.learning import recipe_library
+from nightrun_dagster.defs.assets.maintenance import retention
+from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
@@ -44,4 +47,34 @@ review_jobs_job = dg.define_asset_job(
     name="review_jobs",
     selection=[telegram_review],
     description="Send a job's shortlist to the Telegram review chat (night × job).",
+)
+
+cool_down_job = dg.define_asset_job(
+    name="cool_down",
+    selection=[night_summary, night_cleanup],
+    description=(
+        "07:30: the night's summary and contact sheet, the Telegram report, and the cleanup of "
+        "temp files (night)."
+    ),
+)
+
+close_night_job = dg.define_asset_job(
+    name="close_night",
+    selection=[night_close],
+    description="08:00: record how the night ended and what is left for the next one (night).",
+)
+
+maintenance_job = dg.define_asset_job(
+    name="maintenance",
+    selection=[retention],
+    description=(
+        "Sunday 23:00 (maintenance nights): retention — old nights keep their top K renders, "
+        "approved and published ones are archived, metadata stays (night)."
+    ),
+)
+
+learning_job = dg.define_asset_job(
+    name="learning",
+    selection=[recipe_library],
+    description="Sunday 23:00: the past week's recipe library, which the bandit plans from (week).",
 )

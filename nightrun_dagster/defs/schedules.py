@@ -5,6 +5,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from nightrun_dagster.defs.assets.learning import week_partitions
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
@@ -167,6 +168,37 @@ def hard_stop_schedule(context: dg.ScheduleEvaluationContext, nightrun: Nightrun
     return evaluate(context, nightrun, Phase.hard_stop)
 
 
+@dg.schedule(
+    name="learning_schedule",
+    job_name="learning",
+    cron_schedule="0 23 * * 0",
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Sunday 23:00: the `recipe_library` of the week that just closed (its Sunday to "
+        "Saturday nights), which the following nights' bandit plans from. Skips while a circuit "
+        "breaker is latched."
+    ),
+)
+def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
+    latch = read_latch(nightrun.tree().root)
+    if latch is not None:
+        return dg.SkipReason(latch.describe())
+    when = context.scheduled_execution_time or datetime.now(TZ)
+    with dg.partition_loading_context(effective_dt=when):
+        # The week partition that just closed at the 22:45 warm-up (end_offset 0).
+        week = week_partitions.get_last_partition_key()
+    if week is None:
+        return dg.SkipReason("no complete week yet")
+    return [
+        dg.RunRequest(
+            run_key=f"learning:{week}",
+            partition_key=week,
+            tags={MODE_TAG: RunMode.maintenance.value, PHASE_TAG: Phase.maintenance.value},
+        )
+    ]
+
+
 NIGHT_SCHEDULES = [
     warmup_schedule,
     window_schedule,
@@ -175,4 +207,5 @@ NIGHT_SCHEDULES = [
     images_resume_schedule,
     cool_down_schedule,
     hard_stop_schedule,
+    learning_schedule,
 ]

@@ -1,0 +1,39 @@
+"""`nightrun resume`: clear a latched circuit breaker (or show it with --status)."""
+
+import argparse
+import getpass
+import json
+from pathlib import Path
+
+from nightrun_dagster.ops.breakers import read_latch, resume
+from nightrun_dagster.store.paths import default_root
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)"
+    )
+    p.add_argument("--by", help="who resumes, kept in ops/breaker_history.jsonl (default: $USER)")
+    p.add_argument("--status", action="store_true", help="only show what is latched")
+    p.add_argument("--json", action="store_true", help="print the latch as JSON")
+
+
+def command(args: argparse.Namespace) -> int:
+    root = (args.root or default_root()).resolve()
+    current = read_latch(root)
+    if args.status or current is None:
+        if args.json:
+            print(json.dumps(current.__dict__ if current else None, sort_keys=True))
+        elif current is None:
+            print(f"nothing latched under {root}: the night runs")
+        else:
+            print(current.describe())
+        return 0
+    cleared = resume(root, by=args.by or getpass.getuser())
+    assert cleared is not None
+    if args.json:
+        print(json.dumps(cleared.__dict__, sort_keys=True))
+    else:
+        print(f"resumed: {cleared.describe()}")
+        print("schedules and render loops go on from their next tick")
+    return 0
