@@ -22,7 +22,7 @@ from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, T
 from nightrun_dagster.defs.tags import STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
-from nightrun_dagster.ops.telemetry import GpuTelemetry, from_system_stats, summarize
+from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
@@ -32,19 +32,6 @@ from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_
 GROUP = "rendering"
 GPU_POOL = "comfyui_gpu"
 LOG_EVERY_S = 10.0
-
-
-class _GpuProbe:
-    """One endpoint's telemetry as the render loop asks for it."""
-
-    def __init__(self, url: str, notice: Any) -> None:
-        self.telemetry = GpuTelemetry(url, notice=notice)
-
-    def sample_nvml(self) -> dict[str, Any] | None:
-        return self.telemetry.sample_nvml()
-
-    def from_system_stats(self, stats: dict[str, Any]) -> dict[str, Any]:
-        return from_system_stats(stats)
 
 
 def make_run(
@@ -77,7 +64,7 @@ def make_run(
         models_of=lambda graph: graph_summary(graph)["models"],
         on_progress=on_progress,
         guard=guard,
-        gpu_probe=lambda url: _GpuProbe(url, notice),
+        gpu_probe=lambda url: GpuTelemetry(url, notice=notice),
     )
 
 

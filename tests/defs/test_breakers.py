@@ -1,0 +1,133 @@
+"""Circuit breakers end to end in Dagster: a tripped partition fails its blocking check (scores
+never run), the team hears once on Telegram, every later run and schedule stays stopped until
+`nightrun resume`, then the night goes on."""
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+
+from nightrun_dagster.cli.main import main
+from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.assets.selection import scores, shortlist
+from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
+from nightrun_dagster.defs.partitions import night_job_key
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.schedules import window_schedule
+from nightrun_dagster.ops import breakers as b
+from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+
+NIGHT = "2026-02-09"
+STATIC = "verde-yerba-static-2026-02"
+UI = "mitienda-checkout-ui-2026-02"
+TOKEN = "123456:TEST-token-never-written"
+CHAT = -100777
+
+
+def job_run(instance, resources, key):
+    return dg.materialize(
+        [job_spec, variants, renders, scores, shortlist],
+        instance=instance,
+        partition_key=night_job_key(NIGHT, key),
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+def check(result) -> dg.AssetCheckEvaluation:
+    evaluations = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert len(evaluations) == 1
+    return evaluations[0]
+
+
+def materialized(result) -> set[str]:
+    return {
+        e.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
+
+
+def test_oom_breaker_blocks_downstream_notifies_once_and_latches_until_resumed(
+    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator_factory
+) -> None:
+    server = emulator_factory(oom_every=1)  # every execution runs out of memory
+    pg_instance.add_dynamic_partitions("job", [STATIC, UI])
+    with FakeBotAPI(TOKEN) as api:
+        resources = {
+            "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=12),
+            "comfyui": ComfyUIResource(urls=server.url, poll_s=0.2),
+            "breakers": BreakersResource(oom_max=3),
+            "telegram": TelegramResource(
+                token=TOKEN,
+                signing_key="k" * 32,
+                review_chat_id=CHAT,
+                base_url=api.base_url,
+                per_message_delay_s=0,
+            ),
+        }
+        assert dg.materialize(
+            [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
+        ).success
+
+        first = job_run(pg_instance, resources, STATIC)
+        evaluation = check(first)
+        assert not evaluation.passed and evaluation.blocking
+        assert evaluation.metadata["breaker"].value == b.OOM
+        assert materialized(first) == {"job_spec", "variants", "renders"}  # scores blocked
+        renders_meta = first.asset_materializations_for_node("renders")[0].metadata
+        assert renders_meta["stopped"].value == "breaker"
+        assert renders_meta["notified"].value == "sent to Telegram"
+        latch = b.read_latch(tree.root)
+        assert latch.breaker == b.OOM and latch.value == 4  # the 4th OOM in 10 min tripped it
+        assert latch.job == STATIC and latch.night == NIGHT
+        record = tree.job(NIGHT, STATIC).breaker
+        assert record.is_file() and "out-of-memory" in record.read_text()
+        texts = [c.params["text"] for c in api.sent("sendMessage")]
+        assert len(texts) == 1 and "gpu_oom" in texts[0] and TOKEN not in texts[0]
+
+        # Another job of the night: stopped before its first submit, no second message.
+        posted = server.stats()["prompts_posted"]
+        second = job_run(pg_instance, resources, UI)
+        assert not check(second).passed
+        assert "scores" not in materialized(second)
+        assert server.stats()["prompts_posted"] == posted
+        assert len(api.sent("sendMessage")) == 1
+        assert b.read_latch(tree.root).extra["notified"].startswith("telegram message")
+
+        # The 23:00 schedule skips, naming the breaker.
+        with dg.build_schedule_context(
+            instance=pg_instance,
+            scheduled_execution_time=datetime.fromisoformat("2026-02-09T23:00:00-03:00"),
+            resources={"nightrun": resources["nightrun"]},
+        ) as ctx:
+            skipped = window_schedule.evaluate_tick(ctx)
+        assert not skipped.run_requests and "gpu_oom" in skipped.skip_message
+
+        # A person resumes; with the GPU healthy again the job renders and is scored.
+        assert main(["resume", "--root", str(tree.root), "--by", "ops"]) == 0
+        assert b.read_latch(tree.root) is None
+        server.set_faults(oom_every=0)
+        third = job_run(pg_instance, resources, STATIC)
+        assert third.success and check(third).passed
+        assert {"scores", "shortlist"} <= materialized(third)
+        assert not tree.job(NIGHT, STATIC).breaker.exists()
+        assert len(api.sent("sendMessage")) == 1
+
+
+def test_resume_night_job_clears_the_latch(tree: Tree) -> None:
+    b.latch(tree.root, b.Trip(b.DISK, "3 GB free", 3, 50), night=NIGHT, job=None)
+    result = resume_night_job.execute_in_process(
+        resources={"nightrun": NightrunResource(root=str(tree.root))},
+        run_config={"ops": {"clear_breaker_latch": {"config": {"by": "ana"}}}},
+    )
+    assert result.success
+    assert b.read_latch(tree.root) is None
+    history = b.history_path(tree.root).read_text()
+    assert '"breaker": "disk_free"' in history and "ana" in history
