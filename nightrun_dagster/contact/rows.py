@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from nightrun_dagster.store.variant_state import RETENTION
+
 # Order of the component bars and of the sort menu; components a scorer adds later still show,
 # after these, in the order score.json lists them.
 COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
@@ -94,34 +96,52 @@ def shortlist_picks(job_dir: Path) -> dict[str, dict[str, Any]]:
     return picks
 
 
+def _pruned(vdir: Path) -> dict[str, str | None]:
+    """Output path (relative to the variant folder) -> when retention pruned it, for every file
+    `meta/retention.json` lists and that is really gone."""
+    doc, _ = _read(vdir / "meta" / RETENTION)
+    files = doc.get("files") if isinstance(doc, dict) else None
+    gone: dict[str, str | None] = {}
+    for rel, entry in files.items() if isinstance(files, dict) else ():
+        if isinstance(rel, str) and _safe_rel(rel) == rel and not (vdir / rel).is_file():
+            at = entry.get("pruned_at") if isinstance(entry, dict) else None
+            gone[rel] = at if isinstance(at, str) else None
+    return gone
+
+
 def _outputs(
     prefix: str, vid: str, vdir: Path, render: dict[str, Any], score: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     scored = {}
     if score and isinstance(score.get("outputs"), list):
         scored = {o.get("file"): o for o in score["outputs"] if isinstance(o, dict)}
+    gone = _pruned(vdir)
     outs = []
     for item in render.get("outputs") or []:
         if not isinstance(item, dict) or (rel := _safe_rel(item.get("file"))) is None:
             continue
         kind = "video" if item.get("kind") == "video" else "image"
+        pruned = rel in gone
         preview = _safe_rel(item.get("preview"))
         if preview is None or not (vdir / preview).is_file():
-            # A still image is its own thumbnail; a video without its poster gets none.
-            preview = rel if kind == "image" else None
+            # A still image is its own thumbnail (unless pruned); a video without its poster
+            # gets none.
+            preview = rel if kind == "image" and not pruned else None
         s = scored.get(item.get("file")) or {}
-        outs.append(
-            {
-                "file": _href(prefix, vid, rel),
-                "thumb": _href(prefix, vid, preview) if preview else None,
-                "kind": kind,
-                "name": rel,
-                "total": _num(s.get("total")),
-                "components": _components(s.get("components")),
-                # The scorer could not read this output (its total is then 0): say why.
-                "error": str(s["error"]) if s.get("error") else None,
-            }
-        )
+        out = {
+            # A pruned output has no file to link to: the card says so instead.
+            "file": None if pruned else _href(prefix, vid, rel),
+            "thumb": _href(prefix, vid, preview) if preview else None,
+            "kind": kind,
+            "name": rel,
+            "total": _num(s.get("total")),
+            "components": _components(s.get("components")),
+            # The scorer could not read this output (its total is then 0): say why.
+            "error": str(s["error"]) if s.get("error") else None,
+        }
+        if pruned:  # only then: the page's data stays as small as before for everything else
+            out |= {"pruned": True, "pruned_at": gone[rel]}
+        outs.append(out)
     return outs
 
 
@@ -210,6 +230,8 @@ def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str)
         "components": components,
         "outputs": outputs,
         "main": main,
+        # Outputs retention removed (old night, not kept): scores and parameters stay.
+        "pruned": sum(1 for o in outputs if o.get("pruned")),
         "rank": int(r) if pick and (r := _num(pick.get("rank"))) is not None else None,
         "cluster": pick.get("cluster") if pick else None,
         "reason": pick.get("reason") if pick else None,
@@ -220,13 +242,14 @@ def collect_rows(job_dir: Path, *, href_prefix: str = "") -> list[dict[str, Any]
     """One row per variant of `job_dir` (`runs/<night>/job_<key>/`), in variant order: its
     parameters, status (scored, unscored, pending, failed, missing), total and component scores
     of the output the card shows, shortlist rank, and every output with URLs relative to the
-    page (`href_prefix` + `variants/…`). Reads only; every value is JSON-serialisable."""
+    page (`href_prefix` + `variants/…`); an output retention pruned has `pruned` set and no
+    URL. Reads only; every value is JSON-serialisable."""
     picks = shortlist_picks(job_dir)
     return [_row(job_dir, vid, picks, href_prefix) for vid in variant_ids(job_dir)]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts by status, shortlisted, templates and the best total of a job's rows."""
+    """Counts by status, shortlisted, pruned, templates and the best total of a job's rows."""
     counts = {s: 0 for s in STATUSES}
     for row in rows:
         counts[row["status"]] += 1
@@ -236,6 +259,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "rendered": counts["scored"] + counts["unscored"],
         **counts,
         "shortlisted": sum(1 for r in rows if r["rank"] is not None),
+        "pruned": sum(1 for r in rows if r["pruned"]),
         "best": max(totals) if totals else None,
         "templates": sorted({r["template"] for r in rows}),
     }

@@ -188,7 +188,9 @@ def _counts(summary: dict[str, Any]) -> str:
     items = [(summary["variants"], "variants")]
     items += [(summary[s], STATUS_LABELS[s]) for s in ("scored", "unscored", "pending", "failed")]
     items += [(summary["missing"], "missing")] if summary["missing"] else []
-    items += [(summary["shortlisted"], "shortlisted"), (_fmt(summary["best"]), "best")]
+    items += [(summary["shortlisted"], "shortlisted")]
+    items += [(summary["pruned"], "pruned")] if summary["pruned"] else []
+    items += [(_fmt(summary["best"]), "best")]
     return (
         '<ul class="counts">'
         + "".join(f"<li><b>{escape(str(n))}</b> {escape(label)}</li>" for n, label in items)

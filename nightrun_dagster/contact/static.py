@@ -85,6 +85,7 @@ section.job > .job-head { display: flex; flex-wrap: wrap; align-items: baseline;
   -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
   overflow-wrap: anywhere; }
 .error { margin-top: 5px; color: var(--lo); font-size: 12px; overflow-wrap: anywhere; }
+.note.pruned { margin-top: 5px; font-size: 12px; }
 .warn { color: var(--mid); }
 .lightbox { position: fixed; inset: 0; z-index: 20; background: rgba(0, 0, 0, .92);
   display: flex; flex-direction: column; align-items: center; justify-content: center;
@@ -134,6 +135,8 @@ JS = """
   const fold = (s) => String(s || "").normalize("NFD").replace(/[\\u0300-\\u036f]/g, "")
     .toLowerCase();
   const num = (x) => (x === null || x === undefined ? "?" : String(x));
+  const prunedText = (out) => "pruned by retention" +
+    (out && out.pruned_at ? " on " + out.pruned_at.slice(0, 10) : "");
 
   function param(parent, key, value, cls) {
     const p = el("div", "p" + (cls ? " " + cls : ""));
@@ -158,7 +161,8 @@ JS = """
       img.src = out.thumb;
       thumb.append(img);
     } else {
-      thumb.append(el("span", "placeholder", out ? "NO PREVIEW" : STATE[row.status]));
+      thumb.append(el("span", "placeholder",
+        out ? (out.pruned ? "PRUNED" : "NO PREVIEW") : STATE[row.status]));
     }
     if (out && out.kind === "video") thumb.append(el("span", "play", "▶ video"));
     if (row.outputs.length > 1) thumb.append(el("span", "more", "+" + (row.outputs.length - 1)));
@@ -218,6 +222,8 @@ JS = """
     prompt.title = row.prompt;
     body.append(prompt);
     if (row.error) body.append(el("div", "error", row.error));
+    // Retention removed the files of an old night's also-rans; the scores above still hold.
+    if (row.pruned) body.append(el("div", "note pruned", prunedText(row.outputs[row.main])));
     c.append(body);
     return c;
   }
@@ -329,7 +335,9 @@ JS = """
     const stage = $("lb-stage");
     stage.replaceChildren();
     let media;
-    if (out.kind === "video") {
+    if (out.pruned) {
+      media = el("span", "placeholder", prunedText(out).toUpperCase());
+    } else if (out.kind === "video") {
       media = el("video");
       media.controls = true;
       media.loop = true;
@@ -339,7 +347,7 @@ JS = """
       media = el("img");
       media.alt = row.id + " " + out.name;
     }
-    media.src = out.file;
+    if (!out.pruned) media.src = out.file;
     stage.append(media);
     const cap = $("lb-caption");
     cap.replaceChildren();
@@ -347,12 +355,14 @@ JS = """
     line.append(el("b", "", row.id), document.createTextNode(
       (NIGHT ? " · " + row.job_id : "") + " · " +
       (out.total !== null ? "score " + fmt(out.total) : STATE[row.status] || row.status) +
-      (row.rank ? " · ★" + row.rank : "") + " · " + out.name + " · "));
-    const link = el("a", "", "open file");
-    link.href = out.file;
-    link.target = "_blank";
-    link.rel = "noopener";
-    line.append(link);
+      (row.rank ? " · ★" + row.rank : "") + " · " + out.name + (out.pruned ? "" : " · ")));
+    if (!out.pruned) {
+      const link = el("a", "", "open file");
+      link.href = out.file;
+      link.target = "_blank";
+      link.rel = "noopener";
+      line.append(link);
+    }
     cap.append(line);
     if (row.outputs.length > 1) {
       const outs = el("div", "lb-outs");

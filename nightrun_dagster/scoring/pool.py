@@ -49,7 +49,8 @@ def score_variants(
     on_progress: Callable[[int, int], None] | None = None,
     ocr: bool = True,
 ) -> list[dict[str, Any] | None]:
-    """score_variant for every folder, results in input order (None: not rendered ok).
+    """score_variant for every folder, results in input order (None: not rendered ok, or
+    pruned by retention before it was ever scored; a pruned variant's score.json is kept).
     `workers` defaults to every core; 1 scores in this process. `on_progress(done, total)`
     is called from this process after each chunk. OCR results are cached under `cache_dir`
     when given. Worker processes are spawned, not forked, so a caller's threads (Dagster's)

@@ -1,4 +1,5 @@
-"""A variant's `meta/score.json`: every output scored, the best one named, written once."""
+"""A variant's `meta/score.json`: every output scored, the best one named, written once; a
+variant whose outputs retention pruned keeps the score it had."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from nightrun_dagster.scoring.ocr import PREP_VERSION
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import SCORER_VERSION, error_document, score_files
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.variant_state import RETENTION
 
 SCORE_DOC_VERSION = 1
 PARAMS = Path("meta/params.json")
@@ -44,6 +46,16 @@ def rendered_outputs(variant_dir: Path) -> list[str] | None:
     root = variant_dir.resolve()
     inside = [f for f in files if (root / f).resolve().is_relative_to(root)]
     return inside or None
+
+
+def pruned_files(variant_dir: Path, files: Sequence[str]) -> list[str]:
+    """Those of `files` that retention removed on purpose (listed in `meta/retention.json` and
+    absent): their pixels are gone for good, so no score can be made from them any more."""
+    doc = _read_json(variant_dir / "meta" / RETENTION)
+    listed = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(listed, dict):
+        return []
+    return [f for f in files if f in listed and not (variant_dir / f).is_file()]
 
 
 def _variant_id(variant_dir: Path) -> str:
@@ -81,7 +93,9 @@ def score_variants_batch(
     ocr: bool = True,
 ) -> list[dict[str, Any] | None]:
     """score_variant for several variants, their text read in one tesseract call (loading
-    tesseract's languages costs more than reading a page)."""
+    tesseract's languages costs more than reading a page). A variant with outputs retention
+    pruned is never scored again: its existing score.json is returned unchanged (None when it
+    has none)."""
     fingerprint = ctx.fingerprint()
     results: list[dict[str, Any] | None] = [None] * len(variant_dirs)
     todo: list[tuple[int, Path, list[str], list[str | None], str]] = []
@@ -90,9 +104,14 @@ def score_variants_batch(
         files = rendered_outputs(vdir)
         if files is None:
             continue
+        existing = _read_json(vdir / SCORE)
+        if pruned_files(vdir, files):
+            # Scoring again would turn the pruned outputs into zeros ("missing"); the score made
+            # while they were there stands, even when forced. Never scored: nothing to keep.
+            results[i] = existing if isinstance(existing, dict) else None
+            continue
         hashes = [_hash_or_none(vdir / f) for f in files]
         key = inputs_sha256(hashes, fingerprint)
-        existing = _read_json(vdir / SCORE)
         if (
             not force
             and isinstance(existing, dict)
@@ -150,5 +169,6 @@ def score_variant(
     """Score every output of a variant rendered ok and write `meta/score.json` atomically;
     None for a variant not rendered ok. An existing score.json with the same inputs_sha256
     (same output bytes, context, weights, scorer version) is returned untouched unless
-    `force`."""
+    `force`. Once retention pruned outputs of the variant, its score.json is returned untouched
+    whatever `force` says (None when it was never scored)."""
     return score_variants_batch([variant_dir], ctx, force=force, ocr_cache=ocr_cache)[0]

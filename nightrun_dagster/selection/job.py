@@ -1,8 +1,11 @@
-"""A job folder's candidates (rendered and scored variants) and its `selection/shortlisted.json`."""
+"""A job folder's candidates (rendered and scored variants) and its `selection/shortlisted.json`;
+a variant whose picture retention pruned still ranks (recorded pHash) but is never picked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,18 @@ from nightrun_dagster.store.paths import JobDir
 SHORTLIST_FILE = "shortlisted.json"
 
 
+@dataclass
+class Gathered:
+    """Candidates, and which of them were ranked without their picture."""
+
+    found: list[Candidate] = field(default_factory=list)
+    # Picture gone, pHash remembered: ranked (so clusters, groups and reasons stay the same)
+    # but never picked.
+    blind: set[str] = field(default_factory=set)
+    # Picture gone and no pHash remembered: left out.
+    left_out: list[str] = field(default_factory=list)
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_bytes())
@@ -22,9 +37,35 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def candidates(job_dir: JobDir, variant_ids: list[str]) -> list[Candidate]:
-    """Every variant that rendered and has a score, with its best output."""
-    found = []
+def recorded_phashes(doc: Any) -> dict[str, int]:
+    """Variant id -> pHash, as a shortlist document records them (`phashes`, hex strings)."""
+    raw = doc.get("phashes") if isinstance(doc, dict) else None
+    found: dict[str, int] = {}
+    for vid, value in (raw if isinstance(raw, dict) else {}).items():
+        try:
+            found[str(vid)] = int(value, 16)
+        except (TypeError, ValueError):
+            continue
+    return found
+
+
+def _phash_or_none(image: Path) -> int | None:
+    if not image.is_file():
+        return None
+    try:
+        return phash(image)
+    except (OSError, ValueError):  # not an image any more (PIL's UnidentifiedImageError is one)
+        return None
+
+
+def gather(
+    job_dir: JobDir, variant_ids: list[str], known_phashes: Mapping[str, int] | None = None
+) -> Gathered:
+    """Every variant that rendered and has a score, with its best output. A variant whose
+    picture cannot be read takes its pHash from `known_phashes` and is marked blind; without
+    one it is left out."""
+    known = known_phashes or {}
+    result = Gathered()
     for vid in variant_ids:
         params = _read(job_dir.params(vid))
         score = _read(job_dir.meta(vid) / "score.json")
@@ -33,12 +74,18 @@ def candidates(job_dir: JobDir, variant_ids: list[str]) -> list[Candidate]:
         best = score["outputs"][score.get("best", 0)]
         rendered = {o["file"]: o for o in params["render"]["outputs"]}
         preview = (rendered.get(best["file"]) or {}).get("preview")
-        image = job_dir.variant(vid) / (preview or best["file"])
+        image_hash = _phash_or_none(job_dir.variant(vid) / (preview or best["file"]))
+        if image_hash is None:
+            if vid not in known:
+                result.left_out.append(vid)
+                continue
+            image_hash = known[vid]
+            result.blind.add(vid)
         components = {
             name: (c or {}).get("score") if isinstance(c, dict) else None
             for name, c in best["components"].items()
         }
-        found.append(
+        result.found.append(
             Candidate(
                 variant_id=vid,
                 file=best["file"],
@@ -48,19 +95,46 @@ def candidates(job_dir: JobDir, variant_ids: list[str]) -> list[Candidate]:
                 cluster=variant_cluster(
                     int(params.get("prompt_index", 0)), params.get("loras", [])
                 ),
-                phash=phash(image),
+                phash=image_hash,
             )
         )
-    return found
+    return result
+
+
+def candidates(
+    job_dir: JobDir, variant_ids: list[str], known_phashes: Mapping[str, int] | None = None
+) -> list[Candidate]:
+    """Every variant that rendered and has a score, with its best output (see `gather`)."""
+    return gather(job_dir, variant_ids, known_phashes).found
+
+
+def _select_seeing(gathered: Gathered, k: int, n: int) -> tuple[Shortlist, list[str]]:
+    """select() until no pick is blind: a blind pick (possible only when k or n differ from the
+    shortlist retention protected) is dropped from the candidates and the rest selected again.
+    Returns the selection and the dropped ids."""
+    found = gathered.found
+    groups = duplicate_groups([c.phash for c in found], DUPLICATE_DISTANCE)
+    dropped: list[str] = []
+    while True:
+        result = select(found, groups, k=k, n=n)
+        blind = {p.candidate.variant_id for p in result.picks} & gathered.blind
+        if not blind:
+            return result, dropped
+        dropped += sorted(blind)
+        keep = [i for i, c in enumerate(found) if c.variant_id not in blind]
+        found, groups = [found[i] for i in keep], [groups[i] for i in keep]
 
 
 def write_shortlist(
     job_dir: JobDir, night: str, job_id: str, job_key: str, variant_ids: list[str], k: int, n: int
 ) -> tuple[Shortlist, dict[str, Any]]:
-    """Select and write `selection/shortlisted.json`; returns the selection and the document."""
-    found = candidates(job_dir, variant_ids)
-    groups = duplicate_groups([c.phash for c in found], DUPLICATE_DISTANCE)
-    result = select(found, groups, k=k, n=n)
+    """Select and write `selection/shortlisted.json`; returns the selection and the document.
+    The document records every candidate's pHash, so a later run still ranks variants whose
+    pictures retention pruned exactly as this one did."""
+    path = job_dir.selection / SHORTLIST_FILE
+    gathered = gather(job_dir, variant_ids, recorded_phashes(_read(path)))
+    result, dropped = _select_seeing(gathered, k, n)
+    ranked = [c for c in gathered.found if c.variant_id not in dropped]
     doc = {
         "night": night,
         "job_id": job_id,
@@ -69,7 +143,7 @@ def write_shortlist(
         "n": n,
         "duplicate_distance": DUPLICATE_DISTANCE,
         "variants": len(variant_ids),
-        "candidates": len(found),
+        "candidates": len(ranked),
         "picks": [
             {
                 "rank": p.rank,
@@ -90,7 +164,14 @@ def write_shortlist(
             "cluster_full": result.skipped_full_cluster,
             "near_duplicate": result.skipped_duplicate,
         },
+        # Variants whose picture is gone: ranked from the recorded pHash, or left out of the
+        # candidates (no pHash on record, or it would have been picked).
+        "missing_pictures": {
+            "ranked": sorted(gathered.blind - set(dropped)),
+            "left_out": sorted([*gathered.left_out, *dropped]),
+        },
+        "phashes": {c.variant_id: f"{c.phash:016x}" for c in gathered.found},
         "selected_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(job_dir.selection / SHORTLIST_FILE, doc)
+    atomic_write_json(path, doc)
     return result, doc
