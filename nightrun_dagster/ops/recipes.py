@@ -31,6 +31,7 @@ UNKNOWN_PRODUCT = "unknown"
 @dataclass
 class _Recipe:
     recipe: dict[str, Any]
+    arm: str | None
     approvals: int = 0
     favorites: int = 0
     best_score: float | None = None
@@ -199,7 +200,7 @@ def _add(product: _Product, job: Reviewed) -> None:
         if not approved:
             continue
         recipe = recipe_of(params)
-        entry = product.recipes.setdefault(recipe_id(recipe), _Recipe(recipe))
+        entry = product.recipes.setdefault(recipe_id(recipe), _Recipe(recipe, arm))
         entry.approvals += 1
         entry.favorites += int(job.decisions.get(vid) == "favorite")
         entry.nights.add(job.night)
@@ -242,6 +243,7 @@ def _product_doc(p: _Product, top: int) -> dict[str, Any]:
         "recipes": [
             {
                 "recipe_id": rid,
+                "arm": r.arm,
                 **r.recipe,
                 "approvals": r.approvals,
                 "favorites": r.favorites,
