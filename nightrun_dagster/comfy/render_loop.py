@@ -43,6 +43,7 @@ from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.variant_state import (
     PROMPT,
+    RENDER_KEYS,
     SUBMITTED,
     clear_partial_downloads,
     is_complete,
@@ -583,7 +584,7 @@ class RenderRun:
                 self.report.skipped += 1
                 continue
             clear_partial_downloads(self.job_dir, vid)
-            work = _Work(vid, {k: v for k, v in params.items() if k not in {"render", "server"}})
+            work = _Work(vid, {k: v for k, v in params.items() if k not in RENDER_KEYS})
             record = submitted_record(self.job_dir, vid)
             if record and record.get("endpoint") in self._resume:
                 work.resume = record

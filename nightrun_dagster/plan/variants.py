@@ -15,6 +15,7 @@ from nightrun_dagster.store.atomic import (
     write_new_tree,
 )
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import RENDER_KEYS
 
 PARAMS_VERSION = 1
 
@@ -106,4 +107,4 @@ def _index_document(found: ValidJob, expansion: Expansion) -> dict[str, Any]:
 def _planned_part(data: bytes) -> dict[str, Any]:
     # Later stages add keys (e.g. "render") to params.json; only what we planned must match.
     doc = json.loads(data)
-    return {k: v for k, v in doc.items() if k not in {"render", "server"}}
+    return {k: v for k, v in doc.items() if k not in RENDER_KEYS}

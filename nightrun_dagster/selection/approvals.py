@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from nightrun_dagster.store.variant_state import RENDER_KEYS
+
 APPROVING = {"approve", "favorite"}
 
 
@@ -50,9 +52,7 @@ def fold(
                 "rank": pick.get("rank"),
                 "total": pick.get("total"),
                 "file": pick.get("file"),
-                "params": {
-                    k: v for k, v in params.get(vid, {}).items() if k not in {"render", "server"}
-                },
+                "params": {k: v for k, v in params.get(vid, {}).items() if k not in RENDER_KEYS},
             }
             log.append(entry)
             if kind in APPROVING:

@@ -17,6 +17,8 @@ from nightrun_dagster.store.paths import JobDir
 
 PROMPT = "prompt.json"
 SUBMITTED = "submitted.json"
+# Keys the render loop adds to params.json; everything else is the plan.
+RENDER_KEYS = frozenset({"render", "server", "gpu"})
 HISTORY = "comfy_history.json"
 RETENTION = "retention.json"
 

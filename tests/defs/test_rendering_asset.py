@@ -52,8 +52,16 @@ def test_renders_materialize_with_metadata_and_rerun_renders_nothing(
         assert meta["failed"].value == 0
         assert meta["outcomes"].value == {"ok": index["count"]}
         assert 0 < meta["gpu_duty_cycle"].value <= 1.05
+        # Without NVML (no driver here) the emulator's /system_stats VRAM figures stand in.
+        gpu = meta["gpu"].value
+        assert gpu["samples"] == index["count"] and gpu["vram_used_mb_max"] > 0
+        if gpu["source"] == "comfyui_system_stats":
+            assert gpu["vram_total_mb"] == 10 * 1024
         for vid in index["variants"]:
             assert is_complete(tree.job(NIGHT, key), vid)
+            sample = json.loads(tree.job(NIGHT, key).params(vid).read_bytes())["gpu"]
+            assert sample["source"] in {"nvml", "comfyui_system_stats"}
+            assert 0 < sample["vram_used_mb"] <= sample["vram_total_mb"]
     executions = emulator.stats()["executions"]
 
     again = night(pg_instance, resources, [STATIC])[STATIC]
