@@ -17,6 +17,7 @@ from nightrun_dagster.expand.axes import Axis, LoraArm
 from nightrun_dagster.expand.selection import mixed_radix_digits
 
 PROMPT_AXIS = "prompt"
+MAX_ROUNDS = 64
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,29 @@ def sweep_arms(axes: Sequence[Axis], template_id: str) -> list[Arm]:
         label = f"p{prompt_pos + 1} {lora_set(loras)}"
         arms.setdefault(key, Arm(key, label, tuple(digits)))
     return list(arms.values())
+
+
+def covering_order(arms: Sequence[Arm]) -> list[Arm]:
+    """The arms reordered as a walk of shifted diagonals: step r of round s takes value
+    (r + s·i) mod n_i on arm axis i (prompt, then each LoRA). A run of consecutive arms then
+    spreads over as many prompts and LoRA states as it has arms (a Latin square for a prompt
+    axis and one LoRA of the same size). Arms the walk misses follow in product order."""
+    if not arms:
+        return []
+    width = len(arms[0].digits)
+    radices = [max(a.digits[i] for a in arms) + 1 for i in range(width)]
+    by_digits = {a.digits: a for a in arms}
+    period = math.lcm(*radices)
+    order: dict[tuple[int, ...], Arm] = {}
+    # Rounds repeat after `period` shifts; a few dozen cover any realistic sweep.
+    for shift in range(min(period, MAX_ROUNDS)):
+        for r in range(period):
+            digits = tuple((r + shift * i) % n for i, n in enumerate(radices))
+            if digits in by_digits:
+                order.setdefault(digits, by_digits[digits])
+        if len(order) == len(by_digits):
+            break
+    return [*order.values(), *(a for a in arms if a.digits not in order)]
 
 
 def arm_capacity(axes: Sequence[Axis]) -> int:

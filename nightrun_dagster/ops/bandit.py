@@ -5,8 +5,10 @@ its floor (seed §4, the bandit improvement loop).
 How a night's budget is split (`allocate`):
 - exploration share e = floor + (start - floor) * scale / (scale + shown): 0.8 with no
   evidence, halfway to the floor after `evidence_scale` reviewed picks, never below the floor;
-- e is spread evenly over every arm of tonight's sweep, untried arms included, so no arm
-  starves: each keeps at least floor(budget * e / arms) variants (or all it holds);
+- e of the budget (rounded up) is spread evenly over every arm of tonight's sweep, untried
+  arms included, so no arm starves: each keeps at least floor(budget * e / arms) variants (or
+  all it holds); when that leaves spare variants, consecutive arms of a covering order get
+  them, starting at a place drawn from the night;
 - 1 - e goes to the arms in proportion to how often each wins a Thompson draw: one draw per
   arm from Beta(1 + approved, 1 + shown - approved), many rounds, seeded from the night.
 
@@ -23,6 +25,7 @@ shown, and approved when its first decision is approve or favorite.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -77,7 +80,8 @@ class BanditConfig:
 class ArmShare:
     arm: str
     share: float  # of the job's budget: exploration slice + exploitation part
-    budget: int
+    budget: int  # variants: `explore` + what the Thompson draws gave it
+    explore: int  # variants of the exploration part
     shown: int
     approved: int
     win_rate: float  # share of Thompson draws this arm won
@@ -87,6 +91,7 @@ class ArmShare:
             "arm": self.arm,
             "share": round(self.share, 4),
             "budget": self.budget,
+            "explore": self.explore,
             "shown": self.shown,
             "approved": self.approved,
             "win_rate": round(self.win_rate, 4),
@@ -152,8 +157,13 @@ def allocate(
     draws: int = THOMPSON_DRAWS,
 ) -> Allocation:
     """Split `budget` over `arms` (see the module docstring). `capacity` caps what one arm can
-    take (the variants it holds); what a full arm cannot take goes to the others. The draws
-    are seeded from `night` and `salt` (the job), so re-planning a night gives the same split."""
+    take (the variants it holds); what a full arm cannot take goes to the others.
+
+    `arms` should come in covering order (consecutive arms differ in prompt and LoRAs): when
+    the exploration part does not divide evenly, its spare variants go to a run of consecutive
+    arms that starts at a place drawn from the night, so a small budget still covers prompts
+    and LoRAs, and other nights cover other arms. Everything is seeded from `night` and `salt`
+    (the job): planning a night again gives the same split."""
     keys = list(dict.fromkeys(arms))
     arm_stats = [stats.get(k, ArmStats()) for k in keys]
     evidence = sum(s.shown for s in arm_stats)
@@ -164,25 +174,36 @@ def allocate(
         start=start_exploration,
         scale=evidence_scale,
     )
-    if mode is RunMode.maintenance:
-        budget = 0
-    budget = max(budget, 0)
+    budget = 0 if mode is RunMode.maintenance else max(budget, 0)
     if not keys:
         return Allocation(night, 0, e, evidence)
+    n = len(keys)
     wins = thompson_wins(arm_stats, draws, derived_seed("bandit", night, salt))
-    shares = [e / len(keys) + (1.0 - e) * w for w in wins]
+    shares = [e / n + (1.0 - e) * w for w in wins]
     if capacity is None:
-        caps = [budget] * len(keys)
+        caps = [budget] * n
     elif isinstance(capacity, int):
-        caps = [capacity] * len(keys)
+        caps = [capacity] * n
     else:
         caps = [int(capacity.get(k, 0)) for k in keys]
-    parts = apportion(budget, shares, caps)
+    # Exploration: at least e of the budget (rounded up), evenly over every arm.
+    explore_total = min(budget, math.ceil(budget * e - 1e-9))
+    start = derived_seed("explore", night, salt) % n
+    turn = list(range(start, n)) + list(range(start))
+    even = apportion(explore_total, [1.0] * n, [caps[i] for i in turn])
+    explore = [0] * n
+    for i, part in zip(turn, even, strict=True):
+        explore[i] = part
+    # Exploitation: the rest, by Thompson wins.
+    room = [c - x for c, x in zip(caps, explore, strict=True)]
+    exploit = apportion(budget - sum(explore), wins, room)
     rows = tuple(
-        ArmShare(k, share, n, s.shown, s.approved, w)
-        for k, share, n, s, w in zip(keys, shares, parts, arm_stats, wins, strict=True)
+        ArmShare(k, share, x + y, x, s.shown, s.approved, w)
+        for k, share, x, y, s, w in zip(
+            keys, shares, explore, exploit, arm_stats, wins, strict=True
+        )
     )
-    return Allocation(night, sum(parts), e, evidence, rows)
+    return Allocation(night, sum(r.budget for r in rows), e, evidence, rows)
 
 
 # ------------------------------------------------------------------------------ the evidence

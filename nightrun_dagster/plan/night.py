@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nightrun_dagster.expand.arms import arm_capacity, sweep_arms
+from nightrun_dagster.expand.arms import arm_capacity, covering_order, sweep_arms
 from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.validate import ValidJob
@@ -70,7 +70,7 @@ def plan_night(
         for j in jobs:
             arms = sweep_arms(axes[j.key], j.template.template_id)
             split = allocate(
-                [a.key for a in arms],
+                [a.key for a in covering_order(arms)],
                 evidence.get(j.key, {}),
                 budgets[j.key],
                 night=night,
@@ -117,9 +117,11 @@ def _arm_fields(split: tuple[Allocation, dict[str, str]] | None) -> dict[str, An
     if split is None:
         return {}
     allocation, labels = split
+    rows = {a.arm: a for a in allocation.arms}
     return {
         "exploration_share": round(allocation.exploration_share, 4),
-        "arms": [{**a.as_dict(), "label": labels.get(a.arm, a.arm)} for a in allocation.arms],
+        # In product order (prompt by prompt), the way people read a sweep.
+        "arms": [{**rows[k].as_dict(), "label": label} for k, label in labels.items()],
     }
 
 

@@ -9,6 +9,7 @@ from nightrun_dagster.expand.arms import (
     apportion,
     arm_capacity,
     arm_key,
+    covering_order,
     params_arm_key,
     prompt_family,
     sweep_arms,
@@ -139,3 +140,16 @@ def test_apportion_sums_respects_caps_and_floors(total, weights, caps) -> None:
     mass = sum(weights)
     for p, w, c in zip(parts, weights, caps, strict=True):
         assert p >= min(c, math.floor(total * w / mass))
+
+
+def test_covering_order_spreads_prompts_and_loras() -> None:
+    axes = build_axes(job(), RunMode.exploration, NIGHT, DEFAULTS)
+    arms = sweep_arms(axes, TEMPLATE)
+    order = covering_order(arms)
+    assert sorted(a.key for a in order) == sorted(a.key for a in arms)
+    # 3 prompts × 3 LoRA states: every run of three covers all of both (a Latin square).
+    for start in range(0, 9, 3):
+        run = order[start : start + 3]
+        assert {a.digits[0] for a in run} == {0, 1, 2}
+        assert {a.digits[1] for a in run} == {0, 1, 2}
+    assert covering_order([]) == []

@@ -131,3 +131,17 @@ def test_untried_arms_get_exploration_and_optimism() -> None:
     split = allocate(["tried", "untried"], stats, 100, night="2026-02-09")
     # The untried arm's flat prior beats a 10 % arm in most Thompson draws.
     assert split.budgets()["untried"] > split.budgets()["tried"]
+
+
+def test_a_small_budget_explores_a_run_of_arms_that_moves_with_the_night() -> None:
+    arms = [f"arm{i:02d}" for i in range(20)]
+    explored: set[str] = set()
+    for night in nights("2026-02-02", 10):
+        split = allocate(arms, {}, 5, night=night, salt="job")
+        assert sum(a.explore for a in split.arms) == 4  # ceil(5 × 0.8)
+        run = [i for i, a in enumerate(split.arms) if a.explore]
+        # A run of consecutive arms (cyclic): in covering order, that spreads prompts and LoRAs.
+        assert any(set(run) == {(s + k) % 20 for k in range(4)} for s in range(20))
+        explored |= {arms[i] for i in run}
+        assert sum(split.budgets().values()) == 5
+    assert len(explored) > 8  # other nights, other arms

@@ -96,3 +96,18 @@ def test_exploitation_blocked_and_maintenance(
     assert static["budget"] == 0 and {a["budget"] for a in static["arms"]} == {0}
     sunday = plan_night("2026-02-15", RunMode.maintenance, found, 2000, evidence={})
     assert all(e["arms"] == [] and e["budget"] == 0 for e in sunday["jobs"])
+
+
+def test_a_small_budget_still_covers_every_prompt_and_lora_state(
+    tree: Tree, intake: Intake, queued_examples: list[Path]
+) -> None:
+    found = jobs(tree, intake)
+    for night in ("2026-02-09", "2026-02-10", "2026-02-11"):
+        plan = plan_night(night, RunMode.exploration, found, 20, evidence={})
+        static = next(e for e in plan["jobs"] if e["key"] == STATIC)
+        assert 5 <= static["budget"] < 20  # fewer variants than arms
+        funded = [a["label"] for a in static["arms"] if a["budget"]]
+        assert len(funded) == static["budget"]
+        assert {label.split()[0] for label in funded} == {"p1", "p2", "p3", "p4", "p5"}
+        if static["budget"] >= 8:
+            assert len({label.split()[1] for label in funded}) == 4
