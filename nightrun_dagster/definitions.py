@@ -13,6 +13,7 @@ from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+from nightrun_dagster.defs.assets.warmup import warm_up
 from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
 from nightrun_dagster.defs.jobs import (
     approve_jobs_job,
@@ -51,6 +52,7 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
     urls = comfyui_url or os.environ.get("COMFYUI_URL") or DEFAULT_COMFYUI_URL
     return dg.Definitions(
         assets=[
+            warm_up,
             night_plan,
             job_spec,
             variants,

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_all_definitions_load() -> None:
     repo = defs.get_repository_def()
     assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} == {
+        "warm_up",
         "night_plan",
         "job_spec",
         "variants",
@@ -61,7 +62,7 @@ def test_all_definitions_load() -> None:
     }
     assert all(s.execution_timezone == "America/Argentina/Buenos_Aires" for s in schedules.values())
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
-    assert "circuit_breakers" in checks
+    assert {"circuit_breakers", "warm_up"} <= checks
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]
     dims = {d.name for d in variants.partitions_def.partitions_defs}
     assert dims == {"night", "job"}

@@ -49,11 +49,12 @@ class ServerWarmup:
 async def warm_up_server(
     url: str,
     graphs: Mapping[str, dict[str, Any]],
-    preload: tuple[str, dict[str, Any]] | None,
+    preload: Sequence[tuple[str, dict[str, Any]]],
     timeouts: Timeouts,
 ) -> ServerWarmup:
     """`graphs`: each active job's first graph, checked against `/object_info` and `/models`.
-    `preload`: (job key, graph) run once and thrown away, unless that job turned out blocked."""
+    `preload`: (job key, graph) candidates in priority order; the first whose job passed every
+    check runs once (its outputs are thrown away)."""
     report = ServerWarmup(url)
     async with ComfyClient(url, timeouts=timeouts) as client:
         try:
@@ -92,19 +93,16 @@ async def warm_up_server(
             others = [str(p) for p in problems if p.kind not in MISSING]
             if others:
                 report.warnings[key] = others
-        if preload is not None:
-            report.preload = await _preload(client, preload, report)
+        ready = [(k, g) for k, g in preload if k not in report.blocked and k not in report.warnings]
+        if ready:
+            report.preload = await _preload(client, *ready[0])
+        elif preload:
+            # Blocked, or its graph needs product shots / UI screens uploaded first.
+            report.preload = {"ok": False, "skipped": "no job's graph can run before its uploads"}
     return report
 
 
-async def _preload(
-    client: ComfyClient, preload: tuple[str, dict[str, Any]], report: ServerWarmup
-) -> dict[str, Any]:
-    key, graph = preload
-    if key in report.blocked:
-        return {"ok": False, "job": key, "skipped": "the job is blocked"}
-    if key in report.warnings:
-        return {"ok": False, "job": key, "skipped": "the job's graph needs its uploads first"}
+async def _preload(client: ComfyClient, key: str, graph: dict[str, Any]) -> dict[str, Any]:
     t0 = time.monotonic()
     try:
         submitted = await client.submit(graph)
@@ -118,7 +116,7 @@ async def _preload(
 def warm_up(
     urls: Sequence[str],
     graphs: Mapping[str, dict[str, Any]],
-    preload: tuple[str, dict[str, Any]] | None,
+    preload: Sequence[tuple[str, dict[str, Any]]] = (),
     timeouts: Timeouts | None = None,
 ) -> list[ServerWarmup]:
     """Every endpoint, one after the other (from sync code: the asset)."""

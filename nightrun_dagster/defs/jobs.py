@@ -9,11 +9,15 @@ from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+from nightrun_dagster.defs.assets.warmup import warm_up
 
 plan_night_job = dg.define_asset_job(
     name="plan_night",
-    selection=[night_plan],
-    description="Plan a night: run mode, active jobs and their render budgets.",
+    selection=[warm_up, night_plan],
+    description=(
+        "22:45: warm up (ComfyUI health, models of every job, disk, backlog, preload) and plan "
+        "the night: run mode, active jobs and their render budgets."
+    ),
 )
 
 plan_jobs_job = dg.define_asset_job(

@@ -49,3 +49,15 @@ def preload_graph(graph: dict[str, Any]) -> dict[str, Any]:
         if "filename_prefix" in inputs:
             inputs["filename_prefix"] = PRELOAD_PREFIX
     return out
+
+
+UPLOAD_LOADERS = frozenset({"LoadImage", "LoadImageMask", "LoadVideo"})
+
+
+def needs_uploads(graph: dict[str, Any]) -> bool:
+    """True when the graph reads files the render loop uploads first (product shots, screens):
+    the server rejects it until then, so it cannot be the warm-up's preload."""
+    return any(
+        isinstance(node, dict) and node.get("class_type") in UPLOAD_LOADERS
+        for node in graph.values()
+    )

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 
+from nightrun_dagster.defs.assets.warmup import warm_up
 from nightrun_dagster.defs.partitions import (
     job_partitions,
     night_job_partitions,
@@ -44,13 +45,15 @@ def run_mode(context: dg.AssetExecutionContext, night: str) -> RunMode:
 @dg.asset(
     group_name=GROUP,
     partitions_def=night_partitions,
+    deps=[warm_up],
     description=(
         "The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun "
         "maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a "
         "valid file in the queue) and each job's render budget, shared by priority within the "
         "nightly maximum, then split over the job's arms (template × prompt family × LoRA set) "
         "by Thompson sampling on past nights' approvals (exploration 80 % with no evidence, "
-        "never under 20 %). Written to `runs/<night>/night_plan.json`."
+        "never under 20 %). Jobs the warm-up found blocked get no budget. Written to "
+        "`runs/<night>/night_plan.json`."
     ),
     kinds={"json"},
 )
@@ -64,8 +67,13 @@ def night_plan(
     queued = read_queue(tree, nightrun.intake())
     jobs = [found for key, found in sorted(queued.items()) if key in partitions]
     evidence = past_evidence(tree, night, jobs)
+    warmup = read_warmup(tree, night)
+    blocked = {k: v for k, v in warmup.get("blocked", {}).items() if k in queued}
     # The plan itself: budgets by priority, then each job's split over its arms.
-    plan = plan_night(night, mode, jobs, nightrun.max_renders_per_night, evidence=evidence)
+    plan = plan_night(
+        night, mode, jobs, nightrun.max_renders_per_night, blocked=blocked, evidence=evidence
+    )
+    plan["warmup"] = "ran" if warmup else "not run (no runs/<night>/warmup.json)"
     path = tree.night_plan(night)
     atomic_write_json(path, plan)
     missing = sorted(partitions - set(queued))
@@ -82,10 +90,22 @@ def night_plan(
             "total_demand": plan["total_demand"],
             "max_renders": plan["max_renders"],
             "path": dg.MetadataValue.path(str(path)),
+            "blocked": ", ".join(sorted(blocked)) or "none",
             "budgets": dg.MetadataValue.md(_budget_table(plan)),
             "arms": dg.MetadataValue.md(arm_table(plan)),
         }
     )
+
+
+def read_warmup(tree: Tree, night: str) -> dict:
+    """What the warm-up found (`runs/<night>/warmup.json`), or {} when it did not run."""
+    path = tree.night(night) / "warmup.json"
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise dg.Failure(f"{path} is not JSON ({exc}): materialize warm_up again") from None
 
 
 def past_evidence(tree: Tree, night: str, jobs: list[ValidJob]) -> dict[str, dict[str, ArmStats]]:

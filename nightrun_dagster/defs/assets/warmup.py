@@ -1,0 +1,166 @@
+"""The 22:45 warm-up: ComfyUI health, version and VRAM, disk, backlog, every active job's models
+and nodes, a model preload prompt. Breakers trip here before the first render."""
+
+import shutil
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+
+from nightrun_dagster.comfy.warmup import warm_up as warm_up_servers
+from nightrun_dagster.defs.breakers import BreakersResource, notify_trip
+from nightrun_dagster.defs.partitions import job_partitions, night_partitions
+from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.tags import MODE_TAG
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.expand.variants import planned_count
+from nightrun_dagster.intake.queue import read_queue
+from nightrun_dagster.ops.breakers import GB, backlog_trip, disk_trip, latch, read_latch
+from nightrun_dagster.ops.closing import carried_over
+from nightrun_dagster.ops.night import mode_for_night
+from nightrun_dagster.plan.probe import first_variant_graph, needs_uploads, preload_graph
+from nightrun_dagster.store.atomic import atomic_write_json
+
+GROUP = "planning"
+CHECK = "warm_up"
+
+
+def warmup_path(nightrun: NightrunResource, night: str) -> Any:
+    return nightrun.tree().night(night) / "warmup.json"
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=night_partitions,
+    kinds={"comfyui", "json"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK,
+            asset="warm_up",
+            blocking=True,
+            description=(
+                "Disk free and queue backlog within their breakers' thresholds (else the "
+                "night is latched); warns when no ComfyUI server answered."
+            ),
+        )
+    ],
+    description=(
+        "The warm-up (22:45): each ComfyUI server's health, version, GPU memory and queue; disk "
+        "free; the night's backlog (tonight's demand + what the last night left + the server "
+        "queue); every active job's graph checked against the server's nodes and models (a job "
+        "missing one is blocked, with the names, and gets no budget); one preload prompt of "
+        "the top job, so its models are in VRAM at 23:00. Written to `runs/<night>/warmup.json`."
+    ),
+)
+def warm_up(
+    context: dg.AssetExecutionContext,
+    nightrun: NightrunResource,
+    comfyui: ComfyUIResource,
+    breakers: BreakersResource,
+    telegram: TelegramResource,
+) -> dg.MaterializeResult:
+    night = context.partition_key
+    tagged = context.run.tags.get(MODE_TAG)
+    mode = RunMode(tagged) if tagged in set(RunMode) else mode_for_night(night)
+    tree = nightrun.tree()
+    intake = nightrun.intake()
+    partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
+    jobs = [f for k, f in sorted(read_queue(tree, intake).items()) if k in partitions]
+    jobs.sort(key=lambda j: (-j.job.priority, j.key))
+    renders = mode is not RunMode.maintenance
+
+    graphs: dict[str, dict[str, Any]] = {}
+    if renders:
+        for found in jobs:
+            graphs[found.key] = first_variant_graph(found, night)
+    # Image jobs start at 23:00: their models are the ones worth having in VRAM first.
+    order = sorted(jobs, key=lambda j: j.template.kind != "image")
+    preload = [
+        (j.key, preload_graph(graphs[j.key]))
+        for j in order
+        if j.key in graphs and not needs_uploads(graphs[j.key])
+    ]
+    servers = warm_up_servers(comfyui.endpoints(), graphs, preload, comfyui.timeouts())
+
+    reachable = [s for s in servers if s.reachable]
+    # A job is blocked when no reachable server can run it.
+    blocked: dict[str, dict[str, Any]] = {}
+    if reachable:
+        for key in graphs:
+            if all(key in s.blocked for s in reachable):
+                blocked[key] = reachable[0].blocked[key]
+    config = breakers.config()
+    free = shutil.disk_usage(tree.root if tree.root.exists() else tree.root.parent).free
+    previous = (date.fromisoformat(night) - timedelta(days=1)).isoformat()
+    left = carried_over(tree, previous)
+    demand = 0
+    if renders:
+        demand = sum(
+            planned_count(j.job, mode, night, j.cap, j.template.defaults)[0]
+            for j in jobs
+            if j.key not in blocked
+        )
+        demand = min(demand, nightrun.max_renders_per_night)
+    queued = max((s.queue_pending for s in reachable), default=0)
+    backlog = demand + sum(left.values()) + queued
+
+    trip = disk_trip(free, config) or backlog_trip(backlog, config)
+    notified = None
+    if trip is not None:
+        _, created = latch(tree.root, trip, night=night, job=None)
+        if created:
+            notified = notify_trip(telegram, tree.root, context.log)
+    current = read_latch(tree.root)
+
+    report = {
+        "night": night,
+        "mode": mode.value,
+        "servers": [s.as_dict() for s in servers],
+        "disk_free_gb": round(free / GB, 2),
+        "backlog": {"tonight": demand, "carried_over": left, "server_queue": queued},
+        "blocked": blocked,
+        "breaker": trip.as_dict() if trip else None,
+    }
+    path = warmup_path(nightrun, night)
+    atomic_write_json(path, report)
+    for key, why in blocked.items():
+        context.log.warning(f"job {key} is blocked tonight: {why['reason']}")
+    if not reachable:
+        context.log.warning("no ComfyUI server answered the warm-up")
+
+    if current is not None:
+        check = dg.AssetCheckResult(
+            check_name=CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=current.describe(),
+            metadata={"breaker": current.breaker},
+        )
+    else:
+        check = dg.AssetCheckResult(
+            check_name=CHECK,
+            passed=bool(reachable),
+            severity=dg.AssetCheckSeverity.WARN,
+            description="ready" if reachable else "no ComfyUI server answered",
+        )
+    lines = ["| server | version | GPU | VRAM free | queue | preload |", "|---" * 6 + "|"]
+    for s in servers:
+        gpu = s.devices[0] if s.devices else {}
+        preload_state = s.preload.get("seconds", s.preload.get("skipped", s.preload.get("error")))
+        lines.append(
+            f"| {s.endpoint} | {s.comfyui_version or s.error} | {gpu.get('name', '–')} "
+            f"| {gpu.get('vram_free_mb', '–')} MiB | {s.queue_pending} | {preload_state or '–'} |"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "mode": mode.value,
+            "reachable": f"{len(reachable)}/{len(servers)}",
+            "disk_free_gb": report["disk_free_gb"],
+            "backlog": backlog,
+            "blocked": ", ".join(sorted(blocked)) or "none",
+            "notified": notified or "–",
+            "servers": dg.MetadataValue.md("\n".join(lines)),
+            "path": dg.MetadataValue.path(str(path)),
+        },
+        check_results=[check],
+    )
