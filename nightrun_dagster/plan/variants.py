@@ -99,6 +99,8 @@ def _index_document(found: ValidJob, expansion: Expansion) -> dict[str, Any]:
         "cap": expansion.cap,
         "sweep_size": expansion.sweep_size,
         "selection": expansion.selection,
+        # The bandit's per-arm budgets this selection followed (None: one selection overall).
+        "arm_budgets": None if expansion.arm_budgets is None else dict(expansion.arm_budgets),
         "count": len(expansion.variants),
         "variants": [v.variant_id for v in expansion.variants],
     }

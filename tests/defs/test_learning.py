@@ -192,6 +192,7 @@ def test_night_plan_budgets_arms_by_evidence_and_variants_follow(
     vmeta = run.asset_materializations_for_node("variants")[0].metadata
     assert vmeta["count"].value == 100 and "per-arm" in vmeta["selection"].value
     assert vmeta["arm_budgets"].value == budgets
+    assert json.loads(job_dir.variants_index.read_bytes())["arm_budgets"] == budgets
     # Planning the night again later sees the same evidence and rewrites nothing.
     assert dg.materialize(
         [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
