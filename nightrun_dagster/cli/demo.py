@@ -2,15 +2,16 @@
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import time
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.ops.night import parse_night, tonight, window
+from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-renders", type=int, default=None, help="renders for the whole night (default 2000)"
     )
     p.add_argument("--render-ms", type=int, default=10, help="emulated render time per prompt")
+    p.add_argument(
+        "--mode",
+        choices=["exploration", "exploitation", "maintenance"],
+        help="run mode (default: the night's weekday mode; a Sunday renders in exploration)",
+    )
 
 
 def stage_examples(jobs_dir: Path, root: Path) -> list[Path]:
@@ -65,6 +71,10 @@ def demo_command(args: argparse.Namespace) -> int:
     night = args.night or tonight()
     parse_night(night)
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # Dagster's SQLite defaults; no usage statistics leave a demo machine.
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["NIGHTRUN_ROOT"] = str(root)
 
@@ -73,9 +83,18 @@ def demo_command(args: argparse.Namespace) -> int:
     staged = stage_examples(args.jobs, root)
     print(f"[demo] queued {len(staged)} example jobs in {root / 'queue'}")
 
+    mode = args.mode
+    if mode is None and mode_for_night(night).value == "maintenance":
+        mode = "exploration"
+        print(
+            f"[demo] {night} is a Sunday, a maintenance night with no renders: the demo renders "
+            "it in exploration mode (--mode maintenance to see maintenance instead)"
+        )
     with comfyui_for_demo(args, root) as url:
         print(f"[demo] ComfyUI        {url}")
-        summary = run_night(root, night, url, args.max_renders)
+        summary = run_night(root, night, url, args.max_renders, mode)
+    for line in summary["timeline"]:
+        print(f"[demo] {line}")
     print(f"[demo] night {night}, mode {summary['mode']}")
     for key, count in summary["variants"].items():
         r = summary["renders"].get(key, {})
@@ -86,6 +105,7 @@ def demo_command(args: argparse.Namespace) -> int:
             f"-> {root / 'runs' / night / ('job_' + key)}"
         )
     print(f"[demo] contact sheet  {summary['contact_sheet']}")
+    print(f"[demo] left for the next night: {summary['left']} variants")
     for name in summary["rejected"]:
         print(f"[demo]   rejected {name}: see {root / 'queue' / 'rejected'}")
     print(f"[demo] browse it: DAGSTER_HOME={home} NIGHTRUN_ROOT={root} dagster dev")
@@ -111,91 +131,224 @@ def comfyui_for_demo(args: argparse.Namespace, root: Path) -> Iterator[str]:
         yield server.url
 
 
-def run_night(root: Path, night: str, comfy_url: str, max_renders: int | None) -> dict:
-    """Queue sensor tick, night_plan, then job_spec + variants + renders for every job."""
-    import dagster as dg  # here, not at the top: `nightrun validate` should start fast
+def run_night(
+    root: Path, night: str, comfy_url: str, max_renders: int | None, mode: str | None = None
+) -> dict:
+    """The night as the daemon runs it, on a simulated clock: the queue sensor ticks, then each
+    schedule is evaluated at its time (22:45 … 08:00) and the runs it asks for are executed;
+    after the 07:30 cool-down the top pick of each job is approved with `nightrun approve` and
+    its approvals and publish packages are built, as the approval sensor would."""
+    return DemoNight(root, night, comfy_url, max_renders, mode).run()
 
-    from nightrun_dagster.cli.approve import approve_quietly
-    from nightrun_dagster.definitions import build_defs
-    from nightrun_dagster.defs.assets.approval import approvals, publish_packages
-    from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
-    from nightrun_dagster.defs.assets.rendering import renders
-    from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
-    from nightrun_dagster.defs.breakers import BreakersResource
-    from nightrun_dagster.defs.partitions import job_partitions, night_job_key
-    from nightrun_dagster.defs.resources import (
-        ComfyUIResource,
-        NightrunResource,
-        TelegramResource,
-    )
-    from nightrun_dagster.defs.sensors import job_queue_sensor
 
-    defs = build_defs(root, comfy_url)
-    settings: dict[str, Any] = {"queue_settle_seconds": 0}
-    if max_renders is not None:
-        settings["max_renders_per_night"] = max_renders
-    resources = {
-        "nightrun": NightrunResource(root=str(root), **settings),
-        "comfyui": ComfyUIResource(urls=comfy_url),
-        "breakers": BreakersResource(),
-        "telegram": TelegramResource(),  # off: the demo approves from the command line
-    }
-    instance = dg.DagsterInstance.get()
-    with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as ctx:
-        result = job_queue_sensor(ctx)
-    if isinstance(result, dg.SensorResult):
-        for request in result.dynamic_partitions_requests or []:
-            instance.add_dynamic_partitions(job_partitions.name, list(request.partition_keys))
-    rejected = sorted(
-        p.name
-        for p in (root / "queue" / "rejected").glob("*.json")
-        if not p.name.endswith(".error.json")
-    )
-    keys = sorted(instance.get_dynamic_partitions(job_partitions.name))
+class DemoNight:
+    """One night of the real schedules and assets, run in this process on Dagster's SQLite."""
 
-    # Tonight's partition only exists once 23:00 has passed; plan it from its own start so the
-    # demo works at any hour, as the schedule would at 23:00.
-    start, _ = window(night)
+    def __init__(
+        self,
+        root: Path,
+        night: str,
+        comfy_url: str,
+        max_renders: int | None,
+        mode: str | None = None,
+    ) -> None:
+        import dagster as dg  # here, not at the top: `nightrun validate` should start fast
 
-    def run(assets: list[Any], partition_key: Any) -> dict[str, dict[str, Any]]:
-        """Materialize `assets` for one partition; each asset's metadata values by name."""
+        from nightrun_dagster.definitions import build_defs
+        from nightrun_dagster.defs.breakers import BreakersResource
+        from nightrun_dagster.defs.resources import (
+            ComfyUIResource,
+            NightrunResource,
+            TelegramResource,
+        )
+
+        self.dg = dg
+        self.root, self.night = root, night
+        settings: dict[str, Any] = {"queue_settle_seconds": 0, "mode_override": mode or ""}
+        if max_renders is not None:
+            settings["max_renders_per_night"] = max_renders
+        self.resources = {
+            "nightrun": NightrunResource(root=str(root), **settings),
+            "comfyui": ComfyUIResource(urls=comfy_url),
+            "breakers": BreakersResource(),
+            "telegram": TelegramResource(),  # off: the demo approves from the command line
+        }
+        self.instance = dg.DagsterInstance.get()
+        self.defs = build_defs(root, comfy_url)
+        self.log: list[str] = []
+        self.results: dict[str, dict[str, dict[str, Any]]] = {}  # job key -> asset -> metadata
+
+    def assets_of(self, job_name: str) -> list[Any]:
+        from nightrun_dagster.defs.assets.approval import approvals, publish_packages
+        from nightrun_dagster.defs.assets.maintenance import retention
+        from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
+        from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
+        from nightrun_dagster.defs.assets.rendering import renders
+        from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
+        from nightrun_dagster.defs.assets.warmup import warm_up
+
+        return {
+            "plan_night": [warm_up, night_plan],
+            "night_jobs": [job_spec, variants, renders, scores, shortlist],
+            "approve_jobs": [approvals, publish_packages],
+            "cool_down": [night_summary, night_cleanup],
+            "close_night": [night_close],
+            "maintenance": [retention],
+        }[job_name]
+
+    def materialize(self, job_name: str, partition_key: Any, tags: dict[str, str]) -> str:
+        """Run one requested run; returns the partition's job key (or the night)."""
+        from nightrun_dagster.defs.tags import STOP_AT_TAG
+
+        dg = self.dg
+        # The demo's clock is simulated: a stop time from the schedule means nothing here.
+        tags = {k: v for k, v in tags.items() if k != STOP_AT_TAG}
+        assets = self.assets_of(job_name)
         result = dg.materialize(
             assets,
-            instance=instance,
+            instance=self.instance,
             partition_key=partition_key,
-            resources=resources,
+            resources=self.resources,
             run_config=QUIET,
+            tags=tags,
+            raise_on_error=False,
         )
-        names = [a.key.to_user_string() for a in assets]
-        return {
-            n: {
-                k: v.value for k, v in result.asset_materializations_for_node(n)[0].metadata.items()
-            }
-            for n in names
-        }
+        key = (
+            partition_key.keys_by_dimension["job"]
+            if isinstance(partition_key, dg.MultiPartitionKey)
+            else str(partition_key)
+        )
+        done = self.results.setdefault(key, {})
+        for a in assets:
+            name = a.key.to_user_string()
+            events = result.asset_materializations_for_node(name)
+            if events:
+                done[name] = {k: v.value for k, v in events[0].metadata.items()}
+        if not result.success:
+            failure = next(
+                (e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"),
+                "failed",
+            )
+            self.log.append(f"  {job_name} {key}: FAILED ({failure})")
+        return key
 
-    counts, rendered = {}, {}
-    with dg.partition_loading_context(effective_dt=start + timedelta(minutes=1)):
-        mode = run([night_plan], night)["night_plan"]["mode"]
-        for key in keys:
-            pk = night_job_key(night, key)
-            res = run([job_spec, variants, renders, scores, shortlist], pk)
-            counts[key] = res["variants"]["count"]
-            rendered[key] = {k: res["renders"][k] for k in ("rendered", "already_done", "failed")}
-            rendered[key]["shortlisted"] = res["shortlist"]["picks"]
-            # A person would tap ✅ on Telegram; the demo approves the top pick as `nightrun
-            # approve` does, then folds the ledger and builds the publish package.
-            selection = root / "runs" / night / f"job_{key}" / "selection"
-            short = json.loads((selection / "shortlisted.json").read_bytes())
-            if short["picks"]:
-                approve_quietly(root, night, key, short["picks"][0]["variant_id"], by="demo")
-            done = run([approvals, publish_packages], pk)
-            rendered[key]["packages"] = done["publish_packages"]["packages"]
-        sheet = run([night_summary], night)["night_summary"]["contact_sheet"]
-    return {
-        "mode": mode,
-        "variants": counts,
-        "renders": rendered,
-        "rejected": rejected,
-        "contact_sheet": sheet,
-    }
+    def tick(self, schedule: Any, clock: str) -> None:
+        from nightrun_dagster.ops.night import at
+
+        dg = self.dg
+        when = at(self.night, time.fromisoformat(clock))
+        with dg.build_schedule_context(
+            instance=self.instance,
+            scheduled_execution_time=when,
+            resources={"nightrun": self.resources["nightrun"]},
+            repository_def=self.defs.get_repository_def(),
+        ) as ctx:
+            data = schedule.evaluate_tick(ctx)
+        requests = data.run_requests or []
+        if not requests:
+            self.log.append(f"{clock} {schedule.name}: skipped ({data.skip_message})")
+            return
+        self.log.append(f"{clock} {schedule.name}: {len(requests)} run(s)")
+        for request in requests:
+            partition = request.partition_key
+            if isinstance(partition, str) and "|" in partition:
+                job, night = partition.split("|")
+                partition = dg.MultiPartitionKey({"night": night, "job": job})
+            key = self.materialize(schedule.job_name, partition, dict(request.tags))
+            self.log.append(f"  {schedule.job_name} {key}")
+
+    def sense_queue(self) -> None:
+        from nightrun_dagster.defs.partitions import job_partitions
+        from nightrun_dagster.defs.sensors import job_queue_sensor
+
+        dg = self.dg
+        with dg.build_sensor_context(
+            instance=self.instance, resources=self.resources, definitions=self.defs
+        ) as ctx:
+            result = job_queue_sensor(ctx)
+        if isinstance(result, dg.SensorResult):
+            for request in result.dynamic_partitions_requests or []:
+                keys = list(request.partition_keys)
+                self.instance.add_dynamic_partitions(job_partitions.name, keys)
+
+    def approve_top_picks(self) -> None:
+        """A person would tap ✅ on Telegram; the demo runs `nightrun approve` for each job's top
+        pick, then builds approvals and publish packages as the approval sensor would."""
+        from nightrun_dagster.cli.main import main as nightrun
+        from nightrun_dagster.defs.partitions import night_job_key
+
+        for job_dir in sorted((self.root / "runs" / self.night).glob("job_*")):
+            short = job_dir / "selection" / "shortlisted.json"
+            if not short.is_file():
+                continue
+            picks = json.loads(short.read_bytes())["picks"]
+            key = job_dir.name.removeprefix("job_")
+            if picks:
+                target = f"{self.night}/{key}/{picks[0]['variant_id']}"
+                with (
+                    contextlib.redirect_stdout(io.StringIO()),
+                    contextlib.redirect_stderr(io.StringIO()),
+                ):
+                    code = nightrun(["approve", target, "--by", "demo", "--root", str(self.root)])
+                self.log.append(
+                    f"  nightrun approve {target}: "
+                    + ("approved" if code == 0 else "already decided")
+                )
+            self.materialize("approve_jobs", night_job_key(self.night, key), {})
+
+    def run(self) -> dict:
+        from nightrun_dagster.defs.schedules import (
+            cool_down_schedule,
+            hard_stop_schedule,
+            images_resume_schedule,
+            maintenance_schedule,
+            video_slice_schedule,
+            warmup_schedule,
+            window_schedule,
+        )
+
+        self.sense_queue()
+        rejected = sorted(
+            p.name
+            for p in (self.root / "queue" / "rejected").glob("*.json")
+            if not p.name.endswith(".error.json")
+        )
+        # Tonight's partitions open at 22:45; evaluate as if it were then, whatever the hour.
+        self.tick(warmup_schedule, "22:45")
+        self.tick(window_schedule, "23:00")
+        self.tick(maintenance_schedule, "23:00")
+        self.tick(video_slice_schedule, "01:00")
+        self.tick(images_resume_schedule, "03:00")
+        self.tick(cool_down_schedule, "07:30")
+        self.log.append("07:45 approvals (as if tapped on Telegram)")
+        self.approve_top_picks()
+        self.tick(hard_stop_schedule, "08:00")
+        return self.summary(rejected)
+
+    def summary(self, rejected: list[str]) -> dict:
+        plan_path = self.root / "runs" / self.night / "night_plan.json"
+        plan = json.loads(plan_path.read_bytes()) if plan_path.is_file() else {"jobs": []}
+        counts, rendered = {}, {}
+        for job in plan["jobs"]:
+            key = job["key"]
+            got = self.results.get(key, {})
+            counts[key] = got.get("variants", {}).get("count", 0)
+            r = got.get("renders", {})
+            rendered[key] = {
+                "rendered": r.get("rendered", 0),
+                "already_done": r.get("already_done", 0),
+                "failed": r.get("failed", 0),
+                "shortlisted": got.get("shortlist", {}).get("picks", 0),
+                "packages": got.get("publish_packages", {}).get("packages", 0),
+                "blocked": bool(job.get("blocked")),
+            }
+        night = self.results.get(self.night, {})
+        return {
+            "mode": plan.get("mode", "?"),
+            "variants": counts,
+            "renders": rendered,
+            "rejected": rejected,
+            "contact_sheet": night.get("night_summary", {}).get("contact_sheet", "–"),
+            "timeline": self.log,
+            "left": night.get("night_close", {}).get("left", 0),
+        }
