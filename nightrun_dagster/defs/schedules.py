@@ -176,8 +176,8 @@ def hard_stop_schedule(context: dg.ScheduleEvaluationContext, nightrun: Nightrun
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "Sunday 23:00: the `recipe_library` of the week that just closed (its Sunday to "
-        "Saturday nights), which the following nights' bandit plans from. Skips while a circuit "
-        "breaker is latched."
+        "Saturday nights): winning recipes per product. Skips while a circuit breaker is "
+        "latched."
     ),
 )
 def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
