@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from nightrun_dagster.defs.assets.learning import week_partitions
 from nightrun_dagster.defs.assets.planning import night_plan
-from nightrun_dagster.defs.jobs import plan_night_job
 from nightrun_dagster.defs.partitions import night_job_key, night_job_partitions, night_partitions
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.defs.schedules import (
@@ -19,6 +19,7 @@ from nightrun_dagster.defs.schedules import (
     cool_down_schedule,
     hard_stop_schedule,
     images_resume_schedule,
+    learning_schedule,
     maintenance_schedule,
     video_slice_schedule,
     warmup_schedule,
@@ -70,11 +71,12 @@ def repo(nightrun: NightrunResource) -> dg.RepositoryDefinition:
     defs = dg.Definitions(
         assets=[night_plan],
         jobs=[
-            plan_night_job,
+            stand_in("plan_night", night_partitions),
             stand_in("night_jobs", night_job_partitions),
             stand_in("maintenance", night_partitions),
             stand_in("cool_down", night_partitions),
             stand_in("close_night", night_partitions),
+            stand_in("learning", week_partitions),
         ],
         schedules=NIGHT_SCHEDULES,
         resources={"nightrun": nightrun},
@@ -151,6 +153,7 @@ def test_schedules_fire_at_the_night_clock_in_buenos_aires() -> None:
         "images_resume_schedule": ("0 3 * * *", "night_jobs"),
         "cool_down_schedule": ("30 7 * * *", "cool_down"),
         "hard_stop_schedule": ("0 8 * * *", "close_night"),
+        "learning_schedule": ("0 23 * * 0", "learning"),
     }
     for s in NIGHT_SCHEDULES:
         assert s.execution_timezone == TIMEZONE
@@ -373,3 +376,19 @@ def test_an_unreadable_plan_skips_with_its_path(
     window = skipped(tick(window_schedule, instance, repo, nightrun, MONDAY, WINDOW_START))
     assert str(tree.night_plan(MONDAY)) in window and "run plan_night again" in window
     assert only(tick(hard_stop_schedule, instance, repo, nightrun, MONDAY, WINDOW_END))
+
+
+def test_learning_builds_the_week_that_just_closed_on_sunday_night(
+    instance: dg.DagsterInstance,
+    repo: dg.RepositoryDefinition,
+    nightrun: NightrunResource,
+    tree: Tree,
+) -> None:
+    request = only(tick(learning_schedule, instance, repo, nightrun, SUNDAY, WINDOW_START))
+    # The week of Sunday 02-08 to Saturday 02-14 closed at 02-15's 22:45 warm-up.
+    assert request.partition_key == "2026-02-08"
+    assert request.run_key == "learning:2026-02-08"
+    assert request.tags[MODE_TAG] == "maintenance"
+    latch(tree.root, Trip(LATENCY, "slow", 600, 480), night=SUNDAY, job=None)
+    reason = skipped(tick(learning_schedule, instance, repo, nightrun, SUNDAY, WINDOW_START))
+    assert "latency" in reason
