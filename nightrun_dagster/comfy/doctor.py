@@ -15,21 +15,10 @@ from PIL import Image
 
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
+from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
 from nightrun_dagster.intake.validate import ValidJob
 
 REQUIRED_LANGUAGES = ("spa", "eng")
-MODEL_FOLDERS = (
-    "checkpoints",
-    "loras",
-    "vae",
-    "controlnet",
-    "clip",
-    "text_encoders",
-    "diffusion_models",
-    "unet",
-    "ipadapter",
-    "clip_vision",
-)
 
 
 @dataclass

@@ -50,6 +50,7 @@ def test_renders_materialize_with_metadata_and_rerun_renders_nothing(
         index = json.loads(tree.job(NIGHT, key).variants_index.read_bytes())
         assert meta["rendered"].value == index["count"] > 0
         assert meta["failed"].value == 0
+        assert meta["mode"].value == "exploration"  # a Monday
         assert meta["outcomes"].value == {"ok": index["count"]}
         assert 0 < meta["gpu_duty_cycle"].value <= 1.05
         # Without NVML (no driver here) the emulator's /system_stats VRAM figures stand in.

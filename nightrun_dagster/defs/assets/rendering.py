@@ -19,7 +19,7 @@ from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
-from nightrun_dagster.defs.tags import STOP_AT_TAG
+from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
 from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
@@ -189,6 +189,7 @@ def renders(
         raise dg.Failure(description=str(exc)) from None
     progress(report, 0)
     metadata = report_metadata(report, job_dir)
+    metadata["mode"] = index.get("mode") or context.run.tags.get(MODE_TAG) or "–"
     stop = report.stopped
     if stop is not None:
         pending = [v for v in ids if v not in report.failed and not is_complete(job_dir, v)]
