@@ -50,7 +50,7 @@ def test_all_definitions_load() -> None:
         "run_failure_alert",
     ]
     # Cron times and targets: tests/defs/test_schedules.py.
-    assert len(repo.schedule_defs) == 8
+    assert len(repo.schedule_defs) == 9
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
     assert {"circuit_breakers", "warm_up"} <= checks
     variants = repo.assets_defs_by_key[dg.AssetKey("variants")]

@@ -240,7 +240,7 @@ class DemoNight:
         with dg.build_schedule_context(
             instance=self.instance,
             scheduled_execution_time=when,
-            resources={"nightrun": self.resources["nightrun"]},
+            resources={k: self.resources[k] for k in ("nightrun", "telegram")},
             repository_def=self.defs.get_repository_def(),
         ) as ctx:
             data = schedule.evaluate_tick(ctx)
@@ -302,6 +302,7 @@ class DemoNight:
             hard_stop_schedule,
             images_resume_schedule,
             maintenance_schedule,
+            review_schedule,
             video_slice_schedule,
             warmup_schedule,
             window_schedule,
@@ -320,6 +321,7 @@ class DemoNight:
         self.tick(video_slice_schedule, "01:00")
         self.tick(images_resume_schedule, "03:00")
         self.tick(cool_down_schedule, "07:30")
+        self.tick(review_schedule, "07:30")
         self.log.append("07:45 approvals (as if tapped on Telegram)")
         self.approve_top_picks()
         self.tick(hard_stop_schedule, "08:00")

@@ -7,7 +7,7 @@ import dagster as dg
 
 from nightrun_dagster.defs.assets.learning import week_partitions
 from nightrun_dagster.defs.partitions import night_job_key
-from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.ops.breakers import read_latch
@@ -25,6 +25,7 @@ from nightrun_dagster.ops.clock import (
     image_progress,
     night_of,
     read_plan,
+    shortlists_to_review,
 )
 from nightrun_dagster.ops.night import TIMEZONE, TZ
 
@@ -199,6 +200,51 @@ def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunR
     ]
 
 
+@dg.schedule(
+    name="review_schedule",
+    job_name="review_jobs",
+    cron_schedule=["30 7 * * *", "15 8 * * *"],
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "07:30 (and 08:15, for jobs that rendered until the hard stop): each job's shortlist "
+        "to the Telegram review chat, once per shortlist. Skips while latched, without a plan, "
+        "or when Telegram is not configured (approve with `nightrun approve` then)."
+    ),
+)
+def review_schedule(
+    context: dg.ScheduleEvaluationContext, nightrun: NightrunResource, telegram: TelegramResource
+):
+    tree = nightrun.tree()
+    latch = read_latch(tree.root)
+    if latch is not None:
+        return dg.SkipReason(latch.describe())
+    if not telegram.enabled():
+        return dg.SkipReason(
+            "Telegram is not configured (TELEGRAM_BOT_TOKEN, …): approve with `nightrun approve`"
+        )
+    when = context.scheduled_execution_time or datetime.now(TZ)
+    night = night_of(when)
+    try:
+        plan = read_plan(tree, night)
+    except UnreadablePlan as exc:
+        return dg.SkipReason(str(exc))
+    if plan is None:
+        return dg.SkipReason(f"no night plan for {night}: nothing to review")
+    ready = shortlists_to_review(tree, night, plan)
+    if not ready:
+        return dg.SkipReason(f"night {night}: no shortlist with picks yet")
+    tags = {MODE_TAG: str(plan["mode"]), PHASE_TAG: Phase.cool_down.value}
+    return [
+        dg.RunRequest(
+            run_key=f"review:{night}:{key}:{digest}",
+            partition_key=night_job_key(night, key),
+            tags=tags,
+        )
+        for key, digest in ready
+    ]
+
+
 NIGHT_SCHEDULES = [
     warmup_schedule,
     window_schedule,
@@ -208,4 +254,5 @@ NIGHT_SCHEDULES = [
     cool_down_schedule,
     hard_stop_schedule,
     learning_schedule,
+    review_schedule,
 ]

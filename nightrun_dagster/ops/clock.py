@@ -3,6 +3,7 @@ skips. Pure decisions plus the few file reads they need; the Dagster schedules o
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -296,3 +297,19 @@ def _images_resume(
     stop_at = at(night, WINDOW_END)
     requests = _job_requests(night, waiting, Phase.images_resume, mode, stop_at, "resume")
     return Decision(requests, notes=tuple(notes))
+
+
+def shortlists_to_review(tree: Tree, night: str, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(job key, shortlist digest) of every planned job whose shortlist has picks; the digest
+    changes when the shortlist does, so a later one is sent again."""
+    out = []
+    for j in plan.get("jobs", []):
+        path = tree.job(night, str(j["key"])).selection / "shortlisted.json"
+        try:
+            data = path.read_bytes()
+            picks = json.loads(data).get("picks")
+        except (OSError, ValueError):
+            continue
+        if picks:
+            out.append((str(j["key"]), hashlib.sha256(data).hexdigest()[:12]))
+    return out

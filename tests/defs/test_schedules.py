@@ -13,7 +13,7 @@ import pytest
 from nightrun_dagster.defs.assets.learning import week_partitions
 from nightrun_dagster.defs.assets.planning import night_plan
 from nightrun_dagster.defs.partitions import night_job_key, night_job_partitions, night_partitions
-from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.schedules import (
     NIGHT_SCHEDULES,
     cool_down_schedule,
@@ -21,6 +21,7 @@ from nightrun_dagster.defs.schedules import (
     images_resume_schedule,
     learning_schedule,
     maintenance_schedule,
+    review_schedule,
     video_slice_schedule,
     warmup_schedule,
     window_schedule,
@@ -77,6 +78,7 @@ def repo(nightrun: NightrunResource) -> dg.RepositoryDefinition:
             stand_in("cool_down", night_partitions),
             stand_in("close_night", night_partitions),
             stand_in("learning", week_partitions),
+            stand_in("review_jobs", night_job_partitions),
         ],
         schedules=NIGHT_SCHEDULES,
         resources={"nightrun": nightrun},
@@ -154,6 +156,7 @@ def test_schedules_fire_at_the_night_clock_in_buenos_aires() -> None:
         "cool_down_schedule": ("30 7 * * *", "cool_down"),
         "hard_stop_schedule": ("0 8 * * *", "close_night"),
         "learning_schedule": ("0 23 * * 0", "learning"),
+        "review_schedule": (["30 7 * * *", "15 8 * * *"], "review_jobs"),
     }
     for s in NIGHT_SCHEDULES:
         assert s.execution_timezone == TIMEZONE
@@ -392,3 +395,37 @@ def test_learning_builds_the_week_that_just_closed_on_sunday_night(
     latch(tree.root, Trip(LATENCY, "slow", 600, 480), night=SUNDAY, job=None)
     reason = skipped(tick(learning_schedule, instance, repo, nightrun, SUNDAY, WINDOW_START))
     assert "latency" in reason
+
+
+def test_review_sends_each_shortlist_once_and_only_with_telegram(
+    instance: dg.DagsterInstance,
+    repo: dg.RepositoryDefinition,
+    nightrun: NightrunResource,
+    tree: Tree,
+) -> None:
+    plan(instance, nightrun, only(tick(warmup_schedule, instance, repo, nightrun, MONDAY, WARMUP)))
+
+    def review(telegram: TelegramResource) -> Tick:
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=at(MONDAY, COOL_DOWN),
+            resources={"nightrun": nightrun, "telegram": telegram},
+            repository_def=repo,
+        ) as context:
+            data = review_schedule.evaluate_tick(context)
+        return Tick(list(data.run_requests or []), data.skip_message)
+
+    assert "Telegram is not configured" in skipped(review(TelegramResource()))
+    on = TelegramResource(token="1:x", signing_key="k" * 32, review_chat_id=-1)
+    assert "no shortlist with picks yet" in skipped(review(on))
+
+    shortlist = tree.job(MONDAY, STATIC).selection / "shortlisted.json"
+    shortlist.parent.mkdir(parents=True)
+    shortlist.write_text(json.dumps({"picks": [{"variant_id": "v0001"}]}))
+    first = only(review(on))
+    assert jobs_of(review(on)) == [STATIC]
+    assert first.run_key.startswith(f"review:{MONDAY}:{STATIC}:")
+    assert first.tags[MODE_TAG] == "exploration"
+    assert only(review(on)).run_key == first.run_key  # same shortlist, same run key
+    shortlist.write_text(json.dumps({"picks": [{"variant_id": "v0002"}]}))
+    assert only(review(on)).run_key != first.run_key  # a new shortlist is sent again
