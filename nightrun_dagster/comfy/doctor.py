@@ -17,6 +17,7 @@ from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
 from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
 from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.store.paths import volume_of
 
 REQUIRED_LANGUAGES = ("spa", "eng")
 
@@ -119,7 +120,7 @@ def check_tesseract(report: DoctorReport) -> None:
 
 
 def check_disk(report: DoctorReport, root: Path, min_free_gb: float) -> None:
-    probe = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
+    probe = volume_of(root)
     free = shutil.disk_usage(probe).free / 2**30
     report.add(
         "disk", free >= min_free_gb, f"{free:.1f} GiB free at {probe} (need {min_free_gb:g})"

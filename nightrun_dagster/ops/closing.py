@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from nightrun_dagster.ops.breakers import Latch
 from nightrun_dagster.store.paths import JobDir, Tree
-from nightrun_dagster.store.variant_state import is_complete, read_params
-
-
-def _read(path: Any) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
+from nightrun_dagster.store.variant_state import is_complete, read_params, try_read_json
 
 
 def job_state(job_dir: JobDir) -> dict[str, Any]:
-    index = _read(job_dir.variants_index) or {}
+    index = try_read_json(job_dir.variants_index) or {}
     ids = list(index.get("variants", []))
     rendered = failed = 0
     left: list[str] = []
@@ -36,8 +28,8 @@ def job_state(job_dir: JobDir) -> dict[str, Any]:
             failed += 1
         else:
             left.append(vid)
-    stopped = _read(job_dir.breaker) or _read(job_dir.window_closed)
-    blocked = _read(job_dir.blocked)
+    stopped = try_read_json(job_dir.breaker) or try_read_json(job_dir.window_closed)
+    blocked = try_read_json(job_dir.blocked)
     return {
         "job": job_dir.path.name.removeprefix("job_"),
         "variants": len(ids),
@@ -70,5 +62,5 @@ def close_record(tree: Tree, night: str, latch: Latch | None) -> dict[str, Any]:
 def carried_over(tree: Tree, previous_night: str) -> dict[str, int]:
     """Variants each job left unrendered at the previous night's close (0 if it closed clean
     or never ran)."""
-    record = _read(tree.night(previous_night) / "night_closed.json") or {}
+    record = try_read_json(tree.night(previous_night) / "night_closed.json") or {}
     return {str(k): int(v) for k, v in (record.get("left_for_next_night") or {}).items()}

@@ -20,6 +20,7 @@ from nightrun_dagster.ops.breakers import (
     read_latch,
 )
 from nightrun_dagster.ops.night import TZ
+from nightrun_dagster.store.paths import volume_of
 
 WINDOW = "window"  # the run's time is up (slice end or 08:00): not a fault
 BREAKER = "breaker"  # a breaker tripped in this loop
@@ -36,7 +37,7 @@ class Halt:
 
 
 def _free_bytes(path: Path) -> int:
-    return shutil.disk_usage(path).free
+    return shutil.disk_usage(volume_of(path)).free
 
 
 class NightGuard:

@@ -3,7 +3,6 @@ a variant whose picture retention pruned still ranks (recorded pHash) but is nev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, duplicate_group
 from nightrun_dagster.selection.shortlist import Candidate, Shortlist, select, variant_cluster
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import try_read_json
 
 SHORTLIST_FILE = "shortlisted.json"
 
@@ -28,13 +28,6 @@ class Gathered:
     blind: set[str] = field(default_factory=set)
     # Picture gone and no pHash remembered: left out.
     left_out: list[str] = field(default_factory=list)
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
 
 
 def recorded_phashes(doc: Any) -> dict[str, int]:
@@ -67,8 +60,8 @@ def gather(
     known = known_phashes or {}
     result = Gathered()
     for vid in variant_ids:
-        params = _read(job_dir.params(vid))
-        score = _read(job_dir.meta(vid) / "score.json")
+        params = try_read_json(job_dir.params(vid))
+        score = try_read_json(job_dir.meta(vid) / "score.json")
         if not params or not score or (params.get("render") or {}).get("status") != "ok":
             continue
         best = score["outputs"][score.get("best", 0)]
@@ -132,7 +125,7 @@ def write_shortlist(
     The document records every candidate's pHash, so a later run still ranks variants whose
     pictures retention pruned exactly as this one did."""
     path = job_dir.selection / SHORTLIST_FILE
-    gathered = gather(job_dir, variant_ids, recorded_phashes(_read(path)))
+    gathered = gather(job_dir, variant_ids, recorded_phashes(try_read_json(path)))
     result, dropped = _select_seeing(gathered, k, n)
     ranked = [c for c in gathered.found if c.variant_id not in dropped]
     doc = {

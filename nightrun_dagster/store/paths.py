@@ -13,6 +13,11 @@ def default_root() -> Path:
     return Path(os.environ.get("NIGHTRUN_ROOT") or DEFAULT_ROOT)
 
 
+def volume_of(path: Path) -> Path:
+    """The nearest existing folder at or above `path`: whose disk its files will land on."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+
+
 @dataclass(frozen=True)
 class Tree:
     """The artifact tree rooted at `root`."""

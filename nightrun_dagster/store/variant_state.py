@@ -27,6 +27,14 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_bytes())
 
 
+def try_read_json(path: Path) -> Any | None:
+    """The document, or None when it is missing or unreadable (a record that may not exist)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
 def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:
     return read_json(job_dir.params(variant_id))
 

@@ -20,6 +20,7 @@ from nightrun_dagster.ops.closing import carried_over
 from nightrun_dagster.ops.night import mode_for_night
 from nightrun_dagster.plan.probe import first_variant_graph, needs_uploads, preload_graph
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.paths import volume_of
 
 GROUP = "planning"
 CHECK = "warm_up"
@@ -90,7 +91,7 @@ def warm_up(
             if all(key in s.blocked for s in reachable):
                 blocked[key] = reachable[0].blocked[key]
     config = breakers.config()
-    free = shutil.disk_usage(tree.root if tree.root.exists() else tree.root.parent).free
+    free = shutil.disk_usage(volume_of(tree.root)).free
     previous = (date.fromisoformat(night) - timedelta(days=1)).isoformat()
     left = carried_over(tree, previous)
     demand = 0
