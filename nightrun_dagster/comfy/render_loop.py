@@ -473,9 +473,13 @@ class RenderRun:
         if self.guard is not None and (why := self.guard.observe(event, value)) is not None:
             self.stop(why)
 
+    def waiting_ids(self) -> list[str]:
+        """Variants of this run not on the server (after a stop: what is left), sorted."""
+        queues = [self._pending, *self._resume.values()]
+        return sorted(w.variant_id for q in queues for w in q)
+
     def waiting(self) -> int:
-        """Variants of this run not yet on the server."""
-        return len(self._pending) + sum(len(q) for q in self._resume.values())
+        return len(self.waiting_ids())
 
     def take_back(self, work: _Work) -> None:
         """A variant that will not be rendered in this run after all (the loop stopped)."""

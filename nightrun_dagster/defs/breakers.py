@@ -1,5 +1,6 @@
 """Circuit breakers in Dagster: their thresholds (a resource), the team's notice, `resume_night`."""
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,8 @@ class BreakersResource(dg.ConfigurableResource):
     )
 
     def config(self) -> BreakerConfig:
-        return BreakerConfig(
-            oom_max=self.oom_max,
-            oom_window_s=self.oom_window_s,
-            latency_image_s=self.latency_image_s,
-            latency_video_s=self.latency_video_s,
-            latency_samples=self.latency_samples,
-            disk_free_min_gb=self.disk_free_min_gb,
-            backlog_max=self.backlog_max,
-            failure_rate_max=self.failure_rate_max,
-            failure_window=self.failure_window,
-            failure_min_samples=self.failure_min_samples,
-            restart_max=self.restart_max,
-        )
+        # Every BreakerConfig field has its namesake here (the defaults above come from it).
+        return BreakerConfig(**{f.name: getattr(self, f.name) for f in fields(BreakerConfig)})
 
 
 def notify_trip(telegram: TelegramResource, root: Path, log: Any) -> str:

@@ -2,6 +2,7 @@
 threshold and not below, stops submitting at once, latches, and a stopped loop takes back what
 was still waiting in the server's queue."""
 
+import asyncio
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from nightrun_dagster.ops import breakers as b
 from nightrun_dagster.ops.guard import BREAKER, LATCHED, WINDOW, NightGuard
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
-from tests.comfy.render_helpers import NIGHT, plan, render
+from tests.comfy.render_helpers import NIGHT, make_run, plan, render
 
 STATIC = "static_sdxl_ad.json"
 
@@ -190,7 +191,8 @@ def test_window_close_takes_back_queued_prompts_and_finishes_the_running_one(
     server = emulator_factory(render_ms=300)
     start = datetime.now(UTC)
     closes = guard(tree, found.key, stop_at=start + timedelta(seconds=0.8))
-    report = render(found, job_dir, ids, server.url, queue_ahead=2, guard=closes)
+    run = make_run(found, job_dir, ids, server.url, queue_ahead=2, guard=closes)
+    report = asyncio.run(run.run())
     assert report.stopped.kind == WINDOW
     done = rendered(job_dir, ids)
     assert 1 <= done < 10
@@ -202,6 +204,8 @@ def test_window_close_takes_back_queued_prompts_and_finishes_the_running_one(
     for vid in ids:
         if not is_complete(job_dir, vid):
             assert not (job_dir.meta(vid) / "submitted.json").exists()
+    # What the run says is left is exactly what is not rendered.
+    assert run.waiting_ids() == [v for v in ids if not is_complete(job_dir, v)]
     # The next run (the next slice) renders exactly the rest.
     report = render(found, job_dir, ids, server.url, guard=guard(tree, found.key))
     assert report.rendered == 10 - done and rendered(job_dir, ids) == 10

@@ -4,7 +4,6 @@ import json
 
 import dagster as dg
 
-from nightrun_dagster.defs.assets.warmup import warm_up
 from nightrun_dagster.defs.partitions import (
     job_partitions,
     night_job_partitions,
@@ -12,6 +11,7 @@ from nightrun_dagster.defs.partitions import (
     split_key,
 )
 from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.defs.tags import MODE_TAG
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import ArmMismatch, expand_job
 from nightrun_dagster.intake.queue import find_job, read_queue
@@ -25,7 +25,6 @@ from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import Tree
 
 GROUP = "planning"
-MODE_TAG = "nightrun/mode"
 PREVIEW_ROWS = 20
 BANDIT = BanditConfig()
 
@@ -42,10 +41,21 @@ def run_mode(context: dg.AssetExecutionContext, night: str) -> RunMode:
         raise dg.Failure(f"run tag {MODE_TAG}={tagged!r} is not a run mode ({allowed})") from None
 
 
+def active_jobs(
+    context: dg.AssetExecutionContext, nightrun: NightrunResource
+) -> tuple[list[ValidJob], list[str]]:
+    """The night's jobs: `job` partitions with a valid queue file (by key), and the partitions
+    whose file is gone or invalid."""
+    partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
+    queued = read_queue(nightrun.tree(), nightrun.intake())
+    jobs = [found for key, found in sorted(queued.items()) if key in partitions]
+    return jobs, sorted(partitions - set(queued))
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=night_partitions,
-    deps=[warm_up],
+    deps=[dg.AssetKey("warm_up")],  # by key: warm_up's module imports this one
     description=(
         "The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun "
         "maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a "
@@ -63,12 +73,11 @@ def night_plan(
     night = context.partition_key
     mode = run_mode(context, night)
     tree = nightrun.tree()
-    partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
-    queued = read_queue(tree, nightrun.intake())
-    jobs = [found for key, found in sorted(queued.items()) if key in partitions]
+    jobs, missing = active_jobs(context, nightrun)
     evidence = past_evidence(tree, night, jobs)
     warmup = read_warmup(tree, night)
-    blocked = {k: v for k, v in warmup.get("blocked", {}).items() if k in queued}
+    keys = {j.key for j in jobs}
+    blocked = {k: v for k, v in warmup.get("blocked", {}).items() if k in keys}
     # The plan itself: budgets by priority, then each job's split over its arms.
     plan = plan_night(
         night, mode, jobs, nightrun.max_renders_per_night, blocked=blocked, evidence=evidence
@@ -76,7 +85,6 @@ def night_plan(
     plan["warmup"] = "ran" if warmup else "not run (no runs/<night>/warmup.json)"
     path = tree.night_plan(night)
     atomic_write_json(path, plan)
-    missing = sorted(partitions - set(queued))
     if missing:
         context.log.warning(f"job partitions without a valid queue file, skipped: {missing}")
     context.log.info(

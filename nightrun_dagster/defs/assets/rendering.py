@@ -26,7 +26,6 @@ from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variant_state import is_complete
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_summary
 
 GROUP = "rendering"
@@ -165,12 +164,11 @@ def renders(
         disk_every_s=breakers.disk_check_every_s,
     )
     progress = _Progress(context.log, len(ids))
-    notices: list[str] = []
+    notices: list[str] = []  # GpuTelemetry says each once per endpoint
 
     def notice(message: str) -> None:
-        if message not in notices:
-            notices.append(message)
-            context.log.info(message)
+        notices.append(message)
+        context.log.info(message)
 
     run = make_run(found, job_dir, ids, comfyui, on_progress=progress, guard=guard, notice=notice)
     try:
@@ -192,7 +190,7 @@ def renders(
     metadata["mode"] = index.get("mode") or context.run.tags.get(MODE_TAG) or "–"
     stop = report.stopped
     if stop is not None:
-        pending = [v for v in ids if v not in report.failed and not is_complete(job_dir, v)]
+        pending = run.waiting_ids()
         record = {
             "night": night,
             "job": key,

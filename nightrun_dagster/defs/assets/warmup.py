@@ -8,16 +8,14 @@ from typing import Any
 import dagster as dg
 
 from nightrun_dagster.comfy.warmup import warm_up as warm_up_servers
+from nightrun_dagster.defs.assets.planning import active_jobs, run_mode
 from nightrun_dagster.defs.breakers import BreakersResource, notify_trip
-from nightrun_dagster.defs.partitions import job_partitions, night_partitions
+from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
-from nightrun_dagster.defs.tags import MODE_TAG
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import planned_count
-from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.ops.breakers import GB, backlog_trip, disk_trip, latch, read_latch
 from nightrun_dagster.ops.closing import carried_over
-from nightrun_dagster.ops.night import mode_for_night
 from nightrun_dagster.plan.probe import first_variant_graph, needs_uploads, preload_graph
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import volume_of
@@ -61,12 +59,9 @@ def warm_up(
     telegram: TelegramResource,
 ) -> dg.MaterializeResult:
     night = context.partition_key
-    tagged = context.run.tags.get(MODE_TAG)
-    mode = RunMode(tagged) if tagged in set(RunMode) else mode_for_night(night)
+    mode = run_mode(context, night)
     tree = nightrun.tree()
-    intake = nightrun.intake()
-    partitions = set(context.instance.get_dynamic_partitions(job_partitions.name))
-    jobs = [f for k, f in sorted(read_queue(tree, intake).items()) if k in partitions]
+    jobs, _ = active_jobs(context, nightrun)
     jobs.sort(key=lambda j: (-j.job.priority, j.key))
     renders = mode is not RunMode.maintenance
 
