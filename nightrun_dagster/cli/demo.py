@@ -179,22 +179,9 @@ class DemoNight:
         self.results: dict[str, dict[str, dict[str, Any]]] = {}  # job key -> asset -> metadata
 
     def assets_of(self, job_name: str) -> list[Any]:
-        from nightrun_dagster.defs.assets.approval import approvals, publish_packages
-        from nightrun_dagster.defs.assets.maintenance import retention
-        from nightrun_dagster.defs.assets.night_close import night_cleanup, night_close
-        from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
-        from nightrun_dagster.defs.assets.rendering import renders
-        from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
-        from nightrun_dagster.defs.assets.warmup import warm_up
-
-        return {
-            "plan_night": [warm_up, night_plan],
-            "night_jobs": [job_spec, variants, renders, scores, shortlist],
-            "approve_jobs": [approvals, publish_packages],
-            "cool_down": [night_summary, night_cleanup],
-            "close_night": [night_close],
-            "maintenance": [retention],
-        }[job_name]
+        """The assets the code location's job of that name materializes."""
+        keys = self.defs.get_job_def(job_name).asset_layer.executable_asset_keys
+        return [a for a in self.defs.assets or [] if a.key in keys]
 
     def materialize(self, job_name: str, partition_key: Any, tags: dict[str, str]) -> str:
         """Run one requested run; returns the partition's job key (or the night)."""
