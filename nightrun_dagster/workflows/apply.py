@@ -12,6 +12,7 @@ from typing import Any
 
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.workflows.compat import OUTPUT_CLASSES, is_link, model_refs
+from nightrun_dagster.workflows.roles import PROMPT_INPUTS, SEED_INPUTS, VIDEO_LENGTH_INPUTS, Role
 from nightrun_dagster.workflows.samplers import resolve_sampler
 from nightrun_dagster.workflows.templates import METADATA_KEY, Template
 
@@ -27,7 +28,17 @@ IMAGE_INPUT_ROLES: Mapping[str, str] = MappingProxyType(
     {"base_image": "base_ui_screens", "product_image": "product_images"}
 )
 # Wan latents are 16-pixel aligned (EmptyHunyuanLatentVideo's width/height step); SD's are 8.
-SIZE_MULTIPLE: Mapping[str, int] = MappingProxyType({"EmptyHunyuanLatentVideo": 16})
+SIZE_MULTIPLE: Mapping[str, int] = MappingProxyType(
+    {
+        "EmptyHunyuanLatentVideo": 16,
+        "WanImageToVideo": 16,
+        "WanFirstLastFrameToVideo": 16,
+        "EmptySD3LatentImage": 16,
+        "EmptyMochiLatentVideo": 16,
+        "EmptyCosmosLatentVideo": 16,
+        "EmptyLTXVLatentVideo": 32,
+    }
+)
 
 
 class ApplyError(ValueError):
@@ -145,7 +156,7 @@ def build_graph(
         raise ApplyError(f"params are for job {params.get('job_id')!r}, not {job.job_id!r}")
     roles = _roles(template, graph)
     _apply_prompts(graph, roles, params, job)
-    _apply_sampler(graph, roles, params)
+    _apply_sampler(template, graph, roles, params)
     _apply_size(template, graph, roles, params)
     _apply_controlnet(template, graph, roles, params.get("controlnet"), controlnet_models)
     _apply_ipadapter(template, graph, roles, params.get("ipadapter_weight"))
@@ -201,29 +212,124 @@ def _apply_prompts(
     params: Mapping[str, Any],
     job: CreativeJob | None,
 ) -> None:
-    positive = _node(graph, roles, "positive")
-    if positive is not None:
-        base = params.get("prompt") or positive["inputs"]["text"]
-        positive["inputs"]["text"] = compose_prompt(base, job)
-    negative = _node(graph, roles, "negative")
-    if negative is not None and params.get("negative") is not None:
-        negative["inputs"]["text"] = params["negative"]
+    positive = roles.get(Role.positive)
+    if positive is not None and positive in graph:
+        slots = _text_slots(graph, positive)
+        base = params.get("prompt") or (graph[slots[0][0]]["inputs"][slots[0][1]] if slots else "")
+        _set_text(graph, slots, compose_prompt(base, job))
+    negative = roles.get(Role.negative)
+    if negative is not None and negative in graph and params.get("negative") is not None:
+        _set_text(graph, _text_slots(graph, negative), params["negative"])
+
+
+def _text_slots(graph: Graph, encoder: str) -> list[tuple[str, str]]:
+    """(node, input) pairs holding an encoder's prompt text: SDXL's text_g and text_l, Flux's
+    clip_l and t5xxl, or the string primitive a linked text input reads."""
+    slots = []
+    inputs = graph[encoder]["inputs"]
+    for name in PROMPT_INPUTS:
+        value = inputs.get(name)
+        if isinstance(value, str):
+            slots.append((encoder, name))
+        elif is_link(value) and value[0] in graph:
+            source = graph[value[0]]["inputs"]
+            held = next((k for k in PROMPT_INPUTS if isinstance(source.get(k), str)), None)
+            if held is not None:
+                slots.append((value[0], held))
+    return slots
+
+
+def _set_text(graph: Graph, slots: list[tuple[str, str]], text: str) -> None:
+    for node_id, name in slots:
+        graph[node_id]["inputs"][name] = text
+
+
+def _set_first(
+    graph: Graph, node_ids: Sequence[str | None], names: Sequence[str], value: Any
+) -> bool:
+    """Set `value` on the first of `node_ids` that has one of `names` as a plain value."""
+    for node_id in node_ids:
+        if node_id is None or node_id not in graph:
+            continue
+        inputs = graph[node_id]["inputs"]
+        for name in names:
+            if name in inputs and not is_link(inputs[name]):
+                inputs[name] = value
+                return True
+    return False
 
 
 def _apply_sampler(
-    graph: Graph, roles: Mapping[str, str | None], params: Mapping[str, Any]
+    template: Template,
+    graph: Graph,
+    roles: Mapping[str, str | None],
+    params: Mapping[str, Any],
 ) -> None:
-    sampler = _node(graph, roles, "sampler")
-    if sampler is None:
+    sampler = roles.get(Role.sampler)
+    if sampler is None or sampler not in graph:
         return
-    inputs = sampler["inputs"]
-    for key in ("seed", "steps", "cfg", "denoise"):
-        if params.get(key) is not None:
-            inputs[key] = params[key]
+    passes = [p for p in template.metadata.get("second_passes") or () if p in graph]
+    noise, sigmas = roles.get(Role.noise), roles.get(Role.sigmas)
+    if params.get("seed") is not None:
+        # A variant is one seed: every pass that adds noise gets it.
+        for node_id in [noise, sampler, *passes]:
+            _set_first(graph, [node_id], SEED_INPUTS, params["seed"])
+    if params.get("steps") is not None:
+        _apply_steps(graph, [sigmas, sampler], passes, int(params["steps"]))
+    cfg = params.get("cfg")
+    if (
+        cfg is not None
+        and not _set_first(graph, [sampler, roles.get(Role.guider)], ("cfg",), cfg)
+        and not _set_first(graph, [roles.get(Role.guidance)], ("guidance",), cfg)
+    ):
+        raise ApplyError(
+            f"{template.template_id}: its sampler ({graph[sampler]['class_type']}) "
+            f"has no cfg or guidance to set to {cfg}"
+        )
+    denoise = params.get("denoise")
+    if (
+        denoise is not None
+        and not _set_first(graph, [sampler, sigmas], ("denoise",), denoise)
+        and float(denoise) != 1.0
+    ):
+        raise ApplyError(
+            f"{template.template_id}: its sampler ({graph[sampler]['class_type']}) has no "
+            f"denoise to set to {denoise}"
+        )
     if params.get("sampler"):
-        choice = resolve_sampler(params["sampler"], str(inputs.get("scheduler", "normal")))
-        inputs["sampler_name"] = choice.sampler_name
-        inputs["scheduler"] = choice.scheduler
+        name_host = roles.get(Role.sampler_select) or sampler
+        schedule_host = sampler if "scheduler" in graph[sampler]["inputs"] else sigmas
+        current = graph[schedule_host]["inputs"].get("scheduler") if schedule_host else None
+        choice = resolve_sampler(params["sampler"], str(current or "normal"))
+        _set_first(graph, [name_host], ("sampler_name",), choice.sampler_name)
+        _set_first(graph, [schedule_host], ("scheduler",), choice.scheduler)
+
+
+def _apply_steps(
+    graph: Graph, hosts: Sequence[str | None], passes: Sequence[str], steps: int
+) -> None:
+    host = next(
+        (h for h in hosts if h is not None and h in graph and "steps" in graph[h]["inputs"]),
+        None,
+    )
+    if host is None:
+        return
+    inputs = graph[host]["inputs"]
+    old = inputs["steps"]
+    inputs["steps"] = steps
+    end = inputs.get("end_at_step")
+    if not isinstance(old, int) or not isinstance(end, int) or not 0 < end < old:
+        return
+    # KSamplerAdvanced split across passes (SDXL base + refiner): keep the hand-over at the
+    # same fraction of the schedule, and give the later passes the same total.
+    handover = max(1, min(steps - 1, round(end * steps / old)))
+    inputs["end_at_step"] = handover
+    for node_id in passes:
+        later = graph[node_id]["inputs"]
+        if later.get("steps") == old:
+            later["steps"] = steps
+            if later.get("start_at_step") == end:
+                later["start_at_step"] = handover
 
 
 def _size_node(graph: Graph, roles: Mapping[str, str | None]) -> dict[str, Any] | None:
@@ -252,7 +358,8 @@ def _apply_size(
         video = _node(graph, roles, "video_latent")
         if video is None:
             raise ApplyError(f"{template.template_id}: frames={frames} but no video latent")
-        video["inputs"]["length"] = frames
+        name = next((k for k in VIDEO_LENGTH_INPUTS if k in video["inputs"]), "length")
+        video["inputs"][name] = frames
 
 
 def _apply_controlnet(
@@ -559,8 +666,9 @@ def _apply_degrade(graph: Graph, roles: Mapping[str, str | None], rung: DegradeR
                 node["inputs"]["batch_size"] = 1
     if rung.halve_frames:
         video = _node(graph, roles, "video_latent")
-        if video is not None and isinstance(video["inputs"].get("length"), int):
-            video["inputs"]["length"] = halved_wan_length(video["inputs"]["length"])
+        for name in VIDEO_LENGTH_INPUTS if video is not None else ():
+            if isinstance(video["inputs"].get(name), int):
+                video["inputs"][name] = halved_wan_length(video["inputs"][name])
 
 
 def graph_summary(
