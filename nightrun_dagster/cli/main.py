@@ -14,6 +14,7 @@ from nightrun_dagster.cli import (
     comfy_sim,
     demo,
     doctor,
+    graph,
     jobs,
     resume,
     score,
@@ -54,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print every variant as JSON")
     p.add_argument("--preview", type=int, default=20, help="rows in the preview table")
     p.set_defaults(func=jobs.expand_command)
+
+    p = sub.add_parser("graph", help="print the graphs the render loop would send for a job")
+    paths(p)
+    graph.add_arguments(p)
+    p.set_defaults(func=graph.command)
 
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)

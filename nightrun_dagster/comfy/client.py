@@ -308,8 +308,7 @@ class ComfyClient:
             "subfolder": subfolder,
         }
         body = await self._json("POST", "/upload/image", files=files, data=data)
-        sub = body.get("subfolder") or ""
-        return f"{sub}/{body['name']}" if sub else str(body["name"])
+        return input_ref(str(body["name"]), body.get("subfolder") or "")
 
     async def interrupt(self, prompt_id: str | None = None) -> None:
         payload = {"prompt_id": prompt_id} if prompt_id else {}
@@ -432,6 +431,12 @@ class ComfyClient:
         finally:
             tmp.unlink(missing_ok=True)
         return size
+
+
+def input_ref(name: str, subfolder: str) -> str:
+    """The value a LoadImage input takes for an uploaded file: `subfolder/name`, or the bare
+    name for a file at the top of the server's input folder."""
+    return f"{subfolder}/{name}" if subfolder else name
 
 
 def safe_filename(server_name: str) -> str:

@@ -70,8 +70,8 @@ def load_snapshot(job_dir: JobDir, base: Intake) -> ValidJob:
     return validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, intake)
 
 
-def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
-    """Job assets the template loads on the server (LoadImage), by their job path."""
+def graph_input_paths(found: ValidJob) -> list[str]:
+    """Job assets the template loads on the server (LoadImage), as job paths."""
     roles = found.template.metadata.get("nodes") or {}
     a = found.job.assets
     wanted = []
@@ -79,4 +79,9 @@ def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
         wanted.append(a.product_images[0])
     if roles.get("base_image") and a.base_ui_screens:
         wanted.append(a.base_ui_screens[0])
-    return {rel: job_dir.inputs / "assets" / rel for rel in wanted}
+    return wanted
+
+
+def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:
+    """Job assets the template loads on the server (LoadImage): job path -> snapshot copy."""
+    return {rel: job_dir.inputs / "assets" / rel for rel in graph_input_paths(found)}

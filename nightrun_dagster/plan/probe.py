@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.validate import Intake, ValidJob
-from nightrun_dagster.plan.variants import params_document
-from nightrun_dagster.workflows.apply import build_graph
+from nightrun_dagster.plan.graphs import planned_graph
 from nightrun_dagster.workflows.templates import METADATA_KEY
 
 PRELOAD_PREFIX = "nightrun/warmup/preload"
@@ -30,10 +28,7 @@ def first_variant_graph(found: ValidJob, night: str) -> dict[str, Any]:
     """The graph of the job's first variant: what the server must be able to run tonight.
     Inputs are named as they will be uploaded (they are not on the server yet)."""
     expansion = expand_job(found.job, RunMode.exploration, night, 1, found.template.defaults)
-    params = params_document(found, expansion, expansion.variants[0])
-    a = found.job.assets
-    uploads = {rel: Path(rel).name for rel in [*a.product_images, *(a.base_ui_screens or [])]}
-    return build_graph(found.template, params, job=found.job, uploads=uploads)
+    return planned_graph(found, expansion, expansion.variants[0])
 
 
 def preload_graph(graph: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from nightrun_dagster.comfy.render_loop import (
     RenderRun,
     RenderSettings,
     RenderUnavailable,
+    upload_subfolder,
 )
 from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
@@ -23,10 +24,11 @@ from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
 from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
+from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph, graph_summary
+from nightrun_dagster.workflows.apply import DEGRADE_LADDER, graph_summary
 
 GROUP = "rendering"
 GPU_POOL = "comfyui_gpu"
@@ -42,18 +44,13 @@ def make_run(
     guard: NightGuard | None = None,
     notice: Any = None,
 ) -> RenderRun:
-    template, job = found.template, found.job
-
-    def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
-        return build_graph(template, params, job=job, uploads=uploads, degrade=DEGRADE_LADDER[rung])
-
     return RenderRun(
         job_dir,
         variant_ids,
         comfyui.endpoints(),
-        build,
+        graph_builder(found),
         inputs=graph_inputs(found, job_dir),
-        upload_subfolder=f"nightrun_{found.key}",
+        upload_subfolder=upload_subfolder(found.key),
         settings=RenderSettings(
             queue_ahead=comfyui.queue_ahead,
             degrade_rungs=tuple(r.name for r in DEGRADE_LADDER),
