@@ -3,18 +3,21 @@
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
+from nightrun_dagster.intake.assets import assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
 from nightrun_dagster.spec.errors import JobSpecInvalid
 from nightrun_dagster.spec.schema import render_schema
 from nightrun_dagster.store.paths import Tree, default_root
-from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
+from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR, template_registry
 
 
 def intake_from(args: argparse.Namespace) -> Intake:
+    """The intake the queue sensor uses: asset paths point at --assets-root or <root>/assets."""
     root = args.root or default_root()
     return Intake(
         assets_root=args.assets_root or Tree(root).assets,
@@ -22,12 +25,33 @@ def intake_from(args: argparse.Namespace) -> Intake:
     )
 
 
+def intake_for(args: argparse.Namespace, job_file: Path) -> Intake:
+    """The intake for one job file checked by hand: its assets found by `assets_root_for`."""
+    root = args.root or default_root()
+    return Intake(
+        assets_root=assets_root_for(job_file, root, args.assets_root),
+        workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR,
+    )
+
+
+def template_warnings(workflows_dir: Path) -> list[str]:
+    """One line per file in the workflows folder that is not a usable template."""
+    if not workflows_dir.is_dir():
+        return [f"warning: the workflows folder {workflows_dir} does not exist"]
+    return [
+        f"warning: {b.line()} (jobs naming template {b.template_id!r} are rejected)"
+        for b in template_registry(workflows_dir).broken.values()
+    ]
+
+
 def validate_command(args: argparse.Namespace) -> int:
-    intake = intake_from(args)
+    # Broken templates are reported, not fatal: only the jobs naming them fail below.
+    for line in template_warnings(args.workflows_dir or DEFAULT_WORKFLOWS_DIR):
+        print(line, file=sys.stderr)
     failed = False
     for path in args.files:
         try:
-            found = validate_file(path, intake)
+            found = validate_file(path, intake_for(args, path))
         except JobSpecInvalid as exc:
             failed = True
             for error in exc.errors:
@@ -38,7 +62,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def expand_command(args: argparse.Namespace) -> int:
-    intake = intake_from(args)
+    intake = intake_for(args, args.file)
     night = args.night or tonight()
     try:
         parse_night(night)

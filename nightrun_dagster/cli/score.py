@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.intake.assets import asset_root_candidates, assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.scoring.context import context_from_job, job_ui_assets
 from nightrun_dagster.scoring.media import UnreadableMedia
@@ -15,8 +16,8 @@ from nightrun_dagster.scoring.ocr import OcrUnavailable
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import score_files
 from nightrun_dagster.scoring.weights import BadWeights
-from nightrun_dagster.spec.errors import JobSpecInvalid
-from nightrun_dagster.store.paths import Tree, default_root
+from nightrun_dagster.spec.errors import JobSpecInvalid, SpecError
+from nightrun_dagster.store.paths import default_root
 from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
 
 COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
@@ -49,22 +50,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--assets-root",
         type=Path,
-        help="where the job's asset paths point (default: an assets/ folder beside the job "
-        "file, else <root>/assets)",
+        help="where the job's asset paths point (default: the first of an assets/ folder "
+        "beside the job file, the job file's folder and <root>/assets that holds them all)",
     )
     p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
 
 
 def _intake(args: argparse.Namespace) -> Intake:
-    beside = args.job.parent / "assets"
-    if args.assets_root is not None:
-        assets = args.assets_root
-    elif beside.is_dir():
-        # job_specs/ and runs/<night>/job_<key>/inputs/ keep their assets beside the job.
-        assets = beside
-    else:
-        assets = Tree(args.root or default_root()).assets
-    return Intake(assets_root=assets, workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR)
+    root = args.root or default_root()
+    return Intake(
+        assets_root=assets_root_for(args.job, root, args.assets_root),
+        workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR,
+    )
+
+
+def _print_job_errors(args: argparse.Namespace, errors: list[SpecError]) -> None:
+    for error in errors:
+        print(error.line(), file=sys.stderr)
+    if args.assets_root is None and any(e.field.startswith("assets.") for e in errors):
+        where = ", ".join(
+            str(p) for p in asset_root_candidates(args.job, args.root or default_root())
+        )
+        print(f"looked for the job's assets in {where}; pass --assets-root DIR", file=sys.stderr)
 
 
 def json_line(doc: dict[str, Any], detail: bool = False) -> dict[str, Any]:
@@ -114,13 +121,13 @@ def _table(docs: list[dict[str, Any]]) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    intake = _intake(args)
     try:
-        found = validate_file(args.job, _intake(args))
+        found = validate_file(args.job, intake)
     except JobSpecInvalid as exc:
-        for error in exc.errors:
-            print(error.line(), file=sys.stderr)
+        _print_job_errors(args, exc.errors)
         return EXIT_CANNOT_RUN
-    job_base, job_mask = job_ui_assets(found.job, _intake(args).assets_root)
+    job_base, job_mask = job_ui_assets(found.job, intake.assets_root)
     base_ui = args.base_ui or job_base
     mask = args.mask or (job_mask if args.base_ui is None else None)
     for label, path in (("--base-ui", base_ui), ("--mask", mask)):

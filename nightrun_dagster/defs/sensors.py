@@ -21,13 +21,23 @@ from nightrun_dagster.telegram.updates import poll_decisions
     description=(
         "Watches $NIGHTRUN_ROOT/queue/*.json. Each valid job becomes a partition of the dynamic "
         "`job` dimension (once); each invalid file moves to queue/rejected/ beside "
-        "<name>.error.json naming the field and the reason. A bad file never fails a tick."
+        "<name>.error.json naming the field and the reason. A bad file never fails a tick; a "
+        "broken file in workflows/ is logged as a warning and rejects only the jobs naming it."
     ),
 )
 def job_queue_sensor(
     context: dg.SensorEvaluationContext, nightrun: NightrunResource
 ) -> dg.SensorResult | dg.SkipReason:
-    scan = scan_queue(nightrun.tree(), nightrun.intake(), nightrun.queue_settle_seconds)
+    intake = nightrun.intake()
+    broken = intake.registry().broken
+    if broken:
+        # Every tick, so the log shows it for as long as the file sits there; only the jobs
+        # naming a broken template are rejected.
+        context.log.warning(
+            f"{len(broken)} broken workflow template(s); jobs naming them are rejected: "
+            + "; ".join(b.line() for b in broken.values())
+        )
+    scan = scan_queue(nightrun.tree(), intake, nightrun.queue_settle_seconds)
     for r in scan.rejected:
         reasons = "; ".join(f"{e.field}: {e.reason}" for e in r.errors)
         context.log.warning(f"rejected {r.source} -> {r.moved_to}: {reasons}")

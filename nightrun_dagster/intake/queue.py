@@ -56,19 +56,28 @@ def scan_queue(
             if now - path.stat().st_mtime < settle_seconds:
                 scan.settling.append(path)
                 continue
-            found = validate_file(path, intake, label=path.name)
+            verdict = judge(path, intake, scan.valid)
         except FileNotFoundError:
             continue  # removed by someone else mid-scan: nothing to do
-        except JobSpecInvalid as exc:
-            _reject_into(scan, tree, path, exc.errors)
-            continue
-        holder = scan.valid.get(found.key)
-        if holder is not None:
-            reason = f"job key {found.key!r} is already used by {holder.source.name}"
-            _reject_into(scan, tree, path, [SpecError(path.name, "job_id", reason)])
-            continue
-        scan.valid[found.key] = found
+        if isinstance(verdict, ValidJob):
+            scan.valid[verdict.key] = verdict
+        else:
+            _reject_into(scan, tree, path, verdict)
     return scan
+
+
+def judge(path: Path, intake: Intake, valid: dict[str, ValidJob]) -> ValidJob | list[SpecError]:
+    """One queue file: the valid job, or why the sensor rejects it (`valid` holds the files
+    judged before it, which keep their job keys)."""
+    try:
+        found = validate_file(path, intake, label=path.name)
+    except JobSpecInvalid as exc:
+        return exc.errors
+    holder = valid.get(found.key)
+    if holder is not None:
+        reason = f"job key {found.key!r} is already used by {holder.source.name}"
+        return [SpecError(path.name, "job_id", reason)]
+    return found
 
 
 def _reject_into(scan: QueueScan, tree: Tree, path: Path, errors: list[SpecError]) -> None:
@@ -98,16 +107,33 @@ def reject(tree: Tree, path: Path, errors: list[SpecError]) -> Rejection:
     return Rejection(path.name, moved, report, tuple(errors))
 
 
-def read_queue(tree: Tree, intake: Intake) -> dict[str, ValidJob]:
-    """The queue's valid jobs by key, moving nothing (runs read; only the sensor rejects)."""
-    valid: dict[str, ValidJob] = {}
+@dataclass
+class QueueReview:
+    """What the sensor will do with each queue file, found without moving anything."""
+
+    valid: dict[str, ValidJob] = field(default_factory=dict)  # by job key
+    invalid: list[tuple[Path, list[SpecError]]] = field(default_factory=list)
+
+
+def review_queue(tree: Tree, intake: Intake) -> QueueReview:
+    """Every queue file judged as the sensor judges it, moving nothing (runs and doctor read;
+    only the sensor rejects)."""
+    review = QueueReview()
     for path in queue_files(tree):
         try:
-            found = validate_file(path, intake, label=path.name)
-        except (JobSpecInvalid, FileNotFoundError):
+            verdict = judge(path, intake, review.valid)
+        except FileNotFoundError:
             continue
-        valid.setdefault(found.key, found)
-    return valid
+        if isinstance(verdict, ValidJob):
+            review.valid[verdict.key] = verdict
+        else:
+            review.invalid.append((path, verdict))
+    return review
+
+
+def read_queue(tree: Tree, intake: Intake) -> dict[str, ValidJob]:
+    """The queue's valid jobs by key, moving nothing."""
+    return review_queue(tree, intake).valid
 
 
 def find_job(tree: Tree, intake: Intake, key: str) -> ValidJob:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.spec.checks import CheckContext, semantic_problems
+from nightrun_dagster.spec.checks import CheckContext, TemplateFacts, semantic_problems
 from nightrun_dagster.spec.errors import (
     DOCUMENT_FIELD,
     JSON_FIELD,
@@ -23,7 +24,13 @@ from nightrun_dagster.spec.json_types import json_type_name
 from nightrun_dagster.spec.limits import SpecLimits, job_cap
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.spec.slug import job_key
-from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR, Template, template_registry
+from nightrun_dagster.workflows.apply import IMAGE_INPUT_ROLES
+from nightrun_dagster.workflows.templates import (
+    DEFAULT_WORKFLOWS_DIR,
+    Template,
+    TemplateRegistry,
+    template_registry,
+)
 
 
 @dataclass(frozen=True)
@@ -34,12 +41,33 @@ class Intake:
     workflows_dir: Path = DEFAULT_WORKFLOWS_DIR
     limits: SpecLimits = field(default_factory=SpecLimits)
 
-    def templates(self) -> dict[str, Template]:
+    def registry(self) -> TemplateRegistry:
+        """The workflows folder: good templates and broken files (cached until it changes)."""
         return template_registry(self.workflows_dir)
 
-    def check_context(self) -> CheckContext:
-        names = {tid: t.path.name for tid, t in self.templates().items()}
-        return CheckContext(self.assets_root, self.workflows_dir, names, self.limits)
+    def templates(self) -> Mapping[str, Template]:
+        """The good templates by id."""
+        return self.registry().templates
+
+    def check_context(self, registry: TemplateRegistry | None = None) -> CheckContext:
+        registry = registry or self.registry()
+        facts = {tid: template_facts(t) for tid, t in registry.templates.items()}
+        broken = {}
+        for b in registry.broken.values():
+            broken[b.template_id] = b.line()
+            if b.declared_id is not None and b.declared_id not in registry.templates:
+                broken.setdefault(b.declared_id, b.line())
+        return CheckContext(self.assets_root, self.workflows_dir, facts, self.limits, broken)
+
+
+def template_facts(template: Template) -> TemplateFacts:
+    """What validation needs of a template: its file, and the nodes loading job images."""
+    loads = {}
+    for role, asset_list in IMAGE_INPUT_ROLES.items():
+        node = template.role_nodes.get(role)
+        if node is not None:
+            loads[asset_list] = f"node {node[0]}, {node[1]}"
+    return TemplateFacts(template.path.name, loads)
 
 
 @dataclass(frozen=True)
@@ -77,6 +105,13 @@ def parse_json(raw: bytes, label: str) -> object:
 
 def validate_document(doc: object, label: str, intake: Intake) -> CreativeJob:
     """Schema, then semantics, then sweep size. Raises JobSpecInvalid listing every problem."""
+    return _validate(doc, label, intake)[0]
+
+
+def _validate(doc: object, label: str, intake: Intake) -> tuple[CreativeJob, Template]:
+    # One read of the workflows folder for every check, so a file changing meanwhile cannot
+    # make the checks and the returned template disagree.
+    registry = intake.registry()
     if not isinstance(doc, dict):
         got = json_type_name(doc)
         raise JobSpecInvalid([SpecError(label, DOCUMENT_FIELD, f"must be an object, got {got}")])
@@ -84,15 +119,17 @@ def validate_document(doc: object, label: str, intake: Intake) -> CreativeJob:
         job = CreativeJob.model_validate(doc)
     except ValidationError as exc:
         raise JobSpecInvalid(from_validation_error(label, exc)) from exc
-    problems = semantic_problems(job, intake.check_context())
-    if not problems:
-        problems = _sweep_problems(job, intake)
+    problems = semantic_problems(job, intake.check_context(registry))
+    template = registry.templates.get(job.generation.workflow.template_id)
+    if not problems and template is not None:
+        problems = _sweep_problems(job, intake, template)
     if problems:
         raise JobSpecInvalid([SpecError(label, f, r) for f, r in problems])
-    return job
+    assert template is not None  # an unknown or broken template is one of the problems
+    return job, template
 
 
-def _sweep_problems(job: CreativeJob, intake: Intake) -> list[tuple[str, str]]:
+def _sweep_problems(job: CreativeJob, intake: Intake, template: Template) -> list[tuple[str, str]]:
     cap = job_cap(job, intake.limits)
     prompts = len(job.generation.variants.prompt_variants or ())
     if prompts > cap:
@@ -102,7 +139,6 @@ def _sweep_problems(job: CreativeJob, intake: Intake) -> list[tuple[str, str]]:
                 f"{prompts} prompt variants cannot all be rendered under the cap of {cap}",
             )
         ]
-    template = intake.templates()[job.generation.workflow.template_id]
     size = sweep_size(build_axes(job, RunMode.exploration, "size", template.defaults))
     ceiling = intake.limits.sweep_ceiling
     if size > ceiling:
@@ -118,14 +154,14 @@ def _sweep_problems(job: CreativeJob, intake: Intake) -> list[tuple[str, str]]:
 
 def validate_bytes(raw: bytes, source: Path, intake: Intake, label: str | None = None) -> ValidJob:
     label = label or str(source)
-    job = validate_document(parse_json(raw, label), label, intake)
+    job, template = _validate(parse_json(raw, label), label, intake)
     return ValidJob(
         job=job,
         key=job_key(job.job_id),
         source=source,
         raw=raw,
         sha256=hashlib.sha256(raw).hexdigest(),
-        template=intake.templates()[job.generation.workflow.template_id],
+        template=template,
         cap=job_cap(job, intake.limits),
     )
 

@@ -20,14 +20,29 @@ WEIGHT_RANGE = (0.0, 2.0)
 SCORING_COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
 
 
+# The asset lists a template's LoadImage roles read, with how an error names each image.
+IMAGE_ASSETS = {"product_images": "a product image", "base_ui_screens": "a base UI screen"}
+
+
+@dataclass(frozen=True)
+class TemplateFacts:
+    """What the checks need to know of one good template (the spec room reads no template)."""
+
+    file_name: str  # inside the workflows folder
+    # asset list (a key of IMAGE_ASSETS) -> the node that loads its first file: "node 3, LoadImage"
+    loads: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """Where a job's relative paths point and which workflow templates exist."""
 
     assets_root: Path
     workflows_dir: Path
-    templates: Mapping[str, str]  # template id -> file name inside workflows_dir
+    templates: Mapping[str, TemplateFacts]  # by template id
     limits: SpecLimits = field(default_factory=SpecLimits)
+    # template id -> why jobs naming it cannot render ("workflows/foo.json is broken: …")
+    broken: Mapping[str, str] = field(default_factory=dict)
 
 
 Problem = tuple[str, str]  # (field, reason)
@@ -41,6 +56,7 @@ def semantic_problems(job: CreativeJob, ctx: CheckContext) -> list[Problem]:
         *_platforms(job),
         *_assets(job, ctx.assets_root),
         *_workflow(job, ctx),
+        *_template_inputs(job, ctx),
         *_seeds(job),
         *_sweep_values(job),
         *_extensions(job, ctx.limits),
@@ -96,8 +112,6 @@ def contained_file_problem(raw: str, root: Path, what: str) -> str | None:
 
 def _assets(job: CreativeJob, root: Path) -> Iterator[Problem]:
     a = job.assets
-    if not a.product_images:
-        yield "assets.product_images", "must list at least one product image"
     lists = {
         "product_images": a.product_images,
         "base_ui_screens": a.base_ui_screens,
@@ -117,21 +131,68 @@ def _assets(job: CreativeJob, root: Path) -> Iterator[Problem]:
 
 def _workflow(job: CreativeJob, ctx: CheckContext) -> Iterator[Problem]:
     wf = job.generation.workflow
-    expected = ctx.templates.get(wf.template_id)
-    if expected is None:
+    facts = ctx.templates.get(wf.template_id)
+    broken = ctx.broken.get(wf.template_id)
+    if broken is not None:
+        yield "generation.workflow.template_id", broken
+    elif facts is None:
         known = ", ".join(sorted(ctx.templates)) or "none"
         yield (
             "generation.workflow.template_id",
             f"unknown workflow template {wf.template_id!r} (known: {known})",
         )
-    problem = contained_file_problem(wf.workflow_path, ctx.workflows_dir, "workflows folder")
+    problem = relative_path_problem(wf.workflow_path)
     if problem:
         yield "generation.workflow.workflow_path", problem
-    elif expected is not None and PurePosixPath(wf.workflow_path) != PurePosixPath(expected):
-        yield (
-            "generation.workflow.workflow_path",
-            f"{wf.workflow_path!r} is not the file of template {wf.template_id!r} ({expected!r})",
-        )
+        return
+    # People write the bare file name, a path from the project root (workflows/x.json) or the
+    # seed's marketing/comfy/workflows/x.json: the file name is what names the template.
+    name = PurePosixPath(wf.workflow_path.replace("\\", "/")).name
+    if facts is not None:
+        if name != facts.file_name:
+            yield (
+                "generation.workflow.workflow_path",
+                f"{wf.workflow_path!r} is not the file of template {wf.template_id!r} "
+                f"({facts.file_name!r})",
+            )
+        return
+    if broken is not None:
+        return  # the template_id error already says what is wrong with that file
+    owner = next((tid for tid, f in ctx.templates.items() if f.file_name == name), None)
+    if owner is not None:
+        reason = f"{name!r} is the file of template {owner!r}, not of {wf.template_id!r}"
+    else:
+        reason = f"no file {name!r} in the workflows folder {ctx.workflows_dir}"
+    yield "generation.workflow.workflow_path", reason
+
+
+def _template_inputs(job: CreativeJob, ctx: CheckContext) -> Iterator[Problem]:
+    """Image lists the job leaves empty although its template (or its inputs_map) loads one."""
+    wf = job.generation.workflow
+    facts = ctx.templates.get(wf.template_id)
+    if facts is None:
+        return
+    for asset_list, what in IMAGE_ASSETS.items():
+        if getattr(job.assets, asset_list):
+            continue
+        field_name = f"assets.{asset_list}"
+        node = facts.loads.get(asset_list)
+        if node is not None:
+            yield (
+                field_name,
+                f"template {wf.template_id} loads {what} ({node}); list one in {field_name}",
+            )
+            continue
+        reads = sorted(k for k in wf.inputs_map or {} if _reads(k, field_name))
+        if reads:
+            yield (
+                field_name,
+                f"generation.workflow.inputs_map reads {reads[0]}; list one in {field_name}",
+            )
+
+
+def _reads(path: str, field_name: str) -> bool:
+    return path == field_name or path.startswith((field_name + "[", field_name + "."))
 
 
 def _seeds(job: CreativeJob) -> Iterator[Problem]:

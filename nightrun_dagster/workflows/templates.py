@@ -1,20 +1,37 @@
-"""The template registry: every `<template_id>.json` in the workflows folder."""
+"""The template registry: every `<template_id>.json` in the workflows folder, the good ones and
+the broken ones with their reasons (a broken file affects only the jobs that name it)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 METADATA_KEY = "_workflow_metadata"
 DEFAULT_WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
+TEMPLATE_SUFFIX = ".json"
+IMPORT_HINT = "import it with `nightrun template add FILE --id ID`"
+
+
+class TemplateKind(StrEnum):
+    """What a template renders; video templates run in the night's video slice."""
+
+    image = "image"
+    video = "video"
 
 
 class TemplateError(ValueError):
-    """A workflow template file is unreadable or lacks its `_workflow_metadata`."""
+    """A workflow template file is unreadable, not a template, or inconsistent."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -23,14 +40,16 @@ class Template:
     path: Path
     sha256: str  # of the file's bytes: params.json records it so a render can be reproduced
     metadata: dict[str, Any]
+    # role -> (node id, class_type) for every role that names a node, checked at load time.
+    role_nodes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
         return str(self.metadata.get("version", ""))
 
     @property
-    def kind(self) -> str:
-        return str(self.metadata.get("kind", "image"))
+    def kind(self) -> TemplateKind:
+        return TemplateKind(self.metadata.get("kind", TemplateKind.image))
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -43,35 +62,174 @@ class Template:
         return data
 
 
+@dataclass(frozen=True)
+class BrokenTemplate:
+    """A file in the workflows folder that is not a usable template, and why."""
+
+    template_id: str  # the file's stem: the id a job would name it by
+    path: Path
+    reason: str
+    declared_id: str | None = None  # `_workflow_metadata.template_id` when it differs
+
+    def line(self) -> str:
+        """`workflows/foo.json is broken: <reason>` (the path as the user sees it)."""
+        return f"{display_path(self.path)} is broken: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TemplateRegistry:
+    """The workflows folder, read: good templates and broken files, both by template id."""
+
+    workflows_dir: Path
+    templates: Mapping[str, Template]
+    broken: Mapping[str, BrokenTemplate]
+
+    def broken_for(self, template_id: str) -> BrokenTemplate | None:
+        """The broken file a job naming `template_id` would have meant: by file name, or by
+        the id its metadata declares."""
+        found = self.broken.get(template_id)
+        if found is not None or template_id in self.templates:
+            return found
+        return next((b for b in self.broken.values() if b.declared_id == template_id), None)
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (`workflows/foo.json`),
+    else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def load_template(path: Path) -> Template:
-    raw = path.read_bytes()
+    """One template file, checked; raises TemplateError naming the file and the reason."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TemplateError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise TemplateError(f"{path}: not valid JSON: {exc}") from exc
-    meta = data.get(METADATA_KEY) if isinstance(data, dict) else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TemplateError(path, f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError(path, f"not a JSON object but a {type(data).__name__}")
+    meta = data.get(METADATA_KEY)
+    if meta is None:
+        raise TemplateError(
+            path, f"{METADATA_KEY} is missing: a plain ComfyUI export; {IMPORT_HINT}"
+        )
     if not isinstance(meta, dict):
-        raise TemplateError(f"{path}: {METADATA_KEY}: missing; every template must carry one")
+        raise TemplateError(path, f"{METADATA_KEY} must be an object")
+    graph = {k: v for k, v in data.items() if k != METADATA_KEY}
+    _check_graph(path, graph)
+    _check_metadata(path, meta)
+    return Template(
+        path.stem, path, hashlib.sha256(raw).hexdigest(), meta, _roles(path, meta, graph)
+    )
+
+
+def _check_graph(path: Path, graph: Mapping[str, Any]) -> None:
+    if not graph:
+        raise TemplateError(path, "has no nodes besides its metadata")
+    for node_id, node in graph.items():
+        if not (isinstance(node, dict) and isinstance(node.get("class_type"), str)):
+            # A UI-format save ("nodes", "links", …) lands here: it needs converting first.
+            raise TemplateError(
+                path, f"entry {node_id!r} is not an API-format node (no class_type); {IMPORT_HINT}"
+            )
+        if not isinstance(node.get("inputs", {}), dict):
+            raise TemplateError(path, f"node {node_id}: inputs must be an object")
+
+
+def _check_metadata(path: Path, meta: Mapping[str, Any]) -> None:
     declared = meta.get("template_id", path.stem)
     if declared != path.stem:
         raise TemplateError(
-            f"{path}: {METADATA_KEY}.template_id: {declared!r} differs from the file name"
+            path,
+            f"{METADATA_KEY}.template_id {declared!r} differs from the file name "
+            f"(rename the file to {declared}{TEMPLATE_SUFFIX} or fix the id)",
         )
-    return Template(path.stem, path, hashlib.sha256(raw).hexdigest(), meta)
+    kind = meta.get("kind", TemplateKind.image)
+    if kind not in tuple(k.value for k in TemplateKind):
+        known = ", ".join(k.value for k in TemplateKind)
+        raise TemplateError(path, f"{METADATA_KEY}.kind {kind!r} is unknown (known: {known})")
+    for key in ("nodes", "defaults"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise TemplateError(path, f"{METADATA_KEY}.{key} must be an object")
+
+
+def _roles(
+    path: Path, meta: Mapping[str, Any], graph: Mapping[str, Any]
+) -> dict[str, tuple[str, str]]:
+    roles: dict[str, tuple[str, str]] = {}
+    for role, node_id in (meta.get("nodes") or {}).items():
+        if node_id is None:
+            continue
+        if isinstance(node_id, bool) or not isinstance(node_id, str | int):
+            raise TemplateError(
+                path, f"{METADATA_KEY}.nodes.{role} must be a node id, got {node_id!r}"
+            )
+        if str(node_id) not in graph:
+            raise TemplateError(
+                path, f"{METADATA_KEY}.nodes.{role} names node {node_id}, which is not in the graph"
+            )
+        roles[role] = (str(node_id), graph[str(node_id)]["class_type"])
+    return roles
+
+
+def template_files(workflows_dir: Path) -> list[Path]:
+    """The candidate template files: `*.json`, without hidden and temporary files."""
+    d = Path(workflows_dir)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("."))
+
+
+def scan_templates(workflows_dir: Path) -> TemplateRegistry:
+    """Every file in `workflows_dir`, each either a template or a broken file with its reason;
+    one bad file never hides the others."""
+    d = Path(workflows_dir)
+    good: dict[str, Template] = {}
+    broken: dict[str, BrokenTemplate] = {}
+    for path in template_files(d):
+        try:
+            good[path.stem] = load_template(path)
+        except TemplateError as exc:
+            broken[path.stem] = BrokenTemplate(path.stem, path, exc.reason, _declared_id(path))
+    return TemplateRegistry(d, good, broken)
+
+
+def _declared_id(path: Path) -> str | None:
+    # Best effort, for the message of a job naming the id the file declares.
+    try:
+        meta = json.loads(path.read_bytes()).get(METADATA_KEY)
+        declared = meta.get("template_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return declared if isinstance(declared, str) and declared != path.stem else None
 
 
 def load_templates(workflows_dir: Path) -> dict[str, Template]:
-    """Every template in `workflows_dir`, keyed by template id."""
-    return {p.stem: load_template(p) for p in sorted(Path(workflows_dir).glob("*.json"))}
+    """The good templates in `workflows_dir`, keyed by template id (broken files left out;
+    `scan_templates` says why)."""
+    return dict(scan_templates(workflows_dir).templates)
 
 
-@cache
-def _cached(workflows_dir: Path, stamp: tuple[tuple[str, int], ...]) -> dict[str, Template]:
-    return load_templates(workflows_dir)
+@lru_cache(maxsize=16)
+def _cached(workflows_dir: Path, stamp: tuple[tuple[str, int, int], ...]) -> TemplateRegistry:
+    return scan_templates(workflows_dir)
 
 
-def template_registry(workflows_dir: Path) -> dict[str, Template]:
-    """`load_templates`, cached until a file in the folder changes (sensors call it each tick)."""
+def template_registry(workflows_dir: Path) -> TemplateRegistry:
+    """`scan_templates`, cached until a file in the folder changes (sensors call it each tick)."""
     d = Path(workflows_dir).resolve()
-    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*.json")))
-    return _cached(d, stamp)
+    stamp = []
+    for p in template_files(d):
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # removed while we looked: the scan will not see it either
+        stamp.append((p.name, st.st_mtime_ns, st.st_size))
+    return _cached(d, tuple(stamp))

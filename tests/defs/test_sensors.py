@@ -6,11 +6,13 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from nightrun_dagster.definitions import build_defs
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.defs.sensors import job_queue_sensor
 from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jobs"
 
@@ -153,3 +155,57 @@ def test_unmovable_bad_file_does_not_fail_the_tick(
         assert isinstance(result, dg.SensorResult)
         assert len(instance.get_dynamic_partitions("job")) == 3
     assert (tree.queue / "bad.json").read_bytes() == b"nope"
+
+
+def test_broken_templates_reject_only_their_jobs_and_are_logged_each_tick(
+    tree: Tree, queued_examples: list[Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    workflows = tmp_path / "workflows"
+    shutil.copytree(DEFAULT_WORKFLOWS_DIR, workflows)
+    # A plain ComfyUI export (no _workflow_metadata) and a file that is not JSON.
+    node = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}}}
+    (workflows / "plain_export.json").write_text(json.dumps(node))
+    (workflows / "half_written.json").write_text('{"1": ')
+    for template_id in ("plain_export", "half_written"):
+        doc = json.loads(queued_examples[0].read_bytes())
+        doc["job_id"] = f"uses-{template_id}"
+        doc["generation"]["workflow"] = {
+            "template_id": template_id,
+            "workflow_path": f"{template_id}.json",
+        }
+        (tree.queue / f"uses_{template_id}.json").write_text(json.dumps(doc))
+    nightrun = NightrunResource(
+        root=str(tree.root), queue_settle_seconds=0, workflows_dir=str(workflows)
+    )
+
+    with dg.instance_for_test() as instance:
+        capfd.readouterr()
+        result = tick(instance, nightrun)
+        # The sensor's log reaches the instance's console handler, on stderr.
+        log = capfd.readouterr().err
+        assert isinstance(result, dg.SensorResult)
+        # every good job still became a partition
+        assert set(instance.get_dynamic_partitions("job")) == {
+            "verde-yerba-static-2026-02",
+            "mitienda-checkout-ui-2026-02",
+            "verde-teaser-reel-2026-02",
+        }
+        for template_id, why in (
+            ("plain_export", "a plain ComfyUI export"),
+            ("half_written", "not valid JSON"),
+        ):
+            name = f"uses_{template_id}.json"
+            report = json.loads((tree.rejected / f"{name}.error.json").read_bytes())
+            (error,) = report["errors"]
+            assert error["field"] == "generation.workflow.template_id"
+            assert f"{workflows / template_id}.json is broken: " in error["reason"]
+            assert why in error["reason"]
+        (summary,) = [m for m in log.splitlines() if "broken workflow template" in m]
+        assert " - WARNING - " in summary
+        assert "2 broken workflow template(s)" in summary
+        assert "plain_export.json is broken" in summary and "half_written.json is broken" in summary
+
+        # The next tick says it again, once.
+        again = tick(instance, nightrun, cursor=result.cursor)
+        assert isinstance(again, dg.SkipReason)
+        assert capfd.readouterr().err.count("broken workflow template") == 1

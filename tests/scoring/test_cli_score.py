@@ -152,3 +152,64 @@ def test_bench_score_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert "ocr_tesseract" not in doc["one_process"]["no_ocr"]["ms_per_image"]
     assert doc["token_recall"]["tokens"] == 9 and doc["token_recall"]["recall"] >= 0.95
     assert list(tmp_path.iterdir()) == []  # the benchmark images are cleaned up
+
+
+def _job_without_assets_folder(tmp_path: Path, job_dir: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(job_dir / "job.json", folder / "job.json")
+    return folder / "job.json"
+
+
+def test_assets_are_found_as_validate_finds_them(
+    tmp_path: Path, job_dir: Path, capsys: Any
+) -> None:
+    image = save_png(build_ad(COPY, AdStyle(seed=0, width=270, height=338)), tmp_path / "i.png")
+    argv = [str(image), "--json", "--no-ocr"]
+    # Beside the job file, without an assets/ folder.
+    loose = _job_without_assets_folder(tmp_path, job_dir, "loose")
+    for asset in (job_dir / "assets").iterdir():
+        shutil.copy(asset, loose.parent / asset.name)
+    rc, out, err = run([*argv, "--job", str(loose), "--root", str(tmp_path / "empty")], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["path"] == str(image)
+    # In <root>/assets, the artifact root's.
+    alone = _job_without_assets_folder(tmp_path, job_dir, "alone")
+    root = tmp_path / "night-runs"
+    shutil.copytree(job_dir / "assets", root / "assets")
+    rc, out, err = run([*argv, "--job", str(alone), "--root", str(root)], capsys)
+    assert rc == 0, err
+    # An explicit --assets-root wins.
+    rc, _, err = run([*argv, "--job", str(alone), "--assets-root", str(job_dir / "assets")], capsys)
+    assert rc == 0, err
+
+
+def test_assets_found_nowhere_is_a_clear_error(tmp_path: Path, job_dir: Path, capsys: Any) -> None:
+    image = save_png(build_ad(COPY, AdStyle(seed=0, width=270, height=338)), tmp_path / "i.png")
+    alone = _job_without_assets_folder(tmp_path, job_dir, "alone")
+    root = tmp_path / "night-runs"
+    rc, out, err = run([str(image), "--job", str(alone), "--root", str(root)], capsys)
+    assert rc == 2 and out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert any(
+        line.startswith(f"{alone}: assets.product_images[0]: ") and str(root / "assets") in line
+        for line in lines
+    ), err
+    assert lines[-1] == (
+        f"looked for the job's assets in {alone.parent / 'assets'}, {alone.parent}, "
+        f"{root / 'assets'}; pass --assets-root DIR"
+    )
+
+
+def test_a_job_without_product_images_scores(tmp_path: Path, job_dir: Path, capsys: Any) -> None:
+    # static_ad_v1 loads no product image: the schema allows an empty list, so does scoring.
+    doc = json.loads((job_dir / "job.json").read_text())
+    doc["assets"]["product_images"] = []
+    (job_dir / "no_product.json").write_text(json.dumps(doc, ensure_ascii=False))
+    image = save_png(build_ad(COPY, AdStyle(seed=0, width=270, height=338)), tmp_path / "i.png")
+    rc, out, err = run(
+        [str(image), "--job", str(job_dir / "no_product.json"), "--json", "--no-ocr"], capsys
+    )
+    assert rc == 0, err
+    assert 0.0 <= json.loads(out)["total"] <= 1.0
