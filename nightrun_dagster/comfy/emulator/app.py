@@ -250,10 +250,12 @@ class Emulator:
         return json_response({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
     def _custom_check(self, class_type: str, name: str, value: Any) -> str | bool:
+        """The loaders' VALIDATE_INPUTS: the named input file must exist."""
         exists = isinstance(value, str) and resolve_input(value, self.folders) is not None
-        if class_type == "LoadImage" and name == "image" and not exists:
-            return f"Invalid image file: {value}"
-        return True
+        if exists or name not in CUSTOM_VALIDATION.get(class_type, ()):
+            return True
+        kind = {"LoadLatent": "latent", "LoadVideo": "video"}.get(class_type, "image")
+        return f"Invalid {kind} file: {value}"
 
     async def get_queue(self, request: Request) -> Response:
         running, pending = self.s.queue_lists()

@@ -28,6 +28,7 @@ class NodeContext:
     oom_check: Callable[[int], None]  # raise an OOM if this many latent pixels is too many
     saved_prefixes: list[str] = field(default_factory=list)
     preview_suffix: str = "abcde"
+    info: dict[str, Any] = field(default_factory=dict)  # the class's /object_info entry
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU work off the event loop, so HTTP and websockets stay responsive."""

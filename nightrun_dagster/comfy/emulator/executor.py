@@ -19,6 +19,7 @@ from nightrun_dagster.comfy.emulator.errors import (
     out_of_memory,
 )
 from nightrun_dagster.comfy.emulator.files import Folders, resolve_input
+from nightrun_dagster.comfy.emulator.generic import is_sampler, run_generic
 from nightrun_dagster.comfy.emulator.graph import ExecutionList, Signatures, is_link
 from nightrun_dagster.comfy.emulator.nodes import NODES, input_hash
 from nightrun_dagster.comfy.emulator.state import CacheEntry, QueueItem, ServerState
@@ -28,16 +29,52 @@ PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
 PNG_FORMAT = 2
 
-# Share of render_ms each executed node takes; the sampler dominates as it does on a GPU.
-NODE_WEIGHT = {"KSampler": 14.0, "VAEDecode": 1.5, "SaveVideo": 1.5, "VAEEncode": 1.0}
-# VRAM the loaders' models occupy once loaded (SDXL fp16, Wan2.1 1.3B + umt5 fp8, …).
+# Share of render_ms each executed node takes; every sampler (KSampler, KSamplerAdvanced,
+# SamplerCustom, SamplerCustomAdvanced …) dominates as it does on a GPU.
+SAMPLER_WEIGHT = 14.0
+NODE_WEIGHT = {
+    "VAEDecode": 1.5,
+    "VAEDecodeTiled": 1.5,
+    "SaveVideo": 1.5,
+    "SaveWEBM": 1.5,
+    "SaveAnimatedWEBP": 1.5,
+    "SaveAnimatedPNG": 1.5,
+    "VAEEncode": 1.0,
+    "ImageUpscaleWithModel": 1.0,
+}
+GIB = 1024**3
+# VRAM the loaders' models occupy once loaded (SDXL fp16, Wan2.1 1.3B + umt5 fp8, Flux's
+# clip_l + t5xxl fp8, CLIP-ViT-H, an ESRGAN, …).
 MODEL_BYTES = {
-    "CheckpointLoaderSimple": int(6.9 * 1024**3),
-    "UNETLoader": int(2.8 * 1024**3),
-    "CLIPLoader": int(1.4 * 1024**3),
-    "VAELoader": int(0.3 * 1024**3),
-    "ControlNetLoader": int(2.5 * 1024**3),
-    "IPAdapterUnifiedLoader": int(1.6 * 1024**3),
+    "CheckpointLoaderSimple": int(6.9 * GIB),
+    "CheckpointLoader": int(6.9 * GIB),
+    "ImageOnlyCheckpointLoader": int(4.2 * GIB),
+    "unCLIPCheckpointLoader": int(6.9 * GIB),
+    "UNETLoader": int(2.8 * GIB),
+    "CLIPLoader": int(1.4 * GIB),
+    "DualCLIPLoader": int(5.0 * GIB),
+    "TripleCLIPLoader": int(5.6 * GIB),
+    "QuadrupleCLIPLoader": int(6.5 * GIB),
+    "VAELoader": int(0.3 * GIB),
+    "ControlNetLoader": int(2.5 * GIB),
+    "DiffControlNetLoader": int(2.5 * GIB),
+    "CLIPVisionLoader": int(1.2 * GIB),
+    "StyleModelLoader": int(0.8 * GIB),
+    "UpscaleModelLoader": int(0.07 * GIB),
+    "GLIGENLoader": int(0.4 * GIB),
+    "HypernetworkLoader": int(0.1 * GIB),
+    "PhotoMakerLoader": int(0.9 * GIB),
+    "ModelPatchLoader": int(1.0 * GIB),
+    "LoraLoaderModelOnly": int(0.2 * GIB),
+    "IPAdapterUnifiedLoader": int(1.6 * GIB),
+}
+# Classes whose IS_CHANGED hashes the input file they load.
+_HASHED_INPUTS = {
+    "LoadImage": "image",
+    "LoadImageMask": "image",
+    "LoadImageOutput": "image",
+    "LoadLatent": "latent",
+    "LoadVideo": "file",
 }
 
 
@@ -179,7 +216,7 @@ class PromptRun:
         to_run = [n for n in order if keys[n] not in cache]
         self._plan_time(to_run)
         fault_node = next(
-            (n for n in to_run if self.prompt[n]["class_type"] == "KSampler"),
+            (n for n in to_run if self._is_sampler(n)),
             to_run[0] if to_run else None,
         )
 
@@ -215,7 +252,7 @@ class PromptRun:
                 if node_id == fault_node:
                     await self._inject_faults(node_id)
                 ctx = self._context(node_id, class_type)
-                outputs, ui = await NODES[class_type](ctx, **inputs)
+                outputs, ui = await NODES.get(class_type, run_generic)(ctx, **inputs)
                 await self._sleep_until(self.targets[node_id][1])
             except Interrupted:
                 outcome = "interrupted"
@@ -315,8 +352,8 @@ class PromptRun:
         class_type = node.get("class_type")
         if class_type == "SaveImageWebsocket":
             return time.time()  # IS_CHANGED = time(): never cached
-        if class_type == "LoadImage":
-            name = (node.get("inputs") or {}).get("image")
+        if class_type in _HASHED_INPUTS:
+            name = (node.get("inputs") or {}).get(_HASHED_INPUTS[class_type])
             path = resolve_input(name, self.folders) if isinstance(name, str) else None
             return input_hash(path)
         return None
@@ -336,13 +373,21 @@ class PromptRun:
 
     def _plan_time(self, to_run: list[str]) -> None:
         budget = self.config.render_ms / 1000 if to_run else 0.0
-        weights = [NODE_WEIGHT.get(self.prompt[n]["class_type"], 1.0) for n in to_run]
+        weights = [
+            SAMPLER_WEIGHT
+            if self._is_sampler(n)
+            else NODE_WEIGHT.get(self.prompt[n]["class_type"], 1.0)
+            for n in to_run
+        ]
         total = sum(weights) or 1.0
         at = 0.0
         for node_id, weight in zip(to_run, weights, strict=True):
             share = budget * weight / total
             self.targets[node_id] = (at, at + share)
             at += share
+
+    def _is_sampler(self, node_id: str) -> bool:
+        return is_sampler(self.info[self.prompt[node_id]["class_type"]])
 
     async def _sleep_until(self, offset: float) -> None:
         delay = self.started + offset - time.monotonic()
@@ -436,4 +481,5 @@ class PromptRun:
             oom_check=self._oom_check,
             saved_prefixes=self.prefixes,
             preview_suffix="".join(self.rng.choice(letters) for _ in range(5)),
+            info=self.info[class_type],
         )

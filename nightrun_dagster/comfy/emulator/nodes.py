@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import io
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,12 +12,12 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
-from nightrun_dagster.comfy.emulator import render as synth
 from nightrun_dagster.comfy.emulator.context import NodeContext
 from nightrun_dagster.comfy.emulator.errors import NodeFailure, unidentified_image
 from nightrun_dagster.comfy.emulator.files import png_bytes, resolve_input, save_path, write_atomic
-from nightrun_dagster.comfy.emulator.prompt_text import parse_ad_text
+from nightrun_dagster.comfy.emulator.sampling import SamplerCall, decoded, run_sampler
 from nightrun_dagster.comfy.emulator.values import (
     ClipRef,
     Conditioning,
@@ -27,11 +27,10 @@ from nightrun_dagster.comfy.emulator.values import (
     IPAdapterRef,
     Latent,
     ModelRef,
-    Sampling,
     VaeRef,
     Video,
 )
-from nightrun_dagster.comfy.emulator.video import encode_mp4
+from nightrun_dagster.comfy.emulator.video import encode_mp4, encode_video
 
 Result = tuple[tuple[Any, ...], dict[str, Any] | None]
 Impl = Callable[..., Awaitable[Result]]
@@ -182,26 +181,10 @@ async def ksampler(
     latent_image: Latent,
     denoise: float,
 ) -> Result:
-    ctx.oom_check(latent_image.pixels)
-    sampling = Sampling(
+    call = SamplerCall(
         seed, steps, cfg, sampler_name, scheduler, denoise, model, positive, negative
     )
-    li = latent_image
-    latent = Latent(li.width, li.height, li.batch, li.frames, li.base, sampling)
-    # Decode while the steps tick, so the real work hides inside render_ms.
-    pixels = asyncio.ensure_future(ctx.blocking(decode, latent))
-    # An interrupted prompt never decodes: collect the outcome so asyncio does not complain.
-    pixels.add_done_callback(lambda f: f.cancelled() or f.exception())
-    try:
-        for step in range(1, steps + 1):
-            await ctx.pace(step / steps)
-            await ctx.progress(step, steps, None)
-    except BaseException:
-        pixels.cancel()
-        raise
-    return (
-        Latent(li.width, li.height, li.batch, li.frames, li.base, sampling, decoded=pixels),
-    ), None
+    return (await run_sampler(ctx, call, latent_image),), None
 
 
 @node("VAEEncode")
@@ -215,55 +198,7 @@ async def vae_encode(ctx: NodeContext, pixels: Images, vae: VaeRef) -> Result:
 
 @node("VAEDecode")
 async def vae_decode(ctx: NodeContext, samples: Latent, vae: VaeRef) -> Result:
-    if samples.decoded is not None:
-        return (await asyncio.shield(samples.decoded),), None
-    return (await ctx.blocking(decode, samples),), None
-
-
-def decode(latent: Latent) -> Images:
-    """Pixels for a latent: the synthetic ad for a sampled one, its base for a bare img2img
-    latent, and the brownish grey a VAE makes of zeros otherwise."""
-    w, h = latent.width, latent.height
-    if latent.sampling is None:
-        if latent.base is not None:
-            return latent.base
-        count = latent.batch * (latent.frames or 1)
-        return Images(np.broadcast_to(np.array([124, 118, 108], np.uint8), (count, h, w, 3)).copy())
-    s = latent.sampling
-    text = parse_ad_text(s.positive.text)
-    strengths = [c.strength for c in s.positive.controls]
-    product = None
-    if s.model.product is not None:
-        p = s.model.product
-        alpha = p.alpha[0] if p.alpha is not None else np.full(p.pixels.shape[1:3], 255, np.uint8)
-        product = np.dstack([p.pixels[0], alpha])
-    frames: list[np.ndarray] = []
-    for i in range(latent.batch):
-        base = None
-        if latent.base is not None:
-            b = latent.base.pixels[min(i, latent.base.batch - 1)]
-            base = b if b.shape[:2] == (h, w) else cv2.resize(b, (w, h))
-        scene = synth.Scene(
-            width=w,
-            height=h,
-            seed=s.seed + i,
-            steps=s.steps,
-            cfg=s.cfg,
-            sampler=s.sampler,
-            denoise=s.denoise,
-            text=text,
-            loras=s.model.loras,
-            control_strength=min(strengths) if strengths else None,
-            ipadapter_weight=s.model.ipadapter_weight if product is not None else 0.0,
-            base=base,
-            product=product,
-        )
-        still = synth.render(scene)
-        if latent.frames:
-            frames.extend(synth.animate(still, latent.frames, s.seed + i))
-        else:
-            frames.append(still)
-    return Images(np.stack(frames))
+    return (await decoded(ctx, samples),), None
 
 
 # ---------------------------------------------------------------- images
@@ -382,7 +317,33 @@ async def load_image(ctx: NodeContext, image: str) -> Result:
     return (images, mask), None
 
 
-def _save_images(
+NODES["LoadImageOutput"] = load_image  # LoadImage's subclass: `name.png [output]`
+
+
+@node("LoadImageMask")
+async def load_image_mask(ctx: NodeContext, image: str, channel: str) -> Result:
+    path = resolve_input(image, ctx.folders)
+    if path is None:
+        raise NodeFailure(
+            "FileNotFoundError",
+            f"[Errno 2] No such file or directory: '{ctx.folders.input / image}'\n",
+            [],
+        )
+
+    def load() -> np.ndarray:
+        try:
+            with Image.open(path) as img:
+                rgba = ImageOps.exif_transpose(img).convert("RGBA")
+        except UnidentifiedImageError:
+            raise unidentified_image(str(path)) from None
+        band = channel[0].upper()
+        mask = np.asarray(rgba.getchannel(band), np.float32) / 255.0
+        return (1.0 - mask if band == "A" else mask)[None]
+
+    return (await ctx.blocking(load),), None
+
+
+def write_images(
     ctx: NodeContext, images: Images, prefix: str, kind: str, metadata: bool = True
 ) -> list[dict[str, str]]:
     root = ctx.folders.output if kind == "output" else ctx.folders.temp
@@ -402,7 +363,7 @@ def _save_images(
 @node("SaveImage")
 async def save_image(ctx: NodeContext, images: Images, filename_prefix: str) -> Result:
     try:
-        results = await ctx.blocking(_save_images, ctx, images, filename_prefix, "output")
+        results = await ctx.blocking(write_images, ctx, images, filename_prefix, "output")
     except ValueError as ex:
         raise NodeFailure("Exception", f"{ex}\n", []) from None
     ctx.saved_prefixes.append(filename_prefix)
@@ -412,7 +373,7 @@ async def save_image(ctx: NodeContext, images: Images, filename_prefix: str) -> 
 @node("PreviewImage")
 async def preview_image(ctx: NodeContext, images: Images) -> Result:
     prefix = f"ComfyUI_temp_{ctx.preview_suffix}"
-    results = await ctx.blocking(_save_images, ctx, images, prefix, "temp")
+    results = await ctx.blocking(write_images, ctx, images, prefix, "temp")
     return (), {"images": results}
 
 
@@ -449,6 +410,103 @@ async def save_video(
         raise NodeFailure("Exception", f"{ex}\n", []) from None
     ctx.saved_prefixes.append(filename_prefix)
     # comfy_api ui.PreviewVideo: the file under "images", flagged animated.
+    return (), {"images": [result], "animated": [True]}
+
+
+@node("SaveWEBM")
+async def save_webm(
+    ctx: NodeContext, images: Images, filename_prefix: str, codec: str, fps: float, crf: float
+) -> Result:
+    def write() -> dict[str, str]:
+        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
+        file = f"{stem}_{counter:05}_.webm"
+        metadata = {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
+        encode_video(images.pixels, fps, folder / file, metadata, codec, crf)
+        return {"filename": file, "subfolder": subfolder, "type": "output"}
+
+    try:
+        result = await ctx.blocking(write)
+    except (ValueError, RuntimeError, FileNotFoundError, KeyError) as ex:
+        raise NodeFailure("Exception", f"{ex}\n", []) from None
+    ctx.saved_prefixes.append(filename_prefix)
+    return (), {"images": [result], "animated": [True]}
+
+
+_WEBP_METHODS = {"default": 4, "fastest": 0, "slowest": 6}
+
+
+@node("SaveAnimatedWEBP")
+async def save_animated_webp(
+    ctx: NodeContext,
+    images: Images,
+    filename_prefix: str,
+    fps: float,
+    lossless: bool,
+    quality: int,
+    method: str,
+) -> Result:
+    def write() -> dict[str, str]:
+        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
+        file = f"{stem}_{counter:05}_.webp"
+        frames = [Image.fromarray(p) for p in images.pixels]
+        exif = frames[0].getexif()
+        exif[0x0110] = f"prompt:{json.dumps(ctx.prompt)}"
+        for offset, (key, value) in enumerate((ctx.extra_data.get("extra_pnginfo") or {}).items()):
+            exif[0x010F - offset] = f"{key}:{json.dumps(value)}"
+        buffer = io.BytesIO()
+        frames[0].save(
+            buffer,
+            format="WEBP",
+            save_all=True,
+            duration=int(1000.0 / fps),
+            append_images=frames[1:],
+            exif=exif,
+            lossless=lossless,
+            quality=quality,
+            method=_WEBP_METHODS.get(method, 4),
+        )
+        write_atomic(folder / file, buffer.getvalue())
+        return {"filename": file, "subfolder": subfolder, "type": "output"}
+
+    try:
+        result = await ctx.blocking(write)
+    except ValueError as ex:
+        raise NodeFailure("Exception", f"{ex}\n", []) from None
+    ctx.saved_prefixes.append(filename_prefix)
+    # One file for the whole batch; "animated" is false for a single frame.
+    return (), {"images": [result], "animated": [images.batch != 1]}
+
+
+@node("SaveAnimatedPNG")
+async def save_animated_png(
+    ctx: NodeContext, images: Images, filename_prefix: str, fps: float, compress_level: int
+) -> Result:
+    def write() -> dict[str, str]:
+        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
+        file = f"{stem}_{counter:05}_.png"
+        info = PngInfo()
+        chunks = {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
+        for key, value in chunks.items():
+            info.add(b"comf", key.encode("latin-1") + b"\0" + json.dumps(value).encode(), True)
+        frames = [Image.fromarray(p) for p in images.pixels]
+        buffer = io.BytesIO()
+        frames[0].save(
+            buffer,
+            format="PNG",
+            pnginfo=info,
+            compress_level=compress_level,
+            save_all=True,
+            duration=int(1000.0 / fps),
+            append_images=frames[1:],
+        )
+        write_atomic(folder / file, buffer.getvalue())
+        return {"filename": file, "subfolder": subfolder, "type": "output"}
+
+    try:
+        result = await ctx.blocking(write)
+    except ValueError as ex:
+        raise NodeFailure("Exception", f"{ex}\n", []) from None
+    ctx.saved_prefixes.append(filename_prefix)
     return (), {"images": [result], "animated": [True]}
 
 

@@ -234,8 +234,10 @@ class Validator:
                         }
                     )
                     continue
-                if isinstance(input_type, list) or input_type == "COMBO":
-                    options = extra_info.get("options", []) if input_type == "COMBO" else input_type
+                # Only V1 list combos: 0.3.64 does not check a V3 "COMBO" input's options
+                # (SaveVideo format, UpscaleModelLoader model_name); a bad one fails at run time.
+                if isinstance(input_type, list):
+                    options = input_type
                     if val not in options:
                         input_config: Any = config
                         if len(options) > 20:

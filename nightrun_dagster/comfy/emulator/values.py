@@ -136,3 +136,62 @@ class Video:
 
     def __str__(self) -> str:
         return "<comfy_api.latest._input_impl.video_types.VideoFromComponents object>"
+
+
+# ---------------------------------------------------------------- custom sampling (SamplerCustom*)
+@dataclass(frozen=True)
+class Noise:
+    """RandomNoise's seed; None for DisableNoise."""
+
+    seed: int | None
+
+    def __str__(self) -> str:
+        return "<comfy_extras.nodes_custom_sampler.Noise_RandomNoise object at 0x7f3c2a1b8b50>"
+
+
+@dataclass(frozen=True)
+class Guider:
+    """CFGGuider / BasicGuider / DualCFGGuider: the model, the prompts and the scale."""
+
+    model: ModelRef
+    positive: Conditioning
+    negative: Conditioning
+    cfg: float
+
+    def __str__(self) -> str:
+        return "<comfy.samplers.CFGGuider object at 0x7f3c2a1b8c70>"
+
+
+@dataclass(frozen=True)
+class SamplerRef:
+    """KSamplerSelect's (or a Sampler* node's) sampler."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return "<comfy.samplers.KSAMPLER object at 0x7f3c2a1b8d90>"
+
+
+@dataclass(frozen=True)
+class Sigmas:
+    """A schedule: how many steps, from which scheduler, over how much of the noise."""
+
+    steps: int
+    scheduler: str
+    denoise: float = 1.0
+
+    def __str__(self) -> str:
+        return "tensor([14.6146, 10.7468,  8.0815,  ...,  0.0292,  0.0000])"
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """Any other link type (CLIP_VISION, UPSCALE_MODEL, HOOKS, AUDIO, …): its type and the model
+    file or class that made it."""
+
+    type: str
+    name: str
+    scale: int = 1  # UPSCALE_MODEL: how much ImageUpscaleWithModel enlarges
+
+    def __str__(self) -> str:
+        return f"<{self.type} object at 0x7f3c2a1b8eb0>"
