@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from nightrun_dagster.cli.jobs import intake_from
+from nightrun_dagster.cli.jobs import intake_for
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import Expansion, Variant, expand_job
 from nightrun_dagster.intake.validate import ValidJob, validate_file
@@ -45,7 +45,7 @@ def command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     mode = RunMode(args.mode) if args.mode else mode_for_night(night)
     try:
-        found = validate_file(args.file, intake_from(args))
+        found = validate_file(args.file, intake_for(args, args.file))
     except JobSpecInvalid as exc:
         for error in exc.errors:
             print(error.line(), file=sys.stderr)

@@ -164,6 +164,15 @@ def test_load_image_gets_the_name_the_upload_will_have(cli: Any) -> None:
     assert input_ref(product, sub) in loaded
 
 
+def test_assets_found_beside_the_job_like_expand(tmp_path: Path, capsys: Any) -> None:
+    # No --assets-root: job_specs/assets holds the UI job's product shot and screen.
+    args = ["--root", str(tmp_path / "empty-root"), "--night", NIGHT]
+    assert main(["expand", str(UI), *args]) == 0
+    capsys.readouterr()
+    assert main(["graph", str(UI), *args]) == 0
+    assert list(graphs(capsys.readouterr().out)) == ["v0001"]
+
+
 def test_unknown_variant_exits_2_listing_the_range(cli: Any) -> None:
     code, out, err = cli("graph", str(STATIC), "--night", NIGHT, "--variant", "v0999")
     assert code == 2 and out == ""
