@@ -6,17 +6,28 @@ import io
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
-from datetime import time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
+from nightrun_dagster.ops.night import (
+    FIRST_NIGHT,
+    TIMEZONE,
+    TZ,
+    WARMUP,
+    at,
+    mode_for_night,
+    parse_night,
+    tonight,
+)
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "job_specs"
 SCHEMA_FILE = "creative_job.schema.json"
+EXIT_BAD_NIGHT = 2  # argparse's code for a bad argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="DAGSTER_HOME for the demo's instance (default <root>/dagster_home, SQLite)",
     )
-    p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
+    p.add_argument(
+        "--night",
+        help="night as YYYY-MM-DD, one that has begun (default: tonight once its 22:45 warm-up "
+        "has begun, else last night)",
+    )
     p.add_argument("--jobs", type=Path, default=EXAMPLES, help="folder of job files to queue")
     p.add_argument(
         "--comfy-url",
@@ -63,13 +78,61 @@ def stage_examples(jobs_dir: Path, root: Path) -> list[Path]:
     return staged
 
 
+class BadNight(ValueError):
+    """A --night the demo cannot run: not a date, before the first night, or not open yet."""
+
+
+def opens_at(night: str) -> datetime:
+    """When the night's partition opens: its warm-up, 22:45 Buenos Aires on its date."""
+    return at(night, WARMUP)
+
+
+def check_night(night: str, now: datetime | None = None) -> str:
+    """`night`, as YYYY-MM-DD, if the demo can run it; raises BadNight saying why not."""
+    try:
+        # Canonical form: Python also parses 20260209 or 2026-W07-1, which are no partition key.
+        night = parse_night(night).isoformat()
+    except ValueError as exc:
+        raise BadNight(str(exc)) from None
+    if parse_night(night) < parse_night(FIRST_NIGHT):
+        raise BadNight(f"night {night} is before the first night, {FIRST_NIGHT}")
+    now = now or datetime.now(TZ)
+    opens = opens_at(night)
+    if now < opens:
+        raise BadNight(
+            f"night {night} has not opened yet: it opens at {opens:%Y-%m-%d %H:%M} "
+            f"{TIMEZONE} (its warm-up); pick a night that has begun"
+        )
+    return night
+
+
+def default_night(now: datetime | None = None) -> str:
+    """Tonight once its warm-up has begun, else the night before (by day, tonight's partition
+    does not exist yet)."""
+    night = tonight(now)
+    if (now or datetime.now(TZ)) < opens_at(night):
+        night = (parse_night(night) - timedelta(days=1)).isoformat()
+    return night
+
+
 def demo_command(args: argparse.Namespace) -> int:
     from nightrun_dagster.store.paths import default_root
 
     root = (args.root or default_root()).resolve()
     home = (args.home or root / "dagster_home").resolve()
-    night = args.night or tonight()
-    parse_night(night)
+    if args.night is None:
+        night = default_night()
+        if night != tonight():
+            print(
+                f"[demo] tonight ({tonight()}) opens at {opens_at(tonight()):%H:%M}; "
+                f"the demo runs the last night that has begun, {night} (--night to choose)"
+            )
+    else:
+        try:
+            night = check_night(args.night)
+        except BadNight as exc:
+            print(f"--night: {exc}", file=sys.stderr)
+            return EXIT_BAD_NIGHT
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

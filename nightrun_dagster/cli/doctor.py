@@ -1,16 +1,24 @@
-"""`nightrun doctor`: reachability, devices, a smoke render, job models and nodes, OCR, disk."""
+"""`nightrun doctor`: templates, the queue, reachability, devices, a smoke render, job models and
+nodes, OCR, disk."""
 
 import argparse
 import os
 from pathlib import Path
 
 from nightrun_dagster.cli.jobs import intake_from
-from nightrun_dagster.comfy.doctor import run_doctor
-from nightrun_dagster.intake.queue import read_queue
+from nightrun_dagster.comfy.doctor import (
+    SMOKE_TEMPLATE,
+    SmokeGraph,
+    run_doctor,
+    smoke_unavailable,
+)
+from nightrun_dagster.intake.queue import review_queue
+from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.ops.night import tonight
 from nightrun_dagster.plan.probe import first_variant_graph, smoke_graph
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.compat import check_graph
+from nightrun_dagster.workflows.templates import TemplateRegistry
 
 DEFAULT_URL = "http://127.0.0.1:8188"
 
@@ -33,14 +41,16 @@ def command(args: argparse.Namespace) -> int:
     ]
     root = args.root or default_root()
     intake = intake_from(args)
-    jobs = list(read_queue(Tree(root), intake).values())
+    registry = intake.registry()
+    queue = review_queue(Tree(root), intake)
     night = tonight()
     report = run_doctor(
         urls,
         root,
         args.min_free_gb,
-        smoke_graph(intake),
-        jobs,
+        _smoke(intake, registry),
+        registry,
+        queue,
         lambda found: first_variant_graph(found, night),
         check_graph,
     )
@@ -52,3 +62,12 @@ def command(args: argparse.Namespace) -> int:
     failed = [c.name for c in report.checks if not c.ok]
     print("doctor: all checks passed" if not failed else f"doctor: failed: {', '.join(failed)}")
     return 0 if not failed else 1
+
+
+def _smoke(intake: Intake, registry: TemplateRegistry) -> SmokeGraph:
+    if SMOKE_TEMPLATE not in registry.templates:
+        return smoke_unavailable(registry)
+    try:
+        return smoke_graph(intake)
+    except KeyError as exc:  # a smoke_v1 whose metadata names no output node
+        return f"{SMOKE_TEMPLATE} has no {exc.args[0]!r} role; it cannot be the smoke test"

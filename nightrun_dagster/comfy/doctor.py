@@ -16,10 +16,15 @@ from PIL import Image
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
 from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
+from nightrun_dagster.intake.queue import QueueReview
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.store.paths import volume_of
+from nightrun_dagster.workflows.apply import ApplyError
+from nightrun_dagster.workflows.samplers import UnknownSampler
+from nightrun_dagster.workflows.templates import TemplateRegistry, display_path
 
 REQUIRED_LANGUAGES = ("spa", "eng")
+SMOKE_TEMPLATE = "smoke_v1"  # model-free: any ComfyUI can render it
 
 
 @dataclass
@@ -44,12 +49,14 @@ class DoctorReport:
 
 GraphForJob = Callable[[ValidJob], dict[str, Any]]
 CheckGraph = Callable[[dict[str, Any], dict[str, Any], dict[str, list[str]]], list[Any]]
+# The smoke test's graph, or why there is none (its template is missing or broken).
+SmokeGraph = dict[str, Any] | str
 
 
 async def check_server(
     url: str,
     report: DoctorReport,
-    smoke_graph: dict[str, Any],
+    smoke_graph: SmokeGraph,
     jobs: Sequence[ValidJob],
     graph_for: GraphForJob,
     check_graph: CheckGraph,
@@ -72,21 +79,10 @@ async def check_server(
         has_gpu = any(d.get("type") not in (None, "cpu") for d in devices)
         report.add("devices", bool(devices), "GPU found" if has_gpu else "CPU only", lines)
 
-        try:
-            submitted = await client.submit(smoke_graph)
-            outcome = await client.wait(submitted.prompt_id)
-            with tempfile.TemporaryDirectory() as tmp:
-                files = [o for o in outcome.outputs if o.type == "output"]
-                if not files:
-                    raise ComfyError("smoke_v1 produced no output file")
-                dest = Path(tmp) / "smoke.png"
-                size = await client.download(files[0], dest)
-                with Image.open(dest) as im:
-                    shape = f"{im.width}x{im.height}"
-            await client.delete_history([submitted.prompt_id])
-            report.add("smoke_v1", True, f"rendered end to end ({shape}, {size} bytes)")
-        except ComfyError as exc:
-            report.add("smoke_v1", False, str(exc))
+        if isinstance(smoke_graph, str):
+            report.add(SMOKE_TEMPLATE, False, smoke_graph)
+        else:
+            await _smoke_render(client, report, smoke_graph)
 
         try:
             object_info = await client.object_info()
@@ -97,12 +93,37 @@ async def check_server(
             return
         problems: list[str] = []
         for found in jobs:
-            for p in check_graph(graph_for(found), object_info, models):
+            try:
+                graph = graph_for(found)
+            except (ApplyError, UnknownSampler) as exc:
+                problems.append(f"{found.source.name} ({found.key}): cannot build a graph: {exc}")
+                continue
+            for p in check_graph(graph, object_info, models):
                 problems.append(f"{found.source.name} ({found.key}): {p.detail}")
         detail = f"{len(jobs)} queued job(s) checked"
         report.add(
             "jobs", not problems, detail if not problems else f"{detail}: problems", problems
         )
+
+
+async def _smoke_render(
+    client: ComfyClient, report: DoctorReport, smoke_graph: dict[str, Any]
+) -> None:
+    try:
+        submitted = await client.submit(smoke_graph)
+        outcome = await client.wait(submitted.prompt_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = [o for o in outcome.outputs if o.type == "output"]
+            if not files:
+                raise ComfyError(f"{SMOKE_TEMPLATE} produced no output file")
+            dest = Path(tmp) / "smoke.png"
+            size = await client.download(files[0], dest)
+            with Image.open(dest) as im:
+                shape = f"{im.width}x{im.height}"
+        await client.delete_history([submitted.prompt_id])
+        report.add(SMOKE_TEMPLATE, True, f"rendered end to end ({shape}, {size} bytes)")
+    except ComfyError as exc:
+        report.add(SMOKE_TEMPLATE, False, str(exc))
 
 
 def check_tesseract(report: DoctorReport) -> None:
@@ -127,17 +148,51 @@ def check_disk(report: DoctorReport, root: Path, min_free_gb: float) -> None:
     )
 
 
+def check_templates(report: DoctorReport, registry: TemplateRegistry) -> None:
+    """Every file in the workflows folder is a usable template; a line per broken one."""
+    good = len(registry.templates)
+    if not registry.workflows_dir.is_dir():
+        report.add("templates", False, f"no workflows folder at {registry.workflows_dir}")
+        return
+    broken = [b.line() for b in registry.broken.values()]
+    detail = f"{good} template(s) in {display_path(registry.workflows_dir)}"
+    if broken:
+        detail += f", {len(broken)} broken (jobs naming them are rejected)"
+    report.add("templates", not broken, detail, broken)
+
+
+def check_queue(report: DoctorReport, review: QueueReview) -> None:
+    """Queue files the sensor will reject, each with its reasons."""
+    lines = [e.line() for _, errors in review.invalid for e in errors]
+    detail = f"{len(review.valid)} valid queued job(s)"
+    if review.invalid:
+        detail += f", {len(review.invalid)} file(s) will be rejected"
+    report.add("queue", not review.invalid, detail, lines)
+
+
+def smoke_unavailable(registry: TemplateRegistry) -> str:
+    """Why the smoke test cannot run: its template is broken or absent."""
+    broken = registry.broken.get(SMOKE_TEMPLATE)
+    if broken is not None:
+        return broken.line()
+    return f"no {SMOKE_TEMPLATE} template in {display_path(registry.workflows_dir)}"
+
+
 def run_doctor(
     urls: Sequence[str],
     root: Path,
     min_free_gb: float,
-    smoke_graph: dict[str, Any],
-    jobs: Sequence[ValidJob],
+    smoke_graph: SmokeGraph,
+    registry: TemplateRegistry,
+    queue: QueueReview,
     graph_for: GraphForJob,
     check_graph: CheckGraph,
     timeouts: Timeouts | None = None,
 ) -> DoctorReport:
     report = DoctorReport()
+    check_templates(report, registry)
+    check_queue(report, queue)
+    jobs = list(queue.valid.values())
     t = timeouts or Timeouts(connect=3.0, request=15.0, stall=60.0, poll=1.0, unavailable=5.0)
     for url in urls:
         asyncio.run(check_server(url, report, smoke_graph, jobs, graph_for, check_graph, t))

@@ -1,11 +1,17 @@
 """`nightrun demo`: queues the example jobs, plans and renders a night (emulator, SQLite)."""
 
 import json
+import shutil
 import subprocess
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
+
+from nightrun_dagster.cli.demo import BadNight, check_night, default_night
+from nightrun_dagster.ops.night import TZ, tonight
 
 
 def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> None:
@@ -87,3 +93,66 @@ def test_demo_of_a_maintenance_night_renders_nothing_and_runs_retention(tmp_path
     assert "night 2026-02-15, mode maintenance" in proc.stdout
     assert not list((root / "runs" / "2026-02-15").glob("job_*/variants"))
     assert list((root / "ops" / "retention").glob("*.json"))
+
+
+def test_a_night_the_demo_cannot_run_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nightrun_dagster.cli.main import main
+
+    root = tmp_path / "root"
+    future = (date.fromisoformat(tonight()) + timedelta(days=3)).isoformat()
+    cases = {
+        future: f"night {future} has not opened yet: it opens at {future} 22:45 "
+        "America/Argentina/Buenos_Aires",
+        "2025-12-31": "night 2025-12-31 is before the first night, 2026-01-01",
+        "2026-13-01": "night '2026-13-01' is not a date like 2026-02-09",
+        "tomorrow": "night 'tomorrow' is not a date like 2026-02-09",
+    }
+    for night, reason in cases.items():
+        code = main(["demo", "--root", str(root), "--night", night])
+        out, err = capsys.readouterr()
+        assert code == 2, (night, out, err)
+        assert err.startswith(f"--night: {reason}"), (night, err)
+        assert "Traceback" not in out + err
+    assert not root.exists()  # nothing was staged for a night that cannot run
+
+
+def test_a_night_opens_at_its_warm_up() -> None:
+    def ba(day: int, hour: int, minute: int) -> datetime:
+        return datetime(2026, 2, day, hour, minute, tzinfo=TZ)
+
+    with pytest.raises(BadNight, match="opens at 2026-02-10 22:45"):
+        check_night("2026-02-10", now=ba(10, 22, 44))
+    assert check_night("2026-02-10", now=ba(10, 22, 45)) == "2026-02-10"
+    assert check_night("20260210", now=ba(11, 3, 0)) == "2026-02-10"  # the canonical key
+    # By day tonight is not open yet: the default is the night that ended this morning.
+    assert default_night(ba(10, 12, 0)) == "2026-02-09"
+    assert default_night(ba(10, 23, 0)) == "2026-02-10"
+    assert default_night(ba(11, 3, 0)) == "2026-02-10"
+
+
+def test_a_job_without_product_images_goes_from_queue_to_publish_package(tmp_path: Path) -> None:
+    # The seed's schema allows `"product_images": []`; static_ad_v1 loads no product image, so
+    # the job plans, renders, scores, is approved and packaged like any other.
+    jobs = tmp_path / "jobs"
+    (jobs / "assets").mkdir(parents=True)
+    examples = Path(__file__).resolve().parents[2] / "job_specs"
+    shutil.copy(examples / "assets" / "logo_verde.png", jobs / "assets" / "logo_verde.png")
+    doc = json.loads((examples / "static_sdxl_ad.json").read_text("utf-8"))
+    doc["assets"]["product_images"] = []
+    doc["job_id"] = "sin-producto"
+    (jobs / "sin_producto.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    root = tmp_path / "root"
+    cmd = [sys.executable, "-m", "nightrun_dagster.cli.main", "demo", "--root", str(root)]
+    cmd += ["--home", str(tmp_path / "home"), "--night", "2026-02-10", "--jobs", str(jobs)]
+    cmd += ["--max-renders", "4"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "rejected" not in proc.stdout
+    assert "sin-producto: 4 variants, 4 rendered, 0 failed, " in proc.stdout, proc.stdout
+    assert "1 packaged" in proc.stdout.split("sin-producto:")[1].splitlines()[0]
+    job_dir = root / "runs" / "2026-02-10" / "job_sin-producto"
+    manifest = json.loads((job_dir / "inputs" / "manifest.json").read_bytes())
+    assert [a["field"] for a in manifest["assets"]] == ["assets.logo"]
+    assert list(job_dir.glob("publish/*/manifest.json"))

@@ -1,5 +1,6 @@
 """`nightrun doctor` against the emulator, a server missing a model, and a stopped server."""
 
+import json
 import shutil
 import socket
 from pathlib import Path
@@ -12,8 +13,10 @@ from nightrun_dagster.store.paths import Tree
 REPO = Path(__file__).resolve().parents[2]
 
 
-def doctor(capsys: pytest.CaptureFixture[str], url: str, tree: Tree) -> tuple[int, str]:
-    code = main(["doctor", "--comfy-url", url, "--root", str(tree.root), "--min-free-gb", "0.01"])
+def doctor(capsys: pytest.CaptureFixture[str], url: str, tree: Tree, *more: str) -> tuple[int, str]:
+    code = main(
+        ["doctor", "--comfy-url", url, "--root", str(tree.root), "--min-free-gb", "0.01", *more]
+    )
     return code, capsys.readouterr().out
 
 
@@ -27,10 +30,21 @@ def test_doctor_passes_against_the_emulator(
     code, out = doctor(capsys, emulator.url, tree)
     checks = lines_by_check(out)
     assert code == 0, out
-    assert set(checks) == {"reachable", "devices", "smoke_v1", "jobs", "tesseract", "disk"}
+    assert set(checks) == {
+        "templates",
+        "queue",
+        "reachable",
+        "devices",
+        "smoke_v1",
+        "jobs",
+        "tesseract",
+        "disk",
+    }
     assert all(line.startswith("PASS") for line in checks.values()), out
     assert "ComfyUI 0.3.64" in checks["reachable"]
     assert "3 queued job(s) checked" in checks["jobs"]
+    assert "4 template(s) in " in checks["templates"] and "broken" not in out
+    assert "3 valid queued job(s)" in checks["queue"]
     assert "spa" in checks["tesseract"] and "eng" in checks["tesseract"]
     assert emulator.stats()["successes_by_prefix"] == {"nightrun/doctor/smoke": 1}
     assert out.rstrip().endswith("doctor: all checks passed")
@@ -74,3 +88,51 @@ def test_doctor_reports_missing_tesseract_language(
     assert code == 1
     tesseract = lines_by_check(out)["tesseract"]
     assert tesseract.startswith("FAIL") and "missing spa" in tesseract
+
+
+def test_doctor_lists_broken_templates_and_queued_files_that_will_be_rejected(
+    capsys, emulator, tree: Tree, queued_examples: list[Path], tmp_path: Path
+) -> None:
+    workflows = tmp_path / "workflows"
+    shutil.copytree(REPO / "workflows", workflows)
+    node = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}}}
+    (workflows / "plain_export.json").write_text(json.dumps(node))
+    (workflows / "smoke_v1.json").write_text("{")  # even the smoke test's template
+    doc = json.loads(queued_examples[0].read_bytes())
+    doc["job_id"] = "uses-plain-export"
+    doc["generation"]["workflow"] = {
+        "template_id": "plain_export",
+        "workflow_path": "plain_export.json",
+    }
+    (tree.queue / "uses_plain_export.json").write_text(json.dumps(doc))
+    (tree.queue / "half.json").write_text('{"job_id": ')
+    # Valid for the intake, but its inputs_map targets a node the template lacks.
+    doc = json.loads(queued_examples[0].read_bytes())
+    doc["job_id"] = "maps-to-nowhere"
+    doc["generation"]["workflow"]["inputs_map"] = {"copy.headline": "99.text"}
+    (tree.queue / "maps_to_nowhere.json").write_text(json.dumps(doc))
+    queue_before = sorted(p.name for p in tree.queue.iterdir())
+
+    code, out = doctor(capsys, emulator.url, tree, "--workflows-dir", str(workflows))
+
+    assert code == 1, out
+    assert "Traceback" not in out
+    checks = lines_by_check(out)
+    assert checks["templates"].startswith("FAIL") and "2 broken" in checks["templates"]
+    assert f"- {workflows / 'plain_export.json'} is broken: _workflow_metadata is missing" in out
+    assert f"- {workflows / 'smoke_v1.json'} is broken: not valid JSON" in out
+    assert checks["queue"].startswith("FAIL")
+    assert "4 valid queued job(s), 2 file(s) will be rejected" in checks["queue"]
+    assert (
+        f"- uses_plain_export.json: generation.workflow.template_id: "
+        f"{workflows / 'plain_export.json'} is broken: " in out
+    )
+    assert "- half.json: (json): invalid JSON at line 1" in out
+    assert checks["smoke_v1"].startswith("FAIL") and "smoke_v1.json is broken" in out
+    # The valid jobs are still checked against the server; one graph cannot be built.
+    assert checks["jobs"].startswith("FAIL") and "4 queued job(s) checked" in checks["jobs"]
+    assert "- maps_to_nowhere.json (maps-to-nowhere): cannot build a graph: " in out
+    assert "no node or role '99'" in out
+    assert "doctor: failed: templates, queue, smoke_v1, jobs" in out
+    # Doctor only looks: nothing was moved to rejected/.
+    assert sorted(p.name for p in tree.queue.iterdir()) == queue_before
