@@ -37,7 +37,7 @@ def intake_for(args: argparse.Namespace, job_file: Path) -> Intake:
 def template_warnings(workflows_dir: Path) -> list[str]:
     """One line per file in the workflows folder that is not a usable template."""
     if not workflows_dir.is_dir():
-        return [f"warning: the workflows folder {workflows_dir} does not exist"]
+        return [f"warning: the workflows folder {workflows_dir} does not exist (or is a file)"]
     return [
         f"warning: {b.line()} (jobs naming template {b.template_id!r} are rejected)"
         for b in template_registry(workflows_dir).broken.values()
@@ -63,9 +63,9 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def expand_command(args: argparse.Namespace) -> int:
     intake = intake_for(args, args.file)
-    night = args.night or tonight()
     try:
-        parse_night(night)
+        # Canonical YYYY-MM-DD: the night salts random seeds, so 20260209 must equal 2026-02-09.
+        night = parse_night(args.night).isoformat() if args.night else tonight()
     except ValueError as exc:
         print(f"--night: {exc}", file=sys.stderr)
         return 2

@@ -52,11 +52,7 @@ class Intake:
     def check_context(self, registry: TemplateRegistry | None = None) -> CheckContext:
         registry = registry or self.registry()
         facts = {tid: template_facts(t) for tid, t in registry.templates.items()}
-        broken = {}
-        for b in registry.broken.values():
-            broken[b.template_id] = b.line()
-            if b.declared_id is not None and b.declared_id not in registry.templates:
-                broken.setdefault(b.declared_id, b.line())
+        broken = {tid: b.line() for tid, b in registry.broken_by_id().items()}
         return CheckContext(self.assets_root, self.workflows_dir, facts, self.limits, broken)
 
 

@@ -84,13 +84,14 @@ class TemplateRegistry:
     templates: Mapping[str, Template]
     broken: Mapping[str, BrokenTemplate]
 
-    def broken_for(self, template_id: str) -> BrokenTemplate | None:
-        """The broken file a job naming `template_id` would have meant: by file name, or by
-        the id its metadata declares."""
-        found = self.broken.get(template_id)
-        if found is not None or template_id in self.templates:
-            return found
-        return next((b for b in self.broken.values() if b.declared_id == template_id), None)
+    def broken_by_id(self) -> dict[str, BrokenTemplate]:
+        """Every id a job may use to mean a broken file: its file name, and the id its
+        metadata declares when no good template has that id."""
+        found = dict(self.broken)
+        for b in self.broken.values():
+            if b.declared_id is not None and b.declared_id not in self.templates:
+                found.setdefault(b.declared_id, b)
+        return found
 
 
 def display_path(path: Path) -> str:

@@ -112,3 +112,16 @@ def test_bench_expand_table(capsys) -> None:
     rows = dict(line.split("  ", 1) for line in out.splitlines())
     assert rows["variants"].strip() == "300"
     assert rows["params.json files"].strip() == "300"
+
+
+def test_expand_finds_the_assets_beside_the_job_and_reads_the_night_canonically(capsys) -> None:
+    # No --assets-root: job_specs/ keeps its assets in job_specs/assets/, as validate finds them.
+    args = ("expand", str(STATIC), "--json")
+    code, canonical, err = run(capsys, *args, "--night", "2026-02-12")
+    assert code == 0, err
+    code, compact, err = run(capsys, *args, "--night", "20260212")
+    assert code == 0, err
+    assert json.loads(compact)["night"] == "2026-02-12"
+    assert compact == canonical  # the same seeds: the night salts them
+    code, _, err = run(capsys, *args, "--night", "2026-02-30")
+    assert code == 2 and err.startswith("--night: night '2026-02-30' is not a date")
