@@ -144,17 +144,23 @@ _V3_KEYS = (
 )
 
 
+_SECTIONS = ("required", "optional", "hidden")
+
+
 def _served_order(info: Info) -> Info:
     """The captured catalogue has its keys sorted; a server sends them in declaration order:
-    the class's keys as node_info / NodeInfoV1 write them, inputs as `input_order` lists them.
+    the class's keys as node_info / NodeInfoV1 write them, each section's inputs as `input_order`
+    lists them.
     (Option dicts such as {"default", "min", …} stay sorted: their order is not recorded.)"""
     v3 = all(k in info for k in ("output_tooltips", "deprecated", "experimental", "api_node"))
     keys = _V3_KEYS if v3 else _V1_KEYS
     out = {k: info[k] for k in keys if k in info}
     out.update({k: v for k, v in info.items() if k not in out})
-    order: dict[str, list[str]] = info["input_order"]
+    # Sections as INPUT_TYPES / get_v1_info make them: required, optional, hidden.
     inputs = info["input"]
-    sections = [*order, *(s for s in inputs if s not in order)]
+    sections = sorted({*inputs, *info["input_order"]}, key=_SECTIONS.index)
+    order = {s: info["input_order"][s] for s in sections if s in info["input_order"]}
+    out["input_order"] = order
     out["input"] = {}
     for section in sections:
         if section in inputs:
