@@ -108,3 +108,19 @@ def uploads() -> dict[str, str]:
 def capture() -> Callable[[str], Any]:
     """Read one captured ComfyUI payload by file name."""
     return captured
+
+
+OBJECT_INFO_FULL = (
+    REPO / "nightrun_dagster" / "comfy" / "emulator" / "data" / "object_info_full.json",
+    REPO.parent / "shared" / "comfyui-protocol" / "object_info_full.json",
+)
+
+
+@pytest.fixture(scope="session")
+def object_info_full() -> dict[str, Any]:
+    """The captured server's whole GET /object_info (478 classes): the emulator's package data,
+    or the protocol captures beside the clone."""
+    path = next((p for p in OBJECT_INFO_FULL if p.is_file()), None)
+    if path is None:
+        pytest.fail(f"no object_info_full.json at {', '.join(map(str, OBJECT_INFO_FULL))}")
+    return json.loads(path.read_text())
