@@ -18,6 +18,7 @@ from nightrun_dagster.cli import (
     jobs,
     resume,
     score,
+    template,
 )
 
 
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     paths(p)
     graph.add_arguments(p)
     p.set_defaults(func=graph.command)
+
+    p = sub.add_parser("template", help="import ComfyUI workflows as templates; list, show")
+    template.add_arguments(p)
 
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)

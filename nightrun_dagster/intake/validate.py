@@ -25,6 +25,7 @@ from nightrun_dagster.spec.limits import SpecLimits, job_cap
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.spec.slug import job_key
 from nightrun_dagster.workflows.apply import IMAGE_INPUT_ROLES
+from nightrun_dagster.workflows.fit import fit_problems
 from nightrun_dagster.workflows.templates import (
     DEFAULT_WORKFLOWS_DIR,
     Template,
@@ -118,7 +119,7 @@ def _validate(doc: object, label: str, intake: Intake) -> tuple[CreativeJob, Tem
     problems = semantic_problems(job, intake.check_context(registry))
     template = registry.templates.get(job.generation.workflow.template_id)
     if not problems and template is not None:
-        problems = _sweep_problems(job, intake, template)
+        problems = fit_problems(job, template) or _sweep_problems(job, intake, template)
     if problems:
         raise JobSpecInvalid([SpecError(label, f, r) for f, r in problems])
     assert template is not None  # an unknown or broken template is one of the problems

@@ -651,6 +651,12 @@ def _apply_output(graph: Graph, roles: Mapping[str, str | None], params: Mapping
     if node is None:
         raise ApplyError("the template has no output node")
     node["inputs"]["filename_prefix"] = output_prefix(params)
+    # Other image saves (a hires fix's first pass) become previews: a variant keeps one result,
+    # and the server's output folder only what the night asked for.
+    for node_id, other in graph.items():
+        if node_id != roles.get("output") and other["class_type"] == "SaveImage":
+            other["class_type"] = "PreviewImage"
+            other["inputs"] = {k: v for k, v in other["inputs"].items() if k == "images"}
 
 
 def _apply_degrade(graph: Graph, roles: Mapping[str, str | None], rung: DegradeRung) -> None:

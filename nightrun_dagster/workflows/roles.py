@@ -11,6 +11,7 @@ from typing import Any
 
 from nightrun_dagster.workflows.compat import is_link
 from nightrun_dagster.workflows.schemas import NodeSchemas
+from nightrun_dagster.workflows.templates import TemplateKind
 
 Graph = Mapping[str, Any]
 
@@ -39,11 +40,6 @@ class Role(StrEnum):
     ipadapter = "ipadapter"
     base_image = "base_image"
     product_image = "product_image"
-
-
-class TemplateKind(StrEnum):
-    image = "image"
-    video = "video"
 
 
 SAMPLER_CLASSES = frozenset(
@@ -218,7 +214,8 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
     if later:
         notes.append(
             f"two-pass graph: node {sampler} ({w.cls(sampler)}) is the sampler; "
-            f"{', '.join(f'{s} ({w.cls(s)})' for s in later)} refine its result — " + TWO_PASS_RULE
+            f"{', '.join(f'{s} ({w.cls(s)})' for s in later)} "
+            f"refine{'s' if len(later) == 1 else ''} its result — " + TWO_PASS_RULE
         )
     nodes[Role.sampler] = sampler
     _sampler_parts(w, sampler, nodes)
@@ -293,8 +290,8 @@ def _pick_output(
     others = [o for o in outputs if o != chosen and w.cls(o) not in PREVIEW_CLASSES]
     if others:
         notes.append(
-            f"output is node {chosen} ({w.cls(chosen)}); other save nodes "
-            f"({', '.join(others)}) keep their own file names"
+            f"output is node {chosen} ({w.cls(chosen)}); at render time the other image "
+            f"saves ({', '.join(others)}) become previews, so each variant keeps one result"
         )
     return chosen
 

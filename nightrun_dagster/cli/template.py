@@ -1,0 +1,327 @@
+"""`nightrun template add | list | show`: bring your own ComfyUI workflow, see every template."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.comfy.client import ComfyClient, Timeouts
+from nightrun_dagster.comfy.errors import ComfyError
+from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
+from nightrun_dagster.store.atomic import atomic_write_bytes
+from nightrun_dagster.workflows.analysis import sweepable_parameters
+from nightrun_dagster.workflows.compat import model_refs
+from nightrun_dagster.workflows.importer import (
+    ImportReport,
+    TemplateImportError,
+    build_template,
+    check_against_server,
+    check_template_id,
+)
+from nightrun_dagster.workflows.roles import TWO_PASS_RULE
+from nightrun_dagster.workflows.schemas import NodeSchemas
+from nightrun_dagster.workflows.templates import (
+    DEFAULT_WORKFLOWS_DIR,
+    Template,
+    TemplateError,
+    load_template,
+    scan_templates,
+)
+
+# ComfyUI 0.3.64's node catalogue, shipped with the emulator: the types role inference needs
+# when no server is named (an API-format file carries no types).
+BUNDLED_OBJECT_INFO = ("nightrun_dagster.comfy.emulator", "data/object_info_full.json")
+SERVER_TIMEOUTS = Timeouts(connect=5.0, request=60.0)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="template_command", required=True, metavar="ACTION")
+    a = sub.add_parser("add", help="import a ComfyUI workflow (API or UI format) as a template")
+    a.add_argument("file", type=Path, metavar="FILE", help="the exported workflow JSON")
+    a.add_argument("--id", required=True, dest="template_id", help="template id (file <ID>.json)")
+    source = a.add_mutually_exclusive_group()
+    source.add_argument(
+        "--comfy-url", help="ComfyUI server: node schemas and a compatibility check"
+    )
+    source.add_argument("--object-info", type=Path, help="a saved GET /object_info (JSON)")
+    a.add_argument("--name", help="a human name for the template (default: from the file name)")
+    a.add_argument("--force", action="store_true", help="replace an existing template")
+    _common(a)
+    a.set_defaults(func=add_command)
+    ls = sub.add_parser("list", help="every template, and the broken files with the reason")
+    _common(ls)
+    ls.set_defaults(func=list_command)
+    show = sub.add_parser("show", help="one template: roles, defaults, models, parameters")
+    show.add_argument("template_id", metavar="ID")
+    _common(show)
+    show.set_defaults(func=show_command)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workflows-dir", type=Path, help="templates folder (default: ./workflows)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _workflows_dir(args: argparse.Namespace) -> Path:
+    return args.workflows_dir or DEFAULT_WORKFLOWS_DIR
+
+
+def bundled_object_info() -> dict[str, Any]:
+    package, name = BUNDLED_OBJECT_INFO
+    return json.loads(resources.files(package).joinpath(name).read_bytes())
+
+
+def read_object_info(path: Path) -> dict[str, Any]:
+    """A saved `/object_info`: the plain response, or a capture holding it under `response`."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise TemplateImportError(f"--object-info {path}: cannot read: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TemplateImportError(f"--object-info {path}: not valid JSON ({exc})") from exc
+    if isinstance(doc, dict) and isinstance(doc.get("response"), dict):
+        doc = doc["response"]
+    if not isinstance(doc, dict) or not any(
+        isinstance(v, dict) and "input" in v for v in doc.values()
+    ):
+        raise TemplateImportError(
+            f"--object-info {path}: not a GET /object_info answer (an object of node classes, "
+            "each with its 'input'); save http://HOST:8188/object_info from your server"
+        )
+    return doc
+
+
+async def _fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    async with ComfyClient(url, timeouts=SERVER_TIMEOUTS) as client:
+        object_info = await client.object_info()
+        folders = set(await client.model_folders())
+        models = {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+    return object_info, models
+
+
+def fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    try:
+        return asyncio.run(_fetch_server(url))
+    except ComfyError as exc:
+        raise TemplateImportError(f"--comfy-url {url}: {exc}") from exc
+
+
+def add_command(args: argparse.Namespace) -> int:
+    try:
+        report = import_template(args)
+    except TemplateImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+    return 1 if report.problems else 0
+
+
+def import_template(args: argparse.Namespace) -> ImportReport:
+    check_template_id(args.template_id)
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        raise TemplateImportError(f"{args.file}: cannot read: {exc.strerror}") from exc
+    server: tuple[dict[str, Any], dict[str, list[str]]] | None = None
+    if args.comfy_url:
+        server = fetch_server(args.comfy_url)
+        object_info: dict[str, Any] | None = server[0]
+    elif args.object_info:
+        object_info = read_object_info(args.object_info)
+    else:
+        object_info = None
+    schemas = NodeSchemas(object_info if object_info is not None else bundled_object_info())
+    workflows = _workflows_dir(args)
+    target = workflows / f"{args.template_id}.json"
+    previous = _previous(target)
+    doc, report = build_template(
+        raw,
+        label=str(args.file),
+        template_id=args.template_id,
+        schemas=schemas,
+        ui_object_info=object_info,
+        name=args.name,
+        previous=previous,
+    )
+    report.path = target
+    if object_info is not None:
+        models = server[1] if server else {}
+        check_against_server(report, object_info, models)
+    if target.exists():
+        unchanged = previous is not None and _same(previous, doc)
+        if unchanged:
+            report.written = False
+            report.notes.append(f"{target} already holds this template; nothing written")
+            return report
+        if not args.force:
+            old = report.previous_version or "?"
+            raise TemplateImportError(
+                f"{target} exists (version {old}); pass --force to replace it "
+                f"(it becomes version {report.metadata['version']})"
+            )
+    _write(target, doc)
+    return report
+
+
+def _previous(target: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(target.read_bytes())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _same(previous: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+    return json.dumps(previous, sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+def _write(target: Path, doc: dict[str, Any]) -> None:
+    data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    # The registry's own checks judge the file before it replaces anything.
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = Path(tmp) / target.name
+        trial.write_bytes(data)
+        try:
+            load_template(trial)
+        except TemplateError as exc:
+            raise TemplateImportError(f"the template would not load: {exc.reason}") from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, data)
+
+
+def _print_report(report: ImportReport) -> None:
+    meta = report.metadata
+    verb = "wrote" if report.written else "unchanged:"
+    previous = f" (was {report.previous_version})" if report.previous_version else ""
+    print(
+        f"{verb} {report.path} — template {report.template_id} version {meta['version']}"
+        f"{previous}, {meta['kind']}, from the {report.source_format.upper()} format"
+    )
+    print("roles:")
+    for role, node_id in meta["nodes"].items():
+        if node_id is not None:
+            print(f"  {role:<18} node {node_id} ({report.graph[node_id]['class_type']})")
+    if meta["second_passes"]:
+        print(f"  second passes      {', '.join(meta['second_passes'])} ({TWO_PASS_RULE})")
+    print(
+        "defaults: " + ", ".join(f"{k}={v}" for k, v in meta["defaults"].items() if v is not None)
+    )
+    for folder, names in meta["models"].items():
+        print(f"models/{folder}: {', '.join(names)}")
+    if meta["input_requirements"]:
+        print("the job must list: " + ", ".join(meta["input_requirements"]))
+    print(f"{len(report.parameters)} parameters worth sweeping (--json lists them)")
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.checked:
+        print("not checked against a server: pass --comfy-url to check nodes and models")
+    elif report.problems:
+        print(f"the server would refuse it ({len(report.problems)} problem(s)):")
+        for problem in report.problems:
+            print(f"  {problem}")
+    else:
+        print("the server has every node class, value and model it uses")
+
+
+def _template_summary(t: Template) -> dict[str, Any]:
+    meta = t.metadata
+    graph = t.graph()
+    models = meta.get("models")
+    if not isinstance(models, dict):
+        models = {}
+        for ref in model_refs(graph):
+            models.setdefault(ref.folder, [])
+            if ref.name not in models[ref.folder]:
+                models[ref.folder].append(ref.name)
+    return {
+        "template_id": t.template_id,
+        "file": str(t.path),
+        "version": t.version,
+        "kind": str(t.kind),
+        "workflow_name": meta.get("workflow_name"),
+        "models": models,
+        "roles": {k: v for k, v in (meta.get("nodes") or {}).items() if v is not None},
+        "defaults": t.defaults,
+        "sha256": t.sha256,
+    }
+
+
+def list_command(args: argparse.Namespace) -> int:
+    registry = scan_templates(_workflows_dir(args))
+    summaries = [_template_summary(t) for _, t in sorted(registry.templates.items())]
+    broken = [
+        {"template_id": b.template_id, "file": str(b.path), "reason": b.reason}
+        for _, b in sorted(registry.broken.items())
+    ]
+    if args.json:
+        print(json.dumps({"templates": summaries, "broken": broken}, indent=2))
+        return 0
+    rows = [("id", "version", "kind", "models", "roles", "sha256")]
+    for s in summaries:
+        names = [n for names in s["models"].values() for n in names]
+        rows.append(
+            (
+                s["template_id"],
+                s["version"],
+                s["kind"],
+                ", ".join(names) or "-",
+                ", ".join(s["roles"]) or "-",
+                s["sha256"][:12],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    for b in registry.broken.values():
+        print(f"broken: {b.line()}")
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    registry = scan_templates(_workflows_dir(args))
+    template = registry.templates.get(args.template_id)
+    if template is None:
+        broken = registry.broken_by_id().get(args.template_id)
+        if broken is not None:
+            print(f"error: {broken.line()}", file=sys.stderr)
+        else:
+            known = ", ".join(sorted(registry.templates)) or "none"
+            print(f"error: no template {args.template_id!r} (known: {known})", file=sys.stderr)
+        return 1
+    summary = _template_summary(template)
+    graph = template.graph()
+    roles = template.metadata.get("nodes") or {}
+    params = sweepable_parameters(graph, NodeSchemas(bundled_object_info()), roles)
+    summary["metadata"] = template.metadata
+    summary["parameters"] = [p.as_dict() for p in params]
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{summary['template_id']} {summary['version']} ({summary['kind']}): {summary['file']}")
+    print(f"sha256 {summary['sha256']}")
+    for role, node_id in summary["roles"].items():
+        print(f"  {role:<18} node {node_id} ({graph.get(node_id, {}).get('class_type', '?')})")
+    print("defaults: " + ", ".join(f"{k}={v}" for k, v in summary["defaults"].items()))
+    for folder, names in summary["models"].items():
+        print(f"models/{folder}: {', '.join(names)}")
+    print("parameters:")
+    for p in params:
+        role = f" [{p.role}]" if p.role else ""
+        value = p.value if not isinstance(p.value, str) or len(p.value) < 50 else p.value[:47] + "…"
+        print(f"  node {p.node_id}.{p.input} = {value!r} ({p.category}){role}")
+    source = template.metadata.get("source")
+    if isinstance(source, dict):
+        print(
+            f"imported from {source.get('file')} ({source.get('format')}), {source.get('sha256')}"
+        )
+    return 0
