@@ -263,7 +263,25 @@ def test_cfg_guider_takes_cfg_and_the_combined_prompt(sim, tmp_path: Path) -> No
     # The colours are only in ConditioningCombine's second input: the gradient starts at #2B59C3.
     top = image[:24].reshape(-1, 3).mean(axis=0)
     assert np.abs(top - np.array([0x2B, 0x59, 0xC3])).max() < 40, top
-    [(hot, _)] = render(sim, tmp_path / "hot", with_inputs(g, **{"6": {"cfg": 14.0}}))
+    # SamplerCustom takes the same settings as widgets and links: the same picture.
+    custom = copy.deepcopy(g)
+    custom["11"] = {
+        "class_type": "SamplerCustom",
+        "inputs": {
+            "model": ["1", 0],
+            "add_noise": True,
+            "noise_seed": 5150,
+            "cfg": 6.5,
+            "positive": ["4", 0],
+            "negative": ["5", 0],
+            "sampler": ["8", 0],
+            "sigmas": ["9", 0],
+            "latent_image": ["10", 0],
+        },
+    }
+    hot_guider = with_inputs(g, **{"6": {"cfg": 14.0}})
+    [(same, _), (hot, _)] = render(sim, tmp_path / "more", custom, hot_guider)
+    assert np.array_equal(pixels(same["13"][0]), image)
     assert saturation(pixels(hot["13"][0])) > saturation(image) + 5
 
 
