@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,8 @@ def api_graph(
     if object_info is None:
         raise TemplateImportError(f"{label} {UI_NEEDS_SCHEMAS}")
     try:
-        converted = ui_to_api(doc, object_info)
+        # Dynamic prompts ({a|b}) pick the same choice every time: one file, one template.
+        converted = ui_to_api(doc, object_info, rng=random.Random(0))
     except WorkflowFormatError as exc:
         raise TemplateImportError(f"{label}: {exc}") from exc
     return fmt, converted.graph, list(converted.notes)
