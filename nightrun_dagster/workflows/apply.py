@@ -155,7 +155,7 @@ def build_graph(
     if job is not None and params.get("job_id") not in (None, job.job_id):
         raise ApplyError(f"params are for job {params.get('job_id')!r}, not {job.job_id!r}")
     roles = _roles(template, graph)
-    _apply_prompts(graph, roles, params, job)
+    _apply_prompts(template, graph, roles, params, job)
     _apply_sampler(template, graph, roles, params)
     _apply_size(template, graph, roles, params)
     _apply_controlnet(template, graph, roles, params.get("controlnet"), controlnet_models)
@@ -207,6 +207,7 @@ def _node(graph: Graph, roles: Mapping[str, str | None], role: str) -> dict[str,
 
 
 def _apply_prompts(
+    template: Template,
     graph: Graph,
     roles: Mapping[str, str | None],
     params: Mapping[str, Any],
@@ -214,12 +215,28 @@ def _apply_prompts(
 ) -> None:
     positive = roles.get(Role.positive)
     if positive is not None and positive in graph:
-        slots = _text_slots(graph, positive)
+        slots = _prompt_slots(template, graph, Role.positive, positive)
         base = params.get("prompt") or (graph[slots[0][0]]["inputs"][slots[0][1]] if slots else "")
         _set_text(graph, slots, compose_prompt(base, job))
     negative = roles.get(Role.negative)
     if negative is not None and negative in graph and params.get("negative") is not None:
-        _set_text(graph, _text_slots(graph, negative), params["negative"])
+        _set_text(
+            graph, _prompt_slots(template, graph, Role.negative, negative), params["negative"]
+        )
+
+
+def _prompt_slots(
+    template: Template, graph: Graph, role: Role, node_id: str
+) -> list[tuple[str, str]]:
+    """Where a prompt's text goes: as `template add` recorded it, else found in the encoder."""
+    recorded = (template.metadata.get("prompt_inputs") or {}).get(role.value)
+    if isinstance(recorded, list) and recorded:
+        return [
+            (str(n), str(k))
+            for n, k in recorded
+            if str(n) in graph and isinstance(graph[str(n)]["inputs"].get(k), str)
+        ]
+    return _text_slots(graph, node_id)
 
 
 def _text_slots(graph: Graph, encoder: str) -> list[tuple[str, str]]:

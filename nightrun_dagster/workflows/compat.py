@@ -34,6 +34,17 @@ MODEL_INPUTS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("UpscaleModelLoader", "model_name"): "upscale_models",
         ("StyleModelLoader", "style_model_name"): "style_models",
         ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
+        ("QuadrupleCLIPLoader", "clip_name1"): "text_encoders",
+        ("QuadrupleCLIPLoader", "clip_name2"): "text_encoders",
+        ("QuadrupleCLIPLoader", "clip_name3"): "text_encoders",
+        ("QuadrupleCLIPLoader", "clip_name4"): "text_encoders",
+        ("ModelPatchLoader", "name"): "model_patches",
+        ("GLIGENLoader", "gligen_name"): "gligen",
+        ("HypernetworkLoader", "hypernetwork_name"): "hypernetworks",
+        ("PhotoMakerLoader", "photomaker_model_name"): "photomaker",
+        ("DiffusersLoader", "model_path"): "diffusers",
+        ("AudioEncoderLoader", "audio_encoder_name"): "audio_encoders",
+        ("LatentUpscaleModelLoader", "model_name"): "latent_upscale_models",
     }
 )
 # Loader classes we do not list by name still use these input names for model files.

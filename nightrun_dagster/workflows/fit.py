@@ -73,8 +73,12 @@ def _fit(job: CreativeJob, template: Template) -> Iterator[Problem]:
             f"template {tid}'s sampler ({_describe(graph, sampler)}) has no denoise, so only "
             "1.0 can render",
         )
-    if v.samplers and sampler is None:
-        yield f"{SWEEP}.samplers", f"template {tid} has no sampler to set"
+    names = [sampler, roles.get(Role.sampler_select)]
+    if v.samplers and not any(_has_input(graph, n, "sampler_name") for n in names):
+        yield (
+            f"{SWEEP}.samplers",
+            f"template {tid}'s sampler ({_describe(graph, sampler)}) has no sampler_name to set",
+        )
     for i, name in enumerate(v.samplers or []):
         try:
             resolve_sampler(name, "normal")

@@ -218,6 +218,7 @@ def build_template(
         "input_requirements": _requirements(roles),
         "nodes": roles.nodes,
         "second_passes": roles.second_passes,
+        "prompt_inputs": roles.prompt_inputs,
         "defaults": roles.defaults,
         "source": {
             "file": Path(label).name,

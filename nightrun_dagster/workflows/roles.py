@@ -49,6 +49,8 @@ SAMPLER_CLASSES = frozenset(
 # text_g/text_l, Flux's clip_l/t5xxl, and `value` of a string primitive feeding one).
 PROMPT_INPUTS = ("text", "text_g", "text_l", "clip_l", "t5xxl", "prompt", "value", "string")
 SEED_INPUTS = ("seed", "noise_seed")
+# The prompt input of a node that makes the picture itself (an API node), in preference order.
+GENERATOR_PROMPTS = ("prompt", "positive_prompt", "text", "prompt_text")
 SAVE_VIDEO_CLASSES = frozenset(
     {"SaveVideo", "SaveWEBM", "SaveAnimatedWEBP", "SaveAnimatedPNG", "VHS_VideoCombine"}
 )
@@ -69,6 +71,12 @@ TWO_PASS_RULE = (
 )
 
 
+NO_SAMPLER = (
+    "no sampler: the graph needs a KSampler, KSamplerAdvanced, SamplerCustom or "
+    "SamplerCustomAdvanced (or a node that makes the picture from a prompt) that makes the image"
+)
+
+
 class RoleError(ValueError):
     """The graph lacks a part every template needs (a sampler, a prompt, an output)."""
 
@@ -86,6 +94,7 @@ class RoleInference:
     second_passes: list[str] = field(default_factory=list)
     defaults: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    prompt_inputs: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
 class _Walker:
@@ -189,16 +198,16 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
     w = _Walker(graph, schemas)
     samplers = [n for n in graph if _is_sampler(w, n)]
     outputs = [n for n in graph if schemas.is_output_node(w.cls(n))]
-    missing = []
-    if not samplers:
-        missing.append(
-            "no sampler: the graph needs a KSampler, KSamplerAdvanced, SamplerCustom or "
-            "SamplerCustomAdvanced that makes the image"
-        )
     if not outputs:
-        missing.append("no output node: add a SaveImage (or SaveVideo) at the end of the graph")
-    if missing:
+        missing = ["no output node: add a SaveImage (or SaveVideo) at the end of the graph"]
+        if not samplers and not _generators(w, outputs):
+            missing.insert(0, NO_SAMPLER)
         raise RoleError(missing)
+    if not samplers:
+        generators = _generators(w, outputs)
+        if not generators:
+            raise RoleError([NO_SAMPLER])
+        return _generator_roles(w, generators[0], outputs)
     nodes: dict[str, str | None] = {role.value: None for role in Role}
     notes: list[str] = []
     first = [s for s in samplers if not any(_is_sampler(w, u) for u in _latent_chain(w, s))]
@@ -240,7 +249,69 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
         second_passes=later,
         defaults=_defaults(w, nodes, kind),
         notes=notes,
+        prompt_inputs=_prompt_slots(w, nodes),
     )
+
+
+def _generators(w: _Walker, outputs: list[str]) -> list[str]:
+    """Nodes that make the picture without a sampler (API nodes: Ideogram, GPT Image, Veo …):
+    a prompt in, an image or video out, on the way to an output. Nearest the output first."""
+    found = []
+    for output in outputs:
+        for node_id in sorted(w.upstream(output), key=lambda n: -len(w.upstream(n))):
+            inputs = w.inputs(node_id)
+            makes = set(w.schemas.output_types(w.cls(node_id))) & {"IMAGE", "VIDEO"}
+            if makes and any(isinstance(inputs.get(k), str) for k in GENERATOR_PROMPTS):
+                found.append(node_id)
+    return list(dict.fromkeys(found))
+
+
+def _generator_roles(w: _Walker, generator: str, outputs: list[str]) -> RoleInference:
+    nodes: dict[str, str | None] = {role.value: None for role in Role}
+    nodes[Role.sampler] = nodes[Role.positive] = generator
+    inputs = w.inputs(generator)
+    if isinstance(inputs.get("negative_prompt"), str):
+        nodes[Role.negative] = generator
+    if _has_int(w, generator, "width") and _has_int(w, generator, "height"):
+        nodes[Role.latent] = generator
+    notes = [
+        f"no sampler: node {generator} ({w.cls(generator)}) makes the picture; each variant's "
+        "prompt and seed go to it"
+    ]
+    output = _pick_output(w, outputs, generator, [], notes)
+    nodes[Role.output] = output
+    _images(w, nodes, notes)
+    kind = _kind(w, output, nodes)
+    prompt = next(k for k in GENERATOR_PROMPTS if isinstance(inputs.get(k), str))
+    slots = {Role.positive.value: [[generator, prompt]]}
+    if nodes[Role.negative] is not None:
+        slots[Role.negative.value] = [[generator, "negative_prompt"]]
+    return RoleInference(
+        nodes=nodes, kind=kind, defaults=_defaults(w, nodes, kind), notes=notes, prompt_inputs=slots
+    )
+
+
+def _prompt_slots(w: _Walker, nodes: Mapping[str, str | None]) -> dict[str, list[list[str]]]:
+    """[node, input] pairs that hold each prompt's text (the string primitive a linked text
+    input reads, SDXL's text_g and text_l, Flux's clip_l and t5xxl)."""
+    slots: dict[str, list[list[str]]] = {}
+    for role in (Role.positive, Role.negative):
+        encoder = nodes[role]
+        if encoder is None:
+            continue
+        found = []
+        for name in PROMPT_INPUTS:
+            value = w.inputs(encoder).get(name)
+            if isinstance(value, str):
+                found.append([encoder, name])
+            elif is_link(value) and value[0] in w.graph:
+                held = next(
+                    (k for k in PROMPT_INPUTS if isinstance(w.inputs(value[0]).get(k), str)), None
+                )
+                if held is not None:
+                    found.append([value[0], held])
+        slots[role.value] = found
+    return slots
 
 
 def _is_sampler(w: _Walker, node_id: str) -> bool:
