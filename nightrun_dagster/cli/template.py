@@ -164,9 +164,13 @@ def import_template(args: argparse.Namespace) -> ImportReport:
             report.notes.append(f"{target} already holds this template; nothing written")
             return report
         if not args.force:
-            old = report.previous_version or "?"
+            held = (
+                f"version {report.previous_version}"
+                if report.previous_version
+                else "not a template of this id"
+            )
             raise TemplateImportError(
-                f"{target} exists (version {old}); pass --force to replace it "
+                f"{target} exists ({held}); pass --force to replace it "
                 f"(it becomes version {report.metadata['version']})"
             )
     _write(target, doc)

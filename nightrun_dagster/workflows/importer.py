@@ -234,7 +234,7 @@ def build_template(
         graph=graph,
         parameters=sweepable_parameters(graph, schemas, roles.nodes),
         notes=[*notes, *roles.notes],
-        previous_version=None if previous is None else str(previous_meta.get("version")),
+        previous_version=str(previous_meta["version"]) if previous_meta.get("version") else None,
     )
     return {METADATA_KEY: metadata, **graph}, report
 

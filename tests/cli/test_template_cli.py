@@ -301,3 +301,31 @@ def test_written_template_keeps_metadata_first(
     assert next(iter(doc)) == METADATA_KEY
     assert doc[METADATA_KEY]["second_passes"] == ["11"]
     assert doc[METADATA_KEY]["nodes"]["output"] == "13"
+
+
+def test_a_plain_export_under_the_id_is_replaced_only_with_force(
+    capsys: pytest.CaptureFixture[str], workflows: Path
+) -> None:
+    shutil.copy(API / "img2img.json", workflows / "img2img.json")  # dropped in by hand
+    code, _, err = run(
+        capsys,
+        "template",
+        "add",
+        str(API / "img2img.json"),
+        "--id",
+        "img2img",
+        "--workflows-dir",
+        str(workflows),
+    )
+    assert code == 1 and "exists (not a template of this id); pass --force" in err
+    report = add_json(
+        capsys,
+        str(API / "img2img.json"),
+        "--id",
+        "img2img",
+        "--workflows-dir",
+        str(workflows),
+        "--force",
+    )
+    assert report["version"] == "1.0.0" and report["previous_version"] is None
+    assert load_template(workflows / "img2img.json").metadata["nodes"]["sampler"] == "3"
