@@ -234,3 +234,16 @@ def template_registry(workflows_dir: Path) -> TemplateRegistry:
             continue  # removed while we looked: the scan will not see it either
         stamp.append((p.name, st.st_mtime_ns, st.st_size))
     return _cached(d, tuple(stamp))
+
+
+WORKFLOWS_DIR_ENV = "NIGHTRUN_WORKFLOWS_DIR"
+
+
+def default_workflows_dir() -> Path:
+    """The workflows folder when none is given: `$NIGHTRUN_WORKFLOWS_DIR` when set (a team keeps
+    its own templates outside the project), else the project's `workflows/`. Read at call time,
+    so the demo and Dagster code locations started with the variable see it."""
+    import os  # kept local: this one function is all of the registry that reads the environment
+
+    value = os.environ.get(WORKFLOWS_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else DEFAULT_WORKFLOWS_DIR
