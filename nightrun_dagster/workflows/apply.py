@@ -294,10 +294,12 @@ def _apply_sampler(
     if params.get("steps") is not None:
         _apply_steps(graph, [sigmas, sampler], passes, int(params["steps"]))
     cfg = params.get("cfg")
+    # A guidance-distilled model (Flux) reads its "cfg" from the guidance; its sampler's cfg
+    # stays at the 1.0 the workflow was built with.
     if (
         cfg is not None
-        and not _set_first(graph, [sampler, roles.get(Role.guider)], ("cfg",), cfg)
         and not _set_first(graph, [roles.get(Role.guidance)], ("guidance",), cfg)
+        and not _set_first(graph, [sampler, roles.get(Role.guider)], ("cfg",), cfg)
     ):
         raise ApplyError(
             f"{template.template_id}: its sampler ({graph[sampler]['class_type']}) "
@@ -331,22 +333,24 @@ def _apply_steps(
     )
     if host is None:
         return
-    inputs = graph[host]["inputs"]
-    old = inputs["steps"]
-    inputs["steps"] = steps
-    end = inputs.get("end_at_step")
-    if not isinstance(old, int) or not isinstance(end, int) or not 0 < end < old:
+    old = graph[host]["inputs"]["steps"]
+    graph[host]["inputs"]["steps"] = steps
+    if not isinstance(old, int) or isinstance(old, bool) or old <= 0:
         return
-    # KSamplerAdvanced split across passes (SDXL base + refiner): keep the hand-over at the
-    # same fraction of the schedule, and give the later passes the same total.
-    handover = max(1, min(steps - 1, round(end * steps / old)))
-    inputs["end_at_step"] = handover
-    for node_id in passes:
-        later = graph[node_id]["inputs"]
-        if later.get("steps") == old:
-            later["steps"] = steps
-            if later.get("start_at_step") == end:
-                later["start_at_step"] = handover
+    # Passes that split one schedule (SDXL base + refiner, Wan 2.2's high and low noise
+    # KSamplerAdvanced) keep their hand-overs at the same fraction of the new schedule.
+    for node_id in [host, *passes]:
+        inputs = graph[node_id]["inputs"]
+        if node_id != host:
+            if inputs.get("steps") != old:
+                continue
+            inputs["steps"] = steps
+        for key in ("start_at_step", "end_at_step"):
+            at = inputs.get(key)
+            if isinstance(at, int) and not isinstance(at, bool) and 0 < at <= old:
+                inputs[key] = (
+                    steps if at == old else max(1, min(steps - 1, round(at * steps / old)))
+                )
 
 
 def _size_node(graph: Graph, roles: Mapping[str, str | None]) -> dict[str, Any] | None:
@@ -386,16 +390,10 @@ def _apply_controlnet(
     controlnet: Mapping[str, Any] | None,
     models: Mapping[str, str],
 ) -> None:
-    apply_id = roles.get("controlnet_apply")
+    # No ControlNet arm: the template's ControlNet runs as it was saved.
     if controlnet is None:
-        if apply_id is not None:
-            # No ControlNet arm: take the nodes out and feed the sampler the plain conditioning
-            # rather than run them at strength 0 (same image, wasted VRAM and time).
-            _remove_passthrough(graph, apply_id)
-            for role, node_id in roles.items():
-                if node_id is not None and node_id not in graph:
-                    roles[role] = None
         return
+    apply_id = roles.get("controlnet_apply")
     if apply_id is None:
         raise ApplyError(
             f"{template.template_id} has no ControlNet node; the variant asks for "
@@ -405,49 +403,24 @@ def _apply_controlnet(
     loader = _node(graph, roles, "controlnet_loader")
     if loader is not None:
         kind = controlnet.get("type")
+        saved = loader["inputs"].get("control_net_name")
+        if isinstance(saved, str) and not swappable_controlnet(saved):
+            return  # the team's own model stays; fit_problems checked its type at intake
         if kind not in models:
             raise ApplyError(f"no ControlNet model for type {kind!r}; known: {sorted(models)}")
         loader["inputs"]["control_net_name"] = models[kind]
 
 
-# Output index -> the input it passes through, for conditioning nodes we can take out.
-_PASSTHROUGH: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "ControlNetApplyAdvanced": ("positive", "negative"),
-        "ControlNetApplySD3": ("positive", "negative"),
-        "ControlNetApply": ("conditioning",),
-    }
-)
+def swappable_controlnet(model: str) -> bool:
+    """True for the ControlNet files a job's `type` picks among (our SDXL set); a template
+    that loads another file keeps it, whatever type the job names."""
+    return model in CONTROLNET_MODELS.values()
 
 
-def _remove_passthrough(graph: Graph, node_id: str) -> None:
-    node = graph[node_id]
-    through = _PASSTHROUGH.get(node["class_type"])
-    if through is None:
-        raise ApplyError(f"cannot take out node {node_id} ({node['class_type']})")
-    replacement = {i: node["inputs"][name] for i, name in enumerate(through)}
-    del graph[node_id]
-    for other in graph.values():
-        for key, value in other["inputs"].items():
-            if is_link(value) and value[0] == node_id:
-                other["inputs"][key] = list(replacement[value[1]])
-    _prune(graph, [v[0] for v in node["inputs"].values() if is_link(v)])
-
-
-def _prune(graph: Graph, candidates: Sequence[str]) -> None:
-    """Remove nodes among `candidates` (and then their sources) that nothing consumes any more:
-    the ControlNet loader and preprocessor once the apply node is gone."""
-    pending = list(candidates)
-    while pending:
-        node_id = pending.pop()
-        if node_id not in graph or _consumed(graph, node_id):
-            continue
-        node = graph.pop(node_id)
-        pending += [v[0] for v in node["inputs"].values() if is_link(v)]
-
-
-def _consumed(graph: Graph, node_id: str) -> bool:
-    return any(is_link(v) and v[0] == node_id for n in graph.values() for v in n["inputs"].values())
+def controlnet_type_named(model: str) -> str | None:
+    """The ControlNet type a model file's name says (`control_v11p_sd15_canny` -> canny)."""
+    lowered = model.lower()
+    return next((t for t in CONTROLNET_TYPES if t in lowered), None)
 
 
 def _apply_ipadapter(

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.workflows.apply import controlnet_type_named, swappable_controlnet
 from nightrun_dagster.workflows.compat import is_link
 from nightrun_dagster.workflows.roles import Role
 from nightrun_dagster.workflows.samplers import UnknownSampler, resolve_sampler
@@ -79,8 +80,42 @@ def _fit(job: CreativeJob, template: Template) -> Iterator[Problem]:
             f"{SWEEP}.samplers",
             f"template {tid}'s sampler ({_describe(graph, sampler)}) has no sampler_name to set",
         )
+    chosen: dict[tuple[str, str], int] = {}
     for i, name in enumerate(v.samplers or []):
         try:
-            resolve_sampler(name, "normal")
+            choice = resolve_sampler(name, "normal")
         except UnknownSampler as exc:
             yield f"{SWEEP}.samplers[{i}]", str(exc)
+            continue
+        same = chosen.setdefault((choice.sampler_name, choice.scheduler), i)
+        if same != i:
+            yield (
+                f"{SWEEP}.samplers[{i}]",
+                f"{name!r} is the same sampler as samplers[{same}] ({v.samplers[same]!r}): "
+                "every variant would be rendered twice; list it once",
+            )
+    if v.negative_variants and roles.get(Role.negative) is None:
+        yield (
+            f"{SWEEP}.negative_variants",
+            f"template {tid} has no negative prompt (its sampler's negative conditioning comes "
+            "from no text encoder), so every negative variant would render the same image",
+        )
+    yield from _controlnet_types(job, graph, roles, tid)
+
+
+def _controlnet_types(
+    job: CreativeJob, graph: Mapping[str, Any], roles: Mapping[str, str | None], tid: str
+) -> Iterator[Problem]:
+    """A template's own ControlNet model stays; the job's type must not contradict it."""
+    loader = roles.get(Role.controlnet_loader)
+    saved = graph.get(loader, {}).get("inputs", {}).get("control_net_name") if loader else None
+    if not isinstance(saved, str) or swappable_controlnet(saved):
+        return
+    named = controlnet_type_named(saved)
+    for i, arm in enumerate(job.generation.variants.controlnet or []):
+        if named is not None and arm.type != named:
+            yield (
+                f"{SWEEP}.controlnet[{i}].type",
+                f"template {tid} loads the {named} ControlNet {saved!r} (node {loader}); its "
+                f"preprocessing is built for it, so the job cannot ask for {arm.type!r}",
+            )

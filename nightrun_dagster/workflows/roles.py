@@ -66,8 +66,8 @@ _PRODUCT_HINT = re.compile(r"product|packshot|item|subject|reference|ref\b", re.
 
 TWO_PASS_RULE = (
     "the sampler is the first pass (its latent does not come from another sampler) that leads "
-    "to the output; later passes (refiner, hires fix) keep their settings and get the "
-    "variant's seed"
+    "to the output; later passes (refiner, hires fix) keep their settings, get the variant's "
+    "seed and prompts, and keep their share of a split schedule"
 )
 
 
@@ -249,7 +249,7 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
         second_passes=later,
         defaults=_defaults(w, nodes, kind),
         notes=notes,
-        prompt_inputs=_prompt_slots(w, nodes),
+        prompt_inputs=_prompt_slots(w, _encoders(w, nodes, later)),
     )
 
 
@@ -291,27 +291,53 @@ def _generator_roles(w: _Walker, generator: str, outputs: list[str]) -> RoleInfe
     )
 
 
-def _prompt_slots(w: _Walker, nodes: Mapping[str, str | None]) -> dict[str, list[list[str]]]:
+def _encoders(
+    w: _Walker, nodes: Mapping[str, str | None], later: list[str]
+) -> dict[Role, list[str]]:
+    """Each prompt's encoders: the sampler's, then those of later passes that encode their
+    own text (an SDXL refiner's CLIPTextEncodeSDXLRefiner): a variant's prompt reaches all."""
+    found: dict[Role, list[str]] = {}
+    for role in (Role.positive, Role.negative):
+        first = nodes[role]
+        if first is None:
+            continue
+        found[role] = [first]
+        for node_id in later:
+            host = w.link(node_id, "guider")
+            conds = w.inputs(host[0] if host else node_id)
+            name = role.value if role.value in conds else "conditioning"
+            if role is Role.negative and "negative" not in conds:
+                continue
+            extra = _trace_encoder(w, w.link(host[0] if host else node_id, name))
+            if extra not in (None, ZEROED) and extra not in found[role]:
+                found[role].append(extra)
+    return found
+
+
+def _prompt_slots(w: _Walker, encoders: Mapping[Role, list[str]]) -> dict[str, list[list[str]]]:
     """[node, input] pairs that hold each prompt's text (the string primitive a linked text
     input reads, SDXL's text_g and text_l, Flux's clip_l and t5xxl)."""
     slots: dict[str, list[list[str]]] = {}
-    for role in (Role.positive, Role.negative):
-        encoder = nodes[role]
-        if encoder is None:
-            continue
+    for role, nodes in encoders.items():
         found = []
-        for name in PROMPT_INPUTS:
-            value = w.inputs(encoder).get(name)
-            if isinstance(value, str):
-                found.append([encoder, name])
-            elif is_link(value) and value[0] in w.graph:
-                held = next(
-                    (k for k in PROMPT_INPUTS if isinstance(w.inputs(value[0]).get(k), str)), None
-                )
-                if held is not None:
-                    found.append([value[0], held])
+        for encoder in nodes:
+            found += _encoder_slots(w, encoder)
         slots[role.value] = found
     return slots
+
+
+def _encoder_slots(w: _Walker, encoder: str) -> list[list[str]]:
+    found = []
+    for name in PROMPT_INPUTS:
+        value = w.inputs(encoder).get(name)
+        if isinstance(value, str):
+            found.append([encoder, name])
+        elif is_link(value) and value[0] in w.graph:
+            source = w.inputs(value[0])
+            held = next((k for k in PROMPT_INPUTS if isinstance(source.get(k), str)), None)
+            if held is not None:
+                found.append([value[0], held])
+    return found
 
 
 def _is_sampler(w: _Walker, node_id: str) -> bool:
@@ -429,11 +455,20 @@ def _prompts(w: _Walker, sampler: str, nodes: dict[str, str | None], notes: list
             text = _text_holder(w, encoder)
             if text != encoder:
                 notes.append(f"the {role} prompt's text comes from node {text}")
-    # Flux's guidance lives on the conditioning path between the encoder and the sampler.
+    # Flux's guidance lives on the conditioning path between the encoder and the sampler, or
+    # on the encoder itself (CLIPTextEncodeFlux).
+    if positive is not None and _has_number(w, positive, "guidance"):
+        nodes[Role.guidance] = positive
+        return
     for node_id in [*w.upstream(host), host]:
         if w.cls(node_id) == "FluxGuidance" and positive in w.upstream(node_id):
             nodes[Role.guidance] = node_id
             break
+
+
+def _has_number(w: _Walker, node_id: str, name: str) -> bool:
+    value = w.inputs(node_id).get(name)
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _text_holder(w: _Walker, encoder: str) -> str:
@@ -592,7 +627,7 @@ def _defaults(w: _Walker, nodes: dict[str, str | None], kind: TemplateKind) -> d
     cfg_host = nodes[Role.guider] if "cfg" not in w.inputs(sampler) else sampler
     name_host = nodes[Role.sampler_select] or sampler
     cfg = w.numeric(cfg_host, "cfg") if cfg_host else None
-    if cfg is None and nodes[Role.guidance] is not None:
+    if nodes[Role.guidance] is not None:
         cfg = w.numeric(nodes[Role.guidance], "guidance")
     denoise = w.numeric(step_host, "denoise")
     size = nodes[Role.video_latent] or nodes[Role.latent]

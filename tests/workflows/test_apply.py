@@ -5,6 +5,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from nightrun_dagster.workflows.templates import (
     DEFAULT_WORKFLOWS_DIR,
     METADATA_KEY,
     Template,
+    load_template,
     load_templates,
 )
 
@@ -325,19 +327,33 @@ def test_controlnet_arm_sets_strength_and_model(
         build(jobs, "static_ad_v1", static, uploads)
 
 
-def test_no_controlnet_removes_its_nodes_and_rewires_conditioning(
+def test_no_controlnet_arm_runs_the_templates_controlnet_as_saved(
     jobs: Jobs, params: Params, uploads: dict[str, str], build_params: Make
 ) -> None:
     doc = build_params(params["ui_anchored_v1"][0], controlnet=None)
     graph = build(jobs, "ui_anchored_v1", doc, uploads)
-    assert not {"8", "9", "10"} & set(graph)
-    assert graph["13"]["inputs"]["positive"] == ["6", 0]
-    assert graph["13"]["inputs"]["negative"] == ["7", 0]
-    assert "4" in graph  # the resize still feeds VAEEncode
-    assert all(source in graph for _, _, (source, _) in links(graph))
-    classes = graph_summary(graph)["classes"]
-    assert "ControlNetApplyAdvanced" not in classes
-    assert "Canny" not in classes
+    saved = TEMPLATES["ui_anchored_v1"].graph()
+    for node_id in ("8", "9", "10"):
+        assert graph[node_id] == saved[node_id]
+    assert graph["13"]["inputs"]["positive"] == ["10", 0]
+    assert graph["13"]["inputs"]["negative"] == ["10", 1]
+
+
+def test_a_teams_own_controlnet_model_stays(
+    jobs: Jobs, params: Params, uploads: dict[str, str], build_params: Make, tmp_path: Path
+) -> None:
+    """Only our SDXL ControlNet set is swapped by the job's type; a file the template's
+    author chose (an SD1.5 scribble model) stays, only its strength is swept."""
+    doc = json.loads(TEMPLATES["ui_anchored_v1"].path.read_text())
+    doc["8"]["inputs"]["control_net_name"] = "control_v11p_sd15_scribble_fp16.safetensors"
+    path = tmp_path / "ui_anchored_v1.json"
+    path.write_text(json.dumps(doc))
+    own = load_template(path)
+    arm = build_params(params["ui_anchored_v1"][0], controlnet={"type": "depth", "weight": 0.4})
+    arm["template"]["sha256"] = own.sha256
+    graph = build_graph(own, arm, job=jobs["ui_anchored_v1"].job, uploads=uploads)
+    assert graph["8"]["inputs"]["control_net_name"] == "control_v11p_sd15_scribble_fp16.safetensors"
+    assert graph["10"]["inputs"]["strength"] == 0.4
 
 
 def test_ip_adapter_weight(

@@ -249,3 +249,67 @@ def test_other_image_saves_become_previews_at_render_time(
     assert graph["13"]["class_type"] == "SaveImage"
     assert graph["9"] == {"inputs": {"images": ["8", 0]}, "class_type": "PreviewImage"}
     assert templates["hires_fix"].graph()["9"]["class_type"] == "SaveImage"  # file untouched
+
+
+def test_split_schedules_keep_every_pass_running(tmp_path: Path) -> None:
+    """Wan 2.2's two KSamplerAdvanced split 4 steps 0→2 and 2→4 (an explicit end): at 8
+    steps they run 0→4 and 4→8, not 4→4."""
+    graph = api("sdxl_refiner")
+    graph["10"]["inputs"].update(steps=4, end_at_step=2)
+    graph["11"]["inputs"].update(steps=4, start_at_step=2, end_at_step=4)
+    doc, _ = build_template(
+        json.dumps(graph).encode(),
+        label="wan22.json",
+        template_id="wan22",
+        schemas=SCHEMAS,
+        ui_object_info=None,
+    )
+    path = tmp_path / "wan22.json"
+    path.write_text(json.dumps(doc))
+    sent = build_graph(load_template(path), params(steps=8))
+    assert (sent["10"]["inputs"]["start_at_step"], sent["10"]["inputs"]["end_at_step"]) == (0, 4)
+    assert (sent["11"]["inputs"]["start_at_step"], sent["11"]["inputs"]["end_at_step"]) == (4, 8)
+    assert sent["11"]["inputs"]["steps"] == 8
+
+
+def test_refiner_encoders_get_the_variants_prompts(templates: dict[str, Template]) -> None:
+    meta = templates["sdxl_refiner"].metadata
+    assert meta["prompt_inputs"]["positive"] == [["6", "text_g"], ["6", "text_l"], ["15", "text"]]
+    assert meta["prompt_inputs"]["negative"] == [["7", "text_g"], ["7", "text_l"], ["16", "text"]]
+    sent = build_graph(templates["sdxl_refiner"], params(prompt="oil", negative="dull"))
+    assert sent["15"]["inputs"]["text"] == "oil" and sent["16"]["inputs"]["text"] == "dull"
+
+
+def test_flux_on_a_ksampler_sweeps_guidance_not_cfg(tmp_path: Path) -> None:
+    """flux dev checkpoint workflows run the KSampler at cfg 1 with a FluxGuidance: the job's
+    cfg is the guidance; CLIPTextEncodeFlux carries its own."""
+    graph = api("hires_fix")
+    for key in ("11", "10", "12", "13"):
+        graph.pop(key)
+    graph["20"] = {
+        "class_type": "FluxGuidance",
+        "inputs": {"guidance": 3.5, "conditioning": ["6", 0]},
+    }
+    graph["3"]["inputs"].update(cfg=1.0, positive=["20", 0])
+    found = infer_roles(graph, SCHEMAS)
+    assert found.nodes[Role.guidance] == "20" and found.defaults["cfg"] == 3.5
+    doc, _ = build_template(
+        json.dumps(graph).encode(),
+        label="flux_ckpt.json",
+        template_id="flux_ckpt",
+        schemas=SCHEMAS,
+        ui_object_info=None,
+    )
+    path = tmp_path / "flux_ckpt.json"
+    path.write_text(json.dumps(doc))
+    sent = build_graph(load_template(path), params(cfg=2.5))
+    assert sent["20"]["inputs"]["guidance"] == 2.5 and sent["3"]["inputs"]["cfg"] == 1.0
+    encoder = {
+        "class_type": "CLIPTextEncodeFlux",
+        "inputs": {"clip": ["4", 1], "clip_l": "a mug", "t5xxl": "a mug", "guidance": 4.0},
+    }
+    graph["6"] = encoder
+    graph["20"]["inputs"]["conditioning"] = ["6", 0]
+    graph["3"]["inputs"]["positive"] = ["6", 0]
+    graph.pop("20")
+    assert infer_roles(graph, SCHEMAS).nodes[Role.guidance] == "6"
