@@ -28,9 +28,9 @@ from nightrun_dagster.workflows.importer import (
 from nightrun_dagster.workflows.roles import TWO_PASS_RULE
 from nightrun_dagster.workflows.schemas import NodeSchemas
 from nightrun_dagster.workflows.templates import (
-    DEFAULT_WORKFLOWS_DIR,
     Template,
     TemplateError,
+    default_workflows_dir,
     load_template,
     scan_templates,
 )
@@ -39,6 +39,8 @@ from nightrun_dagster.workflows.templates import (
 # when no server is named (an API-format file carries no types).
 BUNDLED_OBJECT_INFO = ("nightrun_dagster.comfy.emulator", "data/object_info_full.json")
 SERVER_TIMEOUTS = Timeouts(connect=5.0, request=60.0)
+EXIT_REFUSED = 1  # nothing was written
+EXIT_SERVER_LACKS = 3  # written, but the server would refuse it until it has what is named
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,12 +67,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workflows-dir", type=Path, help="templates folder (default: ./workflows)")
+    p.add_argument(
+        "--workflows-dir",
+        type=Path,
+        help="templates folder (default: $NIGHTRUN_WORKFLOWS_DIR or the project's workflows/)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _workflows_dir(args: argparse.Namespace) -> Path:
-    return args.workflows_dir or DEFAULT_WORKFLOWS_DIR
+def _workflows_dir(args: argparse.Namespace, must_exist: bool = False) -> Path:
+    folder = args.workflows_dir or default_workflows_dir()
+    if folder.exists() and not folder.is_dir():
+        raise TemplateImportError(f"--workflows-dir {folder}: is a file, not a folder")
+    if must_exist and not folder.is_dir():
+        raise TemplateImportError(f"--workflows-dir {folder}: no such folder")
+    return folder
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    """A refusal: the reason on stderr, and with --json also as one object on stdout."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    return EXIT_REFUSED
 
 
 def bundled_object_info() -> dict[str, Any]:
@@ -107,6 +126,8 @@ async def _fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]
 
 
 def fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    if not url.startswith(("http://", "https://")):
+        raise TemplateImportError(f"--comfy-url {url}: give the whole URL, like http://{url}")
     try:
         return asyncio.run(_fetch_server(url))
     except ComfyError as exc:
@@ -117,13 +138,12 @@ def add_command(args: argparse.Namespace) -> int:
     try:
         report = import_template(args)
     except TemplateImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, str(exc))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
         _print_report(report)
-    return 1 if report.problems else 0
+    return EXIT_SERVER_LACKS if report.problems else 0
 
 
 def import_template(args: argparse.Namespace) -> ImportReport:
@@ -261,7 +281,10 @@ def _template_summary(t: Template) -> dict[str, Any]:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    registry = scan_templates(_workflows_dir(args))
+    try:
+        registry = scan_templates(_workflows_dir(args, must_exist=True))
+    except TemplateImportError as exc:
+        return _fail(args, str(exc))
     summaries = [_template_summary(t) for _, t in sorted(registry.templates.items())]
     broken = [
         {"template_id": b.template_id, "file": str(b.path), "reason": b.reason}
@@ -292,16 +315,17 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    registry = scan_templates(_workflows_dir(args))
+    try:
+        registry = scan_templates(_workflows_dir(args, must_exist=True))
+    except TemplateImportError as exc:
+        return _fail(args, str(exc))
     template = registry.templates.get(args.template_id)
     if template is None:
         broken = registry.broken_by_id().get(args.template_id)
         if broken is not None:
-            print(f"error: {broken.line()}", file=sys.stderr)
-        else:
-            known = ", ".join(sorted(registry.templates)) or "none"
-            print(f"error: no template {args.template_id!r} (known: {known})", file=sys.stderr)
-        return 1
+            return _fail(args, broken.line())
+        known = ", ".join(sorted(registry.templates)) or "none"
+        return _fail(args, f"no template {args.template_id!r} (known: {known})")
     summary = _template_summary(template)
     graph = template.graph()
     roles = template.metadata.get("nodes") or {}

@@ -291,6 +291,9 @@ def check_graph(
     folder to GET /models/<folder>; a model is present when either source lists it, and a
     model input is judged only where one of them speaks for its folder."""
     problems: list[CompatProblem] = []
+    # Like the server: every node's class must exist, but values, links and models are
+    # judged only on nodes an output depends on (a dangling node never runs).
+    judged = _feeding_outputs(graph, object_info)
     for node_id, node in graph.items():
         if not isinstance(node, Mapping) or not isinstance(node.get("class_type"), str):
             problems.append(
@@ -303,8 +306,32 @@ def check_graph(
             detail = f"node class {class_type!r} is not on the server (custom node not installed?)"
             problems.append(CompatProblem(node_id, class_type, "missing_node", detail))
             continue
-        problems += _check_node(graph, object_info, models, node_id, node, info)
+        if judged is None or node_id in judged:
+            problems += _check_node(graph, object_info, models, node_id, node, info)
     return problems
+
+
+def _feeding_outputs(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> set[str] | None:
+    """Output nodes and everything upstream of them; None when the graph has no output the
+    schemas can name (then every node is judged)."""
+    outputs = [
+        node_id
+        for node_id, node in graph.items()
+        if isinstance(node, Mapping)
+        and isinstance(info := object_info.get(str(node.get("class_type"))), Mapping)
+        and info.get("output_node")
+    ]
+    if not outputs:
+        return None
+    seen = set(outputs)
+    stack = list(outputs)
+    while stack:
+        node = graph.get(stack.pop())
+        for value in (node.get("inputs") or {}).values() if isinstance(node, Mapping) else ():
+            if is_link(value) and value[0] not in seen:
+                seen.add(value[0])
+                stack.append(value[0])
+    return seen
 
 
 def _check_node(

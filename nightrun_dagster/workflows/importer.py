@@ -23,10 +23,9 @@ from nightrun_dagster.workflows.roles import (
     infer_roles,
 )
 from nightrun_dagster.workflows.schemas import NodeSchemas
-from nightrun_dagster.workflows.templates import METADATA_KEY
+from nightrun_dagster.workflows.templates import METADATA_KEY, TEMPLATE_ID
 from nightrun_dagster.workflows.ui_format import WorkflowFormatError, ui_to_api, workflow_format
 
-TEMPLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIRST_VERSION = "1.0.0"
 UI_NEEDS_SCHEMAS = (
     "is a UI-format workflow (ComfyUI's Save/Export): converting it needs the server's node "
@@ -83,6 +82,11 @@ class ImportReport:
 
 
 def check_template_id(template_id: str) -> None:
+    if template_id.endswith(".json"):
+        raise TemplateImportError(
+            f"--id {template_id!r}: the id is the file name without .json "
+            f"(--id {template_id.removesuffix('.json')})"
+        )
     if not TEMPLATE_ID.match(template_id):
         raise TemplateImportError(
             f"--id {template_id!r}: use letters, digits, '_', '-' or '.', starting with a letter "
@@ -192,8 +196,15 @@ def build_template(
     try:
         roles = infer_roles(graph, schemas)
     except RoleError as exc:
+        unknown = sorted({str(n.get("class_type")) for n in graph.values()} - set(schemas.info))
+        hint = (
+            f" (the server's schemas lack {', '.join(unknown)}: custom nodes not installed, or "
+            "not checked against the server they run on?)"
+            if unknown
+            else ""
+        )
         raise TemplateImportError(
-            f"{label} cannot be a template: " + "; ".join(exc.missing)
+            f"{label} cannot be a template: " + "; ".join(exc.missing) + hint
         ) from exc
     previous_graph = None
     previous_meta: Mapping[str, Any] = {}

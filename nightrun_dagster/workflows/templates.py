@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +17,17 @@ METADATA_KEY = "_workflow_metadata"
 DEFAULT_WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 TEMPLATE_SUFFIX = ".json"
 IMPORT_HINT = "import it with `nightrun template add FILE --id ID`"
+TEMPLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# defaults key -> (accepted types, how to say it)
+DEFAULT_TYPES: Mapping[str, tuple[type | tuple[type, ...], str]] = {
+    "width": (int, "a whole number"),
+    "height": (int, "a whole number"),
+    "steps": (int, "a whole number"),
+    "frames": (int, "a whole number"),
+    "cfg": ((int, float), "a number"),
+    "denoise": ((int, float), "a number"),
+    "sampler": (str, "a sampler name"),
+}
 
 
 class TemplateKind(StrEnum):
@@ -125,6 +137,7 @@ def load_template(path: Path) -> Template:
     graph = {k: v for k, v in data.items() if k != METADATA_KEY}
     _check_graph(path, graph)
     _check_metadata(path, meta)
+    _check_references(path, meta, graph)
     return Template(
         path.stem, path, hashlib.sha256(raw).hexdigest(), meta, _roles(path, meta, graph)
     )
@@ -155,10 +168,46 @@ def _check_metadata(path: Path, meta: Mapping[str, Any]) -> None:
     if kind not in tuple(k.value for k in TemplateKind):
         known = ", ".join(k.value for k in TemplateKind)
         raise TemplateError(path, f"{METADATA_KEY}.kind {kind!r} is unknown (known: {known})")
-    for key in ("nodes", "defaults"):
+    if not TEMPLATE_ID.match(path.stem):
+        raise TemplateError(
+            path,
+            "a template id (its file name) uses letters, digits, '_', '-' or '.', starting with "
+            "a letter or digit",
+        )
+    for key in ("nodes", "defaults", "prompt_inputs"):
         value = meta.get(key)
         if value is not None and not isinstance(value, dict):
             raise TemplateError(path, f"{METADATA_KEY}.{key} must be an object")
+    for key, value in (meta.get("defaults") or {}).items():
+        wanted = DEFAULT_TYPES.get(key)
+        if value is None or wanted is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, wanted[0]):
+            raise TemplateError(
+                path, f"{METADATA_KEY}.defaults.{key} must be {wanted[1]}, got {value!r}"
+            )
+
+
+def _check_references(path: Path, meta: Mapping[str, Any], graph: Mapping[str, Any]) -> None:
+    """Second passes and prompt inputs name nodes and inputs the graph has."""
+    passes = meta.get("second_passes") or []
+    if not isinstance(passes, list):
+        raise TemplateError(path, f"{METADATA_KEY}.second_passes must be a list of node ids")
+    for node_id in passes:
+        if str(node_id) not in graph:
+            raise TemplateError(
+                path, f"{METADATA_KEY}.second_passes names node {node_id}, not in the graph"
+            )
+    for role, slots in (meta.get("prompt_inputs") or {}).items():
+        where = f"{METADATA_KEY}.prompt_inputs.{role}"
+        if not isinstance(slots, list):
+            raise TemplateError(path, f"{where} must be a list of [node, input] pairs")
+        for slot in slots:
+            if not (isinstance(slot, list) and len(slot) == 2):
+                raise TemplateError(path, f"{where}: {slot!r} is not a [node, input] pair")
+            node = graph.get(str(slot[0]))
+            if node is None or not isinstance((node.get("inputs") or {}).get(slot[1]), str):
+                raise TemplateError(path, f"{where}: node {slot[0]} has no text input {slot[1]!r}")
 
 
 def _roles(

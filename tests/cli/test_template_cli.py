@@ -37,7 +37,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def add_json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> dict[str, Any]:
-    """`template add --json`; exit 1 means written, but the server lacks something."""
+    """`template add --json`; exit 3 means written, but the server lacks something."""
     got, out, err = run(capsys, "template", "add", *argv, "--json")
     assert got == code, err
     return json.loads(out)
@@ -100,7 +100,7 @@ def test_ui_exports_import_with_a_saved_object_info(
         str(OBJECT_INFO / "object_info_full.json"),
         "--workflows-dir",
         str(workflows),
-        code=1,
+        code=3,
     )
     expected = json.loads((UI / f"{name}.api.json").read_text())
     assert load_template(workflows / f"{name}.json").graph() == expected
@@ -120,7 +120,7 @@ def test_wan_image_to_video_roles(capsys: pytest.CaptureFixture[str], workflows:
         str(OBJECT_INFO / "object_info_full.json"),
         "--workflows-dir",
         str(workflows),
-        code=1,
+        code=3,
     )
     assert report["kind"] == "video"
     roles = report["roles"]
@@ -147,7 +147,7 @@ def test_checked_against_a_server_reports_what_is_missing(
         "--workflows-dir",
         str(workflows),
     )
-    assert code == 1, err  # written, but the server lacks the models
+    assert code == 3, err  # written, but the server lacks the models
     assert "checkpoints/dreamshaper_8.safetensors is not on the server" in out
     assert "loras/blindbox_v1_mix.safetensors is not on the server" in out
     assert (workflows / "lora.json").exists()
@@ -329,3 +329,36 @@ def test_a_plain_export_under_the_id_is_replaced_only_with_force(
     )
     assert report["version"] == "1.0.0" and report["previous_version"] is None
     assert load_template(workflows / "img2img.json").metadata["nodes"]["sampler"] == "3"
+
+
+def test_usage_mistakes_are_named(
+    capsys: pytest.CaptureFixture[str], workflows: Path, tmp_path: Path
+) -> None:
+    source = str(API / "flux_dev.json")
+    code, out, err = run(capsys, "template", "add", source, "--id", "flux.json", "--json")
+    assert code == 1 and "(--id flux)" in err and json.loads(out)["error"] == err[7:].strip()
+    code, _, err = run(
+        capsys, "template", "add", source, "--id", "f", "--comfy-url", "127.0.0.1:8188"
+    )
+    assert code == 1 and "like http://127.0.0.1:8188" in err
+    afile = tmp_path / "afile.json"
+    afile.write_text("{}")
+    code, _, err = run(
+        capsys, "template", "add", source, "--id", "f", "--workflows-dir", str(afile)
+    )
+    assert code == 1 and "is a file, not a folder" in err
+    code, _, err = run(capsys, "template", "list", "--workflows-dir", str(tmp_path / "nope"))
+    assert code == 1 and "no such folder" in err
+
+
+def test_a_sampler_of_a_class_the_server_lacks_is_named(
+    capsys: pytest.CaptureFixture[str], workflows: Path, tmp_path: Path
+) -> None:
+    graph = json.loads((API / "img2img.json").read_text())
+    graph["3"]["class_type"] = "KSamplerXYZ"
+    source = tmp_path / "custom.json"
+    source.write_text(json.dumps(graph))
+    code, _, err = run(
+        capsys, "template", "add", str(source), "--id", "c", "--workflows-dir", str(workflows)
+    )
+    assert code == 1 and "no sampler" in err and "lack KSamplerXYZ" in err

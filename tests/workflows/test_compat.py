@@ -286,3 +286,29 @@ def test_legacy_folder_names_count() -> None:
     assert (
         check_graph(graph, info, {"clip": ["umt5.safetensors"], "unet": ["wan.safetensors"]}) == []
     )
+
+
+def test_a_dangling_node_is_judged_like_the_server_judges_it(
+    object_info_full: dict[str, Any],
+) -> None:
+    """The server checks every node's class, but values only where an output depends on them."""
+    graph = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0},
+        },
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        "3": {
+            "class_type": "ImageScale",
+            "inputs": {"upscale_method": "area", "width": 8, "height": 8, "crop": "center"},
+        },
+    }
+    assert check_graph(graph, object_info_full, {}) == []  # 3 lacks its image, feeds nothing
+    graph["3"]["class_type"] = "NoSuchNode"
+    assert [p.kind for p in check_graph(graph, object_info_full, {})] == ["missing_node"]
+    graph["3"] = {
+        "class_type": "ImageScale",
+        "inputs": {"upscale_method": "area", "width": 8, "height": 8, "crop": "center"},
+    }
+    graph["2"]["inputs"]["images"] = ["3", 0]
+    assert "required input 'image' is missing" in str(check_graph(graph, object_info_full, {})[0])

@@ -22,12 +22,9 @@ REFUSALS = (
     "class not on the server",  # audio nodes: the captured server had no torchaudio
     "do not match this server's",  # saved for an older version of an API node
 )
-# The frontend itself sends these two as the server then refuses them: a bypassed LoadImage
-# leaves its consumer without an image; a saved API node's values are in the wrong slots.
-SENT_BROKEN = {
-    "image_qwen_image_instantx_inpainting_controlnet.json",
-    "api_moonvalley_video_to_video_pose_control.json",
-}
+# The frontend itself sends this one as the server then refuses it: the saved API node's
+# values sit in the wrong slots (an older version of the node).
+SENT_BROKEN = {"api_moonvalley_video_to_video_pose_control.json"}
 
 
 REPO = Path(__file__).resolve().parents[2]

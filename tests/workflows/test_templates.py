@@ -87,6 +87,19 @@ def write(folder: Path, name: str, content: object) -> Path:
             "kind 'audio' is unknown (known: image, video)",
         ),
         ({METADATA_KEY: {"defaults": 3}, **NODE}, "_workflow_metadata.defaults must be an object"),
+        (
+            {METADATA_KEY: {"defaults": {"steps": "twenty"}}, **NODE},
+            "defaults.steps must be a whole number, got 'twenty'",
+        ),
+        ({METADATA_KEY: {"defaults": {"cfg": True}}, **NODE}, "defaults.cfg must be a number"),
+        (
+            {METADATA_KEY: {"prompt_inputs": {"positive": [["6", "text"]]}}, **NODE},
+            "prompt_inputs.positive: node 6 has no text input 'text'",
+        ),
+        (
+            {METADATA_KEY: {"second_passes": ["11"]}, **NODE},
+            "second_passes names node 11, not in the graph",
+        ),
     ],
     ids=[
         "not-json",
@@ -99,6 +112,10 @@ def write(folder: Path, name: str, content: object) -> Path:
         "role-names-missing-node",
         "unknown-kind",
         "defaults-not-object",
+        "default-steps-not-a-number",
+        "default-cfg-a-boolean",
+        "prompt-input-names-missing-node",
+        "second-pass-names-missing-node",
     ],
 )
 def test_each_kind_of_broken_file_has_its_reason(
@@ -151,3 +168,9 @@ def test_kind_is_an_enum() -> None:
     assert TEMPLATES["wan21_teaser_v1"].kind is TemplateKind.video
     assert TEMPLATES["static_ad_v1"].kind is TemplateKind.image
     assert TEMPLATES["ui_anchored_v1"].role_nodes["product_image"] == ("3", "LoadImage")
+
+
+def test_a_file_name_that_is_no_template_id_is_broken(tmp_path: Path) -> None:
+    path = write(tmp_path, "my template.json", {METADATA_KEY: {}, **NODE})
+    with pytest.raises(TemplateError, match="a template id \\(its file name\\) uses letters"):
+        load_template(path)
