@@ -41,6 +41,7 @@ BUNDLED_OBJECT_INFO = ("nightrun_dagster.comfy.emulator", "data/object_info_full
 SERVER_TIMEOUTS = Timeouts(connect=5.0, request=60.0)
 EXIT_REFUSED = 1  # nothing was written
 EXIT_SERVER_LACKS = 3  # written, but the server would refuse it until it has what is named
+GRAPH_FAULTS = frozenset({"bad_value", "bad_link", "missing_input"})
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -177,6 +178,14 @@ def import_template(args: argparse.Namespace) -> ImportReport:
     if object_info is not None:
         models = server[1] if server else {}
         check_against_server(report, object_info, models)
+        broken = [p for p in report.problems if p.kind in GRAPH_FAULTS]
+        if broken:
+            # A missing model or custom node can be installed; a wrong value cannot render.
+            raise TemplateImportError(
+                f"{args.file}: the server would refuse the graph itself, so nothing was "
+                "written: " + "; ".join(str(p) for p in broken) + " — fix it in ComfyUI and "
+                "export it again"
+            )
     if target.exists():
         unchanged = previous is not None and _same(previous, doc)
         if unchanged:

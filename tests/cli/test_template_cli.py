@@ -362,3 +362,26 @@ def test_a_sampler_of_a_class_the_server_lacks_is_named(
         capsys, "template", "add", str(source), "--id", "c", "--workflows-dir", str(workflows)
     )
     assert code == 1 and "no sampler" in err and "lack KSamplerXYZ" in err
+
+
+def test_a_graph_the_server_would_refuse_is_not_written(
+    capsys: pytest.CaptureFixture[str], workflows: Path, tmp_path: Path
+) -> None:
+    graph = json.loads((API / "img2img.json").read_text())
+    graph["3"]["inputs"]["steps"] = "twenty"
+    source = tmp_path / "typo.json"
+    source.write_text(json.dumps(graph))
+    code, _, err = run(
+        capsys,
+        "template",
+        "add",
+        str(source),
+        "--id",
+        "typo",
+        "--workflows-dir",
+        str(workflows),
+        "--object-info",
+        str(OBJECT_INFO / "object_info_full.json"),
+    )
+    assert code == 1 and "steps: 'twenty' is not an integer" in err and "nothing was" in err
+    assert not (workflows / "typo.json").exists()
