@@ -197,7 +197,16 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
     """The roles of an API-format graph. Raises `RoleError` naming every missing part."""
     w = _Walker(graph, schemas)
     samplers = [n for n in graph if _is_sampler(w, n)]
-    outputs = [n for n in graph if schemas.is_output_node(w.cls(n))]
+    every_output = [n for n in graph if schemas.is_output_node(w.cls(n))]
+    outputs = [n for n in every_output if _saves_pictures(w, n)]
+    if every_output and not outputs:
+        kinds = ", ".join(f"node {n} ({w.cls(n)})" for n in every_output)
+        raise RoleError(
+            [
+                f"no image or video output: {kinds} save something else (audio, 3D, text); a "
+                "night renders images and videos"
+            ]
+        )
     if not outputs:
         missing = ["no output node: add a SaveImage (or SaveVideo) at the end of the graph"]
         if not samplers and not _generators(w, outputs):
@@ -338,6 +347,13 @@ def _encoder_slots(w: _Walker, encoder: str) -> list[list[str]]:
             if held is not None:
                 found.append([value[0], held])
     return found
+
+
+def _saves_pictures(w: _Walker, node_id: str) -> bool:
+    """An output that takes an image or a video (one whose inputs nobody typed counts too)."""
+    types = [w.input_type(node_id, name) for name in w.inputs(node_id)]
+    linked = [t for t, v in zip(types, w.inputs(node_id).values(), strict=True) if is_link(v)]
+    return not linked or any(t in (None, "IMAGE", "VIDEO", "*") for t in linked)
 
 
 def _is_sampler(w: _Walker, node_id: str) -> bool:

@@ -17,7 +17,8 @@ from nightrun_dagster.workflows.templates import load_template
 
 # Why ComfyUI's own examples may not become templates, as the importer says it.
 REFUSALS = (
-    "no sampler",  # chat, 3D-model and vector API nodes make no picture
+    "no sampler",  # chat and vector API nodes make no picture
+    "no image or video output",  # audio and 3D models
     "no prompt",  # image-conditioned only (Stable Video Diffusion, zero123, revision, depth)
     "class not on the server",  # audio nodes: the captured server had no torchaudio
     "do not match this server's",  # saved for an older version of an API node

@@ -313,3 +313,15 @@ def test_flux_on_a_ksampler_sweeps_guidance_not_cfg(tmp_path: Path) -> None:
     graph["3"]["inputs"]["positive"] = ["6", 0]
     graph.pop("20")
     assert infer_roles(graph, SCHEMAS).nodes[Role.guidance] == "6"
+
+
+def test_an_output_that_saves_no_picture_is_refused() -> None:
+    graph = api("hires_fix")
+    for key in ("8", "9", "12", "13"):
+        graph.pop(key)
+    graph["20"] = {
+        "class_type": "SaveLatent",
+        "inputs": {"samples": ["11", 0], "filename_prefix": "l"},
+    }
+    with pytest.raises(RoleError, match=r"no image or video output: the output nodes \(node 20"):
+        infer_roles(graph, SCHEMAS)
