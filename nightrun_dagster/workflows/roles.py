@@ -203,8 +203,8 @@ def infer_roles(graph: Graph, schemas: NodeSchemas) -> RoleInference:
         kinds = ", ".join(f"node {n} ({w.cls(n)})" for n in every_output)
         raise RoleError(
             [
-                f"no image or video output: {kinds} save something else (audio, 3D, text); a "
-                "night renders images and videos"
+                f"no image or video output: the output nodes ({kinds}) save something else "
+                "(a latent, audio, 3D, text); a night renders images and videos"
             ]
         )
     if not outputs:
