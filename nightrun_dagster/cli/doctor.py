@@ -5,17 +5,18 @@ import argparse
 import os
 from pathlib import Path
 
-from nightrun_dagster.cli.jobs import intake_from
+from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP, intake_from
 from nightrun_dagster.comfy.doctor import (
     SMOKE_TEMPLATE,
     SmokeGraph,
     run_doctor,
     smoke_unavailable,
 )
+from nightrun_dagster.intake.planned import first_variant_graph
 from nightrun_dagster.intake.queue import review_queue
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.ops.night import tonight
-from nightrun_dagster.plan.probe import first_variant_graph, smoke_graph
+from nightrun_dagster.plan.probe import smoke_graph
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.compat import check_graph
 from nightrun_dagster.workflows.templates import TemplateRegistry
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--root", type=Path, help="artifact root (queue and disk check)")
     p.add_argument("--assets-root", type=Path, help="where asset paths point")
-    p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
+    p.add_argument("--workflows-dir", type=Path, help=WORKFLOWS_DIR_HELP)
     p.add_argument("--min-free-gb", type=float, default=50.0, help="disk free needed (GiB)")
 
 

@@ -5,17 +5,19 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nightrun_dagster.cli.jobs import intake_for
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.variants import Expansion, Variant, expand_job
-from nightrun_dagster.intake.validate import ValidJob, validate_file
+from nightrun_dagster.expand.variants import Expansion, expand_job
+from nightrun_dagster.intake.planned import GRAPH_ERRORS, params_graph, planned_graph
+from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
 from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
-from nightrun_dagster.plan.graphs import planned_graph
+from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.spec.errors import JobSpecInvalid
-from nightrun_dagster.workflows.apply import ApplyError
-from nightrun_dagster.workflows.samplers import UnknownSampler
+from nightrun_dagster.store.paths import JobDir, Tree, default_root
 
 # Exit codes: 1 the job or its template is wrong, 2 the command line asks for what is not there.
 EXIT_JOB = 1
@@ -44,49 +46,123 @@ def command(args: argparse.Namespace) -> int:
         print(f"--night: {exc}", file=sys.stderr)
         return EXIT_USAGE
     mode = RunMode(args.mode) if args.mode else mode_for_night(night)
+    intake = intake_for(args, args.file)
     try:
-        found = validate_file(args.file, intake_for(args, args.file))
+        found = validate_file(args.file, intake)
     except JobSpecInvalid as exc:
         for error in exc.errors:
             print(error.line(), file=sys.stderr)
         return EXIT_JOB
-    # The variants `nightrun expand` shows for this night and mode.
+    job_dir = Tree(args.root or default_root()).job(night, found.key)
+    if job_dir.variants_index.is_file():
+        try:
+            index = json.loads(job_dir.variants_index.read_bytes())
+            ids = [str(v) for v in index["variants"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"{args.file}: cannot read {job_dir.variants_index}: {exc!r}", file=sys.stderr)
+            return EXIT_JOB
+        planned_mode = index.get("mode")
+        if not args.mode or args.mode == planned_mode:
+            return from_plan(args, found, job_dir, intake, night, ids)
+        print(
+            f"{args.file}: night {night} was planned in {planned_mode} mode; these are a fresh "
+            f"expansion in {args.mode} mode, not what the night renders",
+            file=sys.stderr,
+        )
+    # Not planned yet (or another mode): the variants `nightrun expand` shows.
     expansion = expand_job(found.job, mode, night, found.cap, found.template.defaults)
+    by_id = {v.variant_id: v for v in expansion.variants}
     try:
-        chosen = pick(expansion, args.variant, args.all)
+        chosen = pick(list(by_id), args.variant, args.all, f"for {night_and_mode(expansion)}")
     except LookupError as exc:
         print(f"{args.file}: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
     if not chosen:  # --all on a night without renders (maintenance): nothing to print
         print(f"{args.file}: {no_variants(expansion)}", file=sys.stderr)
     lines = []
-    for variant in chosen:
+    for vid in chosen:
         try:
-            graph = planned_graph(found, expansion, variant)
-        except (ApplyError, UnknownSampler) as exc:
-            print(apply_failure(args.file, found, variant, exc), file=sys.stderr)
+            graph = planned_graph(found, expansion, by_id[vid])
+        except GRAPH_ERRORS as exc:
+            print(apply_failure(args.file, found, vid, exc), file=sys.stderr)
             return EXIT_JOB
-        lines.append(
-            json.dumps({"variant": variant.variant_id, "graph": graph}, ensure_ascii=False)
-        )
+        lines.append(graph_line(vid, graph))
     return write_lines(lines)
 
 
-def pick(expansion: Expansion, variant_id: str | None, every: bool) -> tuple[Variant, ...]:
-    """The variants asked for; LookupError (with the message to print) when there is none."""
-    variants = expansion.variants
+def from_plan(
+    args: argparse.Namespace,
+    found: ValidJob,
+    job_dir: JobDir,
+    intake: Intake,
+    night: str,
+    ids: list[str],
+) -> int:
+    """The night was planned: its variants (`ids`) and their params.json, exactly what it
+    sends. A planned night keeps its own numbering, which differs from a fresh expansion's when
+    the budget planned fewer variants, so expanding again would show another variant under the
+    same id."""
+    # The render loop builds from the night's own copy of the job (inputs/job.json).
+    if job_dir.job_snapshot.is_file():
+        try:
+            found_for_night = load_snapshot(job_dir, intake)
+        except JobSpecInvalid as exc:
+            for error in exc.errors:
+                print(error.line(), file=sys.stderr)
+            return EXIT_JOB
+    else:
+        found_for_night = found
+    print(
+        f"{args.file}: using the variants planned for night {night} in {job_dir.variants}",
+        file=sys.stderr,
+    )
+    if found_for_night.sha256 != found.sha256:
+        print(
+            f"{args.file}: changed since the night was planned; the night renders its copy, "
+            f"{job_dir.job_snapshot}",
+            file=sys.stderr,
+        )
+    try:
+        chosen = pick(ids, args.variant, args.all, f"planned for night {night}")
+    except LookupError as exc:
+        print(f"{args.file}: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    if not chosen:  # --all for a night that planned none (maintenance, or no budget)
+        print(f"{args.file}: this job has no variants planned for night {night}", file=sys.stderr)
+    lines = []
+    for vid in chosen:
+        path = job_dir.params(vid)
+        try:
+            params = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            print(f"{args.file}: cannot read {path}: {exc}", file=sys.stderr)
+            return EXIT_JOB
+        try:
+            graph = params_graph(found_for_night, params)
+        except GRAPH_ERRORS as exc:
+            print(apply_failure(args.file, found_for_night, vid, exc), file=sys.stderr)
+            return EXIT_JOB
+        lines.append(graph_line(vid, graph))
+    return write_lines(lines)
+
+
+def graph_line(variant_id: str, graph: dict[str, Any]) -> str:
+    return json.dumps({"variant": variant_id, "graph": graph}, ensure_ascii=False)
+
+
+def pick(ids: Sequence[str], variant_id: str | None, every: bool, where: str) -> list[str]:
+    """The variant ids asked for; LookupError (with the message to print) when there is none.
+    `where` says whose variants they are (`for night … in … mode`, `planned for night …`)."""
     if every:
-        return variants
-    if not variants:
-        raise LookupError(no_variants(expansion))
+        return list(ids)
+    if not ids:
+        raise LookupError(f"this job has no variants {where}")
     if variant_id is None:
-        return variants[:1]
-    for variant in variants:
-        if variant.variant_id == variant_id:
-            return (variant,)
+        return [ids[0]]
+    if variant_id in ids:
+        return [variant_id]
     raise LookupError(
-        f"no variant {variant_id}; this job has {len(variants)} variants for "
-        f"{night_and_mode(expansion)} ({variants[0].variant_id}…{variants[-1].variant_id})"
+        f"no variant {variant_id}; this job has {len(ids)} variants {where} ({ids[0]}…{ids[-1]})"
     )
 
 
@@ -98,12 +174,9 @@ def night_and_mode(expansion: Expansion) -> str:
     return f"night {expansion.night} in {expansion.mode.value} mode"
 
 
-def apply_failure(file: Path, found: ValidJob, variant: Variant, exc: Exception) -> str:
+def apply_failure(file: Path, found: ValidJob, variant_id: str, exc: Exception) -> str:
     t = found.template
-    return (
-        f"{file}: variant {variant.variant_id} does not fit template {t.template_id} "
-        f"({t.path}): {exc}"
-    )
+    return f"{file}: variant {variant_id} does not fit template {t.template_id} ({t.path}): {exc}"
 
 
 def write_lines(lines: list[str]) -> int:

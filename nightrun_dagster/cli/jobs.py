@@ -13,7 +13,11 @@ from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
 from nightrun_dagster.spec.errors import JobSpecInvalid
 from nightrun_dagster.spec.schema import render_schema
 from nightrun_dagster.store.paths import Tree, default_root
-from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR, template_registry
+from nightrun_dagster.workflows.templates import default_workflows_dir, template_registry
+
+WORKFLOWS_DIR_HELP = (
+    "workflow templates folder (default: $NIGHTRUN_WORKFLOWS_DIR or the project's workflows/)"
+)
 
 
 def intake_from(args: argparse.Namespace) -> Intake:
@@ -21,7 +25,7 @@ def intake_from(args: argparse.Namespace) -> Intake:
     root = args.root or default_root()
     return Intake(
         assets_root=args.assets_root or Tree(root).assets,
-        workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR,
+        workflows_dir=args.workflows_dir or default_workflows_dir(),
     )
 
 
@@ -30,7 +34,7 @@ def intake_for(args: argparse.Namespace, job_file: Path) -> Intake:
     root = args.root or default_root()
     return Intake(
         assets_root=assets_root_for(job_file, root, args.assets_root),
-        workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR,
+        workflows_dir=args.workflows_dir or default_workflows_dir(),
     )
 
 
@@ -46,7 +50,7 @@ def template_warnings(workflows_dir: Path) -> list[str]:
 
 def validate_command(args: argparse.Namespace) -> int:
     # Broken templates are reported, not fatal: only the jobs naming them fail below.
-    for line in template_warnings(args.workflows_dir or DEFAULT_WORKFLOWS_DIR):
+    for line in template_warnings(args.workflows_dir or default_workflows_dir()):
         print(line, file=sys.stderr)
     failed = False
     for path in args.files:

@@ -21,6 +21,7 @@ from nightrun_dagster.cli import (
     score,
     template,
 )
+from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--assets-root", type=Path, help="where asset paths point (default <root>/assets)"
         )
-        p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
+        p.add_argument("--workflows-dir", type=Path, help=WORKFLOWS_DIR_HELP)
 
     p = sub.add_parser("validate", help="check job files; one line per error")
     paths(p)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.intake.assets import asset_root_candidates, assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.scoring.context import context_from_job, job_ui_assets
@@ -18,7 +19,7 @@ from nightrun_dagster.scoring.score import score_files
 from nightrun_dagster.scoring.weights import BadWeights
 from nightrun_dagster.spec.errors import JobSpecInvalid, SpecError
 from nightrun_dagster.store.paths import default_root
-from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
+from nightrun_dagster.workflows.templates import default_workflows_dir
 
 COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
 EXIT_SOME_FAILED = 1  # an image could not be read or scored; the others are still printed
@@ -53,14 +54,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where the job's asset paths point (default: the first of an assets/ folder "
         "beside the job file, the job file's folder and <root>/assets that holds them all)",
     )
-    p.add_argument("--workflows-dir", type=Path, help="workflow templates folder")
+    p.add_argument("--workflows-dir", type=Path, help=WORKFLOWS_DIR_HELP)
 
 
 def _intake(args: argparse.Namespace) -> Intake:
     root = args.root or default_root()
     return Intake(
         assets_root=assets_root_for(args.job, root, args.assets_root),
-        workflows_dir=args.workflows_dir or DEFAULT_WORKFLOWS_DIR,
+        workflows_dir=args.workflows_dir or default_workflows_dir(),
     )
 
 

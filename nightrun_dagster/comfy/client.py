@@ -38,6 +38,7 @@ from nightrun_dagster.comfy.errors import (
     ComfyValidationError,
     MissingModel,
 )
+from nightrun_dagster.workflows.uploads import input_ref
 
 # Loader inputs that name model files: a `value_not_in_list` on one of them is a missing model.
 MODEL_INPUTS = frozenset(
@@ -431,12 +432,6 @@ class ComfyClient:
         finally:
             tmp.unlink(missing_ok=True)
         return size
-
-
-def input_ref(name: str, subfolder: str) -> str:
-    """The value a LoadImage input takes for an uploaded file: `subfolder/name`, or the bare
-    name for a file at the top of the server's input folder."""
-    return f"{subfolder}/{name}" if subfolder else name
 
 
 def safe_filename(server_name: str) -> str:

@@ -21,10 +21,17 @@ from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.store.paths import volume_of
 from nightrun_dagster.workflows.apply import ApplyError
 from nightrun_dagster.workflows.samplers import UnknownSampler
-from nightrun_dagster.workflows.templates import TemplateRegistry, display_path
+from nightrun_dagster.workflows.templates import (
+    DEFAULT_WORKFLOWS_DIR,
+    TEMPLATE_SUFFIX,
+    TemplateRegistry,
+    display_path,
+)
 
 REQUIRED_LANGUAGES = ("spa", "eng")
 SMOKE_TEMPLATE = "smoke_v1"  # model-free: any ComfyUI can render it
+# The project's copy, for a workflows folder of a team's own that lacks it.
+SMOKE_SOURCE = DEFAULT_WORKFLOWS_DIR / f"{SMOKE_TEMPLATE}{TEMPLATE_SUFFIX}"
 
 
 @dataclass
@@ -155,9 +162,15 @@ def check_templates(report: DoctorReport, registry: TemplateRegistry) -> None:
         report.add("templates", False, f"no workflows folder at {registry.workflows_dir}")
         return
     broken = [b.line() for b in registry.broken.values()]
-    detail = f"{good} template(s) in {display_path(registry.workflows_dir)}"
+    folder = display_path(registry.workflows_dir)
+    # Good and broken are two counts of files, never "n of m": say both before the folder.
     if broken:
-        detail += f", {len(broken)} broken (jobs naming them are rejected)"
+        detail = (
+            f"{good} template(s) and {len(broken)} broken file(s) in {folder} "
+            "(jobs naming a broken one are rejected)"
+        )
+    else:
+        detail = f"{good} template(s) in {folder}"
     report.add("templates", not broken, detail, broken)
 
 
@@ -175,7 +188,11 @@ def smoke_unavailable(registry: TemplateRegistry) -> str:
     broken = registry.broken.get(SMOKE_TEMPLATE)
     if broken is not None:
         return broken.line()
-    return f"no {SMOKE_TEMPLATE} template in {display_path(registry.workflows_dir)}"
+    folder = display_path(registry.workflows_dir)
+    return (
+        f"no {SMOKE_TEMPLATE} template in {folder}: copy {display_path(SMOKE_SOURCE)} from the "
+        f"project into {folder} (it needs no model files)"
+    )
 
 
 def run_doctor(

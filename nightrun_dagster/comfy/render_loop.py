@@ -18,13 +18,13 @@ import contextlib
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from nightrun_dagster.comfy.client import ComfyClient, Outcome, Timeouts, input_ref
+from nightrun_dagster.comfy.client import ComfyClient, Outcome, Timeouts
 from nightrun_dagster.comfy.errors import (
     ComfyError,
     ComfyExecutionError,
@@ -52,28 +52,14 @@ from nightrun_dagster.store.variant_state import (
     submitted_record,
 )
 
+# Upload naming lives with the templates (validation fills graphs without a server); these
+# names stay importable from here, where the render loop's callers have always found them.
+from nightrun_dagster.workflows.uploads import UPLOAD_PREFIX, upload_name
+from nightrun_dagster.workflows.uploads import planned_uploads as planned_uploads
+from nightrun_dagster.workflows.uploads import upload_subfolder as upload_subfolder
+
 # (params, degrade rung index, uploaded input names) -> API-format graph
 GraphBuilder = Callable[[dict[str, Any], int, Mapping[str, str]], dict[str, Any]]
-
-# The server input subfolder our uploads go to; a job's own is UPLOAD_PREFIX + "_" + its key.
-UPLOAD_PREFIX = "nightrun"
-
-
-def upload_subfolder(job_key: str) -> str:
-    """Where a job's input images go on the server: one subfolder per job, so two jobs'
-    same-named product shots never overwrite each other."""
-    return f"{UPLOAD_PREFIX}_{job_key}"
-
-
-def upload_name(rel: str) -> str:
-    """The file name a job asset (path relative to the assets root) is uploaded under."""
-    return Path(rel).name
-
-
-def planned_uploads(rels: Iterable[str], subfolder: str) -> dict[str, str]:
-    """The names LoadImage gets for these job assets once a worker has uploaded them: what
-    the server echoes back, computed without asking it (previews of the graph, probes)."""
-    return {rel: input_ref(upload_name(rel), subfolder) for rel in rels}
 
 
 @dataclass(frozen=True)

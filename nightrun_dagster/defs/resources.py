@@ -11,7 +11,7 @@ from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.plan.night import DEFAULT_MAX_RENDERS_PER_NIGHT
 from nightrun_dagster.spec.limits import SpecLimits
 from nightrun_dagster.store.paths import Tree
-from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
+from nightrun_dagster.workflows.templates import default_workflows_dir
 
 
 class NightrunResource(dg.ConfigurableResource):
@@ -21,8 +21,14 @@ class NightrunResource(dg.ConfigurableResource):
     assets_root: str | None = Field(
         default=None, description="Where job asset paths point; default <root>/assets."
     )
-    workflows_dir: str = Field(
-        default=str(DEFAULT_WORKFLOWS_DIR), description="Folder of ComfyUI workflow templates."
+    # None until asked: the folder is read from the environment each time, so a code location
+    # loaded before $NIGHTRUN_WORKFLOWS_DIR was set (the demo sets it) still finds it.
+    workflows_dir: str | None = Field(
+        default=None,
+        description=(
+            "Folder of ComfyUI workflow templates; default $NIGHTRUN_WORKFLOWS_DIR or the "
+            "project's workflows/."
+        ),
     )
     cap: int = Field(default=SpecLimits.cap, description="Variants per job per night.")
     deep_search_ceiling: int = Field(
@@ -60,7 +66,8 @@ class NightrunResource(dg.ConfigurableResource):
     def intake(self) -> Intake:
         assets = Path(self.assets_root) if self.assets_root else self.tree().assets
         limits = SpecLimits(self.cap, self.deep_search_ceiling, self.sweep_ceiling)
-        return Intake(assets_root=assets, workflows_dir=Path(self.workflows_dir), limits=limits)
+        workflows = Path(self.workflows_dir) if self.workflows_dir else default_workflows_dir()
+        return Intake(assets_root=assets, workflows_dir=workflows, limits=limits)
 
 
 class ComfyUIResource(dg.ConfigurableResource):

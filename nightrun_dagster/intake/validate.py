@@ -12,6 +12,12 @@ from pydantic import ValidationError
 
 from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.intake.planned import (
+    CHECK_NIGHT,
+    GRAPH_ERRORS,
+    first_variant_graph,
+    graph_problem,
+)
 from nightrun_dagster.spec.checks import CheckContext, TemplateFacts, semantic_problems
 from nightrun_dagster.spec.errors import (
     DOCUMENT_FIELD,
@@ -27,9 +33,9 @@ from nightrun_dagster.spec.slug import job_key
 from nightrun_dagster.workflows.apply import IMAGE_INPUT_ROLES
 from nightrun_dagster.workflows.fit import fit_problems
 from nightrun_dagster.workflows.templates import (
-    DEFAULT_WORKFLOWS_DIR,
     Template,
     TemplateRegistry,
+    default_workflows_dir,
     template_registry,
 )
 
@@ -39,7 +45,8 @@ class Intake:
     """Where job files' relative paths point, and the limits they must respect."""
 
     assets_root: Path
-    workflows_dir: Path = DEFAULT_WORKFLOWS_DIR
+    # Read when an Intake is made, not at import: $NIGHTRUN_WORKFLOWS_DIR may be set later.
+    workflows_dir: Path = field(default_factory=default_workflows_dir)
     limits: SpecLimits = field(default_factory=SpecLimits)
 
     def registry(self) -> TemplateRegistry:
@@ -101,8 +108,12 @@ def parse_json(raw: bytes, label: str) -> object:
 
 
 def validate_document(doc: object, label: str, intake: Intake) -> CreativeJob:
-    """Schema, then semantics, then sweep size. Raises JobSpecInvalid listing every problem."""
-    return _validate(doc, label, intake)[0]
+    """Schema, then semantics, then sweep size, then the first variant's graph. Raises
+    JobSpecInvalid listing every problem."""
+    job, template = _validate(doc, label, intake)
+    # No file bytes here: the graph does not depend on them (only params.json records a hash).
+    _check_first_graph(_valid_job(job, template, Path(label), b"", intake), label)
+    return job
 
 
 def _validate(doc: object, label: str, intake: Intake) -> tuple[CreativeJob, Template]:
@@ -149,9 +160,20 @@ def _sweep_problems(job: CreativeJob, intake: Intake, template: Template) -> lis
     return []
 
 
-def validate_bytes(raw: bytes, source: Path, intake: Intake, label: str | None = None) -> ValidJob:
-    label = label or str(source)
-    job, template = _validate(parse_json(raw, label), label, intake)
+def _check_first_graph(found: ValidJob, label: str) -> None:
+    """Build the job's first variant's graph as the night will (params.json, uploads named as
+    they will be): a job that cannot be built is refused here, with the field and the template,
+    instead of failing the 22:45 warm-up for every job of the night."""
+    try:
+        first_variant_graph(found, CHECK_NIGHT)
+    except GRAPH_ERRORS as exc:
+        field_name, reason = graph_problem(exc, found.template)
+        raise JobSpecInvalid([SpecError(label, field_name, reason)]) from exc
+
+
+def _valid_job(
+    job: CreativeJob, template: Template, source: Path, raw: bytes, intake: Intake
+) -> ValidJob:
     return ValidJob(
         job=job,
         key=job_key(job.job_id),
@@ -161,6 +183,14 @@ def validate_bytes(raw: bytes, source: Path, intake: Intake, label: str | None =
         template=template,
         cap=job_cap(job, intake.limits),
     )
+
+
+def validate_bytes(raw: bytes, source: Path, intake: Intake, label: str | None = None) -> ValidJob:
+    label = label or str(source)
+    job, template = _validate(parse_json(raw, label), label, intake)
+    found = _valid_job(job, template, source, raw, intake)
+    _check_first_graph(found, label)
+    return found
 
 
 def validate_file(path: Path, intake: Intake, label: str | None = None) -> ValidJob:

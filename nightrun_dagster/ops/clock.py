@@ -171,6 +171,8 @@ def _what_blocks(blocked: Any) -> str:
         return str(blocked)
     parts = []
     for key, value in blocked.items():
+        if value in (None, "", [], ()):
+            continue  # a job blocked for its graph misses no model or node: say only why
         shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         parts.append(f"{key.replace('_', ' ')}: {shown}")
     return "; ".join(parts) or "blocked"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.intake.planned import graph_input_paths
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_bytes
 from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.hashing import sha256_file
@@ -68,18 +69,6 @@ def load_snapshot(job_dir: JobDir, base: Intake) -> ValidJob:
     night no longer depends on the queue or the assets folder once planned."""
     intake = Intake(job_dir.inputs / "assets", base.workflows_dir, base.limits)
     return validate_bytes(job_dir.job_snapshot.read_bytes(), job_dir.job_snapshot, intake)
-
-
-def graph_input_paths(found: ValidJob) -> list[str]:
-    """Job assets the template loads on the server (LoadImage), as job paths."""
-    roles = found.template.metadata.get("nodes") or {}
-    a = found.job.assets
-    wanted = []
-    if roles.get("product_image") and a.product_images:
-        wanted.append(a.product_images[0])
-    if roles.get("base_image") and a.base_ui_screens:
-        wanted.append(a.base_ui_screens[0])
-    return wanted
 
 
 def graph_inputs(found: ValidJob, job_dir: JobDir) -> dict[str, Path]:

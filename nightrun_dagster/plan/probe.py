@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.variants import expand_job
+from nightrun_dagster.intake.planned import first_variant_graph, graph_problem
 from nightrun_dagster.intake.validate import Intake, ValidJob
-from nightrun_dagster.plan.graphs import planned_graph
 from nightrun_dagster.workflows.templates import METADATA_KEY
 
 PRELOAD_PREFIX = "nightrun/warmup/preload"
@@ -24,11 +22,27 @@ def smoke_graph(intake: Intake, prefix: str = "nightrun/doctor/smoke") -> dict[s
     return graph
 
 
-def first_variant_graph(found: ValidJob, night: str) -> dict[str, Any]:
-    """The graph of the job's first variant: what the server must be able to run tonight.
-    Inputs are named as they will be uploaded (they are not on the server yet)."""
-    expansion = expand_job(found.job, RunMode.exploration, night, 1, found.template.defaults)
-    return planned_graph(found, expansion, expansion.variants[0])
+def first_graphs(
+    jobs: list[ValidJob], night: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(job key -> first variant's graph, job key -> why it is blocked). A job whose graph
+    cannot be built is blocked, recorded as a job missing a model is (no names missing, the
+    field and reason instead), so it gets no budget and every other job still renders."""
+    graphs: dict[str, dict[str, Any]] = {}
+    blocked: dict[str, dict[str, Any]] = {}
+    for found in jobs:
+        try:
+            graphs[found.key] = first_variant_graph(found, night)
+        # Validation builds this graph too, so only a template changed or a fault unforeseen
+        # gets here; whatever it is, it is this job's problem, never the whole night's.
+        except Exception as exc:
+            field_name, reason = graph_problem(exc, found.template)
+            blocked[found.key] = {
+                "missing_models": [],
+                "missing_nodes": [],
+                "reason": f"{field_name}: {reason}",
+            }
+    return graphs, blocked
 
 
 def preload_graph(graph: dict[str, Any]) -> dict[str, Any]:

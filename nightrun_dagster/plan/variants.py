@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from nightrun_dagster.expand.variants import Expansion, Variant
+from nightrun_dagster.expand.variants import Expansion
+from nightrun_dagster.intake.planned import params_document
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.store.atomic import (
     atomic_write_bytes,
@@ -17,8 +18,6 @@ from nightrun_dagster.store.atomic import (
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.variant_state import RENDER_KEYS
 
-PARAMS_VERSION = 1
-
 
 class VariantConflict(RuntimeError):
     """A variant folder already holds renders made with different parameters."""
@@ -28,32 +27,6 @@ class VariantConflict(RuntimeError):
 class WriteReport:
     written: int
     unchanged: int
-
-
-def params_document(found: ValidJob, expansion: Expansion, variant: Variant) -> dict[str, Any]:
-    """Everything needed to reproduce one render (the render stage adds what the server says)."""
-    t = found.template
-    d = t.defaults
-    return {
-        "params_version": PARAMS_VERSION,
-        "job_id": found.job.job_id,
-        "job_key": found.key,
-        "night": expansion.night,
-        "mode": expansion.mode.value,
-        **variant.as_dict(),
-        "template": {
-            "id": t.template_id,
-            "version": t.version,
-            "sha256": t.sha256,
-            "file": t.path.name,
-            "model": t.metadata.get("model"),
-        },
-        "width": d.get("width"),
-        "height": d.get("height"),
-        "frames": d.get("frames"),
-        "inputs_map": found.job.generation.workflow.inputs_map,
-        "job_sha256": found.sha256,
-    }
 
 
 def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> WriteReport:

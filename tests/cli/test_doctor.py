@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from nightrun_dagster.cli.main import main
+from nightrun_dagster.comfy.doctor import SMOKE_SOURCE
 from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.workflows.templates import display_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,7 +108,8 @@ def test_doctor_lists_broken_templates_and_queued_files_that_will_be_rejected(
     }
     (tree.queue / "uses_plain_export.json").write_text(json.dumps(doc))
     (tree.queue / "half.json").write_text('{"job_id": ')
-    # Valid for the intake, but its inputs_map targets a node the template lacks.
+    # Schema-valid, but its inputs_map targets a node the template lacks: no graph can be
+    # built, so the intake (and the sensor after it) rejects it like any other bad field.
     doc = json.loads(queued_examples[0].read_bytes())
     doc["job_id"] = "maps-to-nowhere"
     doc["generation"]["workflow"]["inputs_map"] = {"copy.headline": "99.text"}
@@ -118,21 +121,45 @@ def test_doctor_lists_broken_templates_and_queued_files_that_will_be_rejected(
     assert code == 1, out
     assert "Traceback" not in out
     checks = lines_by_check(out)
-    assert checks["templates"].startswith("FAIL") and "2 broken" in checks["templates"]
+    assert checks["templates"].startswith("FAIL")
+    assert f"3 template(s) and 2 broken file(s) in {workflows}" in checks["templates"]
     assert f"- {workflows / 'plain_export.json'} is broken: _workflow_metadata is missing" in out
     assert f"- {workflows / 'smoke_v1.json'} is broken: not valid JSON" in out
     assert checks["queue"].startswith("FAIL")
-    assert "4 valid queued job(s), 2 file(s) will be rejected" in checks["queue"]
+    assert "3 valid queued job(s), 3 file(s) will be rejected" in checks["queue"]
     assert (
         f"- uses_plain_export.json: generation.workflow.template_id: "
         f"{workflows / 'plain_export.json'} is broken: " in out
     )
     assert "- half.json: (json): invalid JSON at line 1" in out
     assert checks["smoke_v1"].startswith("FAIL") and "smoke_v1.json is broken" in out
-    # The valid jobs are still checked against the server; one graph cannot be built.
-    assert checks["jobs"].startswith("FAIL") and "4 queued job(s) checked" in checks["jobs"]
-    assert "- maps_to_nowhere.json (maps-to-nowhere): cannot build a graph: " in out
-    assert "no node or role '99'" in out
-    assert "doctor: failed: templates, queue, smoke_v1, jobs" in out
+    assert (
+        """- maps_to_nowhere.json: generation.workflow.inputs_map["copy.headline"]: """
+        "target '99.text': no node or role '99' in static_ad_v1 (template static_ad_v1)"
+    ) in out
+    # The valid jobs are still checked against the server.
+    assert checks["jobs"].startswith("PASS") and "3 queued job(s) checked" in checks["jobs"]
+    assert "doctor: failed: templates, queue, smoke_v1" in out
     # Doctor only looks: nothing was moved to rejected/.
     assert sorted(p.name for p in tree.queue.iterdir()) == queue_before
+
+
+def test_a_workflows_folder_without_smoke_v1_says_how_to_fix_it(
+    capsys, emulator, tree: Tree, tmp_path: Path
+) -> None:
+    # A team's own folder: its templates, and no smoke_v1.
+    workflows = tmp_path / "our-workflows"
+    workflows.mkdir()
+    shutil.copy(REPO / "workflows" / "static_ad_v1.json", workflows)
+    code, out = doctor(capsys, emulator.url, tree, "--workflows-dir", str(workflows))
+    assert code == 1
+    smoke = lines_by_check(out)["smoke_v1"]
+    assert smoke.startswith("FAIL")
+    source = display_path(SMOKE_SOURCE)  # workflows/smoke_v1.json, run from the project
+    assert (
+        f"no smoke_v1 template in {workflows}: copy {source} from the project into {workflows}"
+    ) in smoke
+    # The hint works: with the project's copy there, the smoke test passes.
+    shutil.copy(REPO / "workflows" / "smoke_v1.json", workflows)
+    code, out = doctor(capsys, emulator.url, tree, "--workflows-dir", str(workflows))
+    assert lines_by_check(out)["smoke_v1"].startswith("PASS"), out

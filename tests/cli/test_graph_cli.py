@@ -205,17 +205,18 @@ def test_invalid_job_prints_validation_lines_and_exits_1(cli: Any, tmp_path: Pat
 
 
 def test_params_that_do_not_fit_the_template_exit_1_naming_it(cli: Any, tmp_path: Path) -> None:
-    # The headline mapped onto a node the template does not have: valid JSON, valid job,
-    # but the graph cannot be built.
+    # The headline mapped onto a node the template does not have: valid JSON, schema-valid,
+    # but no graph can be built, so validation refuses it, naming the entry and the template.
     doc = json.loads(STATIC.read_text())
     doc["generation"]["workflow"]["inputs_map"] = {"copy.headline": "99.text"}
     job = tmp_path / "job.json"
     job.write_text(json.dumps(doc))
     code, out, err = cli("graph", str(job), "--night", NIGHT)
     assert code == 1 and out == ""
-    assert f"{job}: variant v0001 does not fit template static_ad_v1" in err
-    assert "no node or role '99' in static_ad_v1" in err
-    assert "Traceback" not in err
+    assert err == (
+        f"""{job}: generation.workflow.inputs_map["copy.headline"]: target '99.text': """
+        "no node or role '99' in static_ad_v1 (template static_ad_v1)\n"
+    )
 
 
 def test_graph_is_what_the_renders_loop_posts(
@@ -239,3 +240,70 @@ def test_graph_is_what_the_renders_loop_posts(
         assert code == 0
         sent = json.loads((job_dir.meta(vid) / PROMPT).read_bytes())
         assert graphs(out)[vid] == sent
+
+
+def test_a_planned_night_shows_its_own_variants_not_a_fresh_expansion(tree: Tree, cli: Any) -> None:
+    # The night's budget planned 5 of the 800 variants a fresh expansion lists: the night
+    # numbers its 5 v0001…v0005, so its v0002 is another combination than expand's v0002.
+    intake = Intake(assets_root=tree.assets)
+    job = validate_file(STATIC, intake)
+    job_dir = tree.job(NIGHT, job.key)
+    snapshot_inputs(job, tree.assets, job_dir)
+    job = load_snapshot(job_dir, intake)
+    defaults = job.template.defaults
+    planned = expand_job(job.job, RunMode.exploration, NIGHT, 5, defaults)
+    write_variants(job, planned, job_dir)
+    fresh = expand_job(job.job, RunMode.exploration, NIGHT, job.cap, defaults)
+    assert planned.variants[1].as_dict() != fresh.variants[1].as_dict()
+
+    code, out, err = cli("graph", str(STATIC), "--night", NIGHT, "--variant", "v0002")
+    assert code == 0
+    params = json.loads(job_dir.params("v0002").read_bytes())
+    want = build_graph(job.template, params, job=job.job, uploads={}, degrade=DEGRADE_LADDER[0])
+    assert graphs(out) == {"v0002": want}
+    sampler = of_class(want, "KSampler")[0]["inputs"]
+    assert (sampler["seed"], sampler["steps"]) == (params["seed"], params["steps"])
+    assert err == (
+        f"{STATIC}: using the variants planned for night {NIGHT} in {job_dir.variants}\n"
+    )
+    code, out, _ = cli("graph", str(STATIC), "--night", NIGHT, "--all")
+    assert code == 0 and list(graphs(out)) == [f"v000{i}" for i in range(1, 6)]
+    # Ids the plan does not have are refused with the plan's range, not expand's.
+    code, out, err = cli("graph", str(STATIC), "--night", NIGHT, "--variant", "v0006")
+    assert code == 2 and out == ""
+    assert "no variant v0006; this job has 5 variants planned for night " in err
+    assert "(v0001…v0005)" in err
+
+
+def test_a_night_not_planned_expands_as_expand_does(tree: Tree, cli: Any) -> None:
+    # Another night of the same root was planned; this one was not: expand afresh, silently.
+    intake = Intake(assets_root=tree.assets)
+    job = validate_file(STATIC, intake)
+    other = tree.job("2026-02-10", job.key)
+    snapshot_inputs(job, tree.assets, other)
+    defaults = job.template.defaults
+    planned = expand_job(job.job, RunMode.exploration, "2026-02-10", 5, defaults)
+    write_variants(job, planned, other)
+    code, out, err = cli("graph", str(STATIC), "--night", NIGHT, "--variant", "v0002")
+    assert code == 0 and err == ""
+    fresh = expand_job(job.job, RunMode.exploration, NIGHT, job.cap, defaults)
+    assert (planned.variants[1].seed, planned.variants[1].steps) != (
+        fresh.variants[1].seed,
+        fresh.variants[1].steps,
+    )
+    sampler = of_class(graphs(out)["v0002"], "KSampler")[0]["inputs"]
+    assert sampler["seed"] == fresh.variants[1].seed
+    assert sampler["steps"] == fresh.variants[1].steps
+
+
+def test_a_planned_night_asked_in_another_mode_says_it_expands_afresh(tree: Tree, cli: Any) -> None:
+    intake = Intake(assets_root=tree.assets)
+    job = validate_file(STATIC, intake)
+    job_dir = tree.job(NIGHT, job.key)
+    snapshot_inputs(job, tree.assets, job_dir)
+    planned = expand_job(job.job, RunMode.exploration, NIGHT, 5, job.template.defaults)
+    write_variants(job, planned, job_dir)
+    code, out, err = cli("graph", str(STATIC), "--night", NIGHT, "--mode", "exploitation")
+    assert code == 0 and list(graphs(out)) == ["v0001"]
+    assert f"night {NIGHT} was planned in exploration mode" in err
+    assert "not what the night renders" in err

@@ -14,7 +14,6 @@ from nightrun_dagster.comfy.render_loop import (
     RenderRun,
     RenderSettings,
     RenderUnavailable,
-    upload_subfolder,
 )
 from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
@@ -29,6 +28,7 @@ from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, graph_summary
+from nightrun_dagster.workflows.uploads import upload_subfolder
 
 GROUP = "rendering"
 GPU_POOL = "comfyui_gpu"

@@ -16,7 +16,7 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import planned_count
 from nightrun_dagster.ops.breakers import GB, backlog_trip, disk_trip, latch, read_latch
 from nightrun_dagster.ops.closing import carried_over
-from nightrun_dagster.plan.probe import first_variant_graph, needs_uploads, preload_graph
+from nightrun_dagster.plan.probe import first_graphs, needs_uploads, preload_graph
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import volume_of
 
@@ -46,8 +46,9 @@ def warmup_path(nightrun: NightrunResource, night: str) -> Any:
     description=(
         "The warm-up (22:45): each ComfyUI server's health, version, GPU memory and queue; disk "
         "free; the night's backlog (tonight's demand + what the last night left + the server "
-        "queue); every active job's graph checked against the server's nodes and models (a job "
-        "missing one is blocked, with the names, and gets no budget); one preload prompt of "
+        "queue); every active job's graph built and checked against the server's nodes and models "
+        "(a job whose graph cannot be built, or missing one, is blocked, with the reason or the "
+        "names, and gets no budget); one preload prompt of "
         "the top job, so its models are in VRAM at 23:00. Written to `runs/<night>/warmup.json`."
     ),
 )
@@ -66,9 +67,9 @@ def warm_up(
     renders = mode is not RunMode.maintenance
 
     graphs: dict[str, dict[str, Any]] = {}
+    unbuildable: dict[str, dict[str, Any]] = {}  # job -> why its graph cannot be built
     if renders:
-        for found in jobs:
-            graphs[found.key] = first_variant_graph(found, night)
+        graphs, unbuildable = first_graphs(jobs, night)
     # Image jobs start at 23:00: their models are the ones worth having in VRAM first.
     order = sorted(jobs, key=lambda j: j.template.kind != "image")
     preload = [
@@ -79,8 +80,8 @@ def warm_up(
     servers = warm_up_servers(comfyui.endpoints(), graphs, preload, comfyui.timeouts())
 
     reachable = [s for s in servers if s.reachable]
-    # A job is blocked when no reachable server can run it.
-    blocked: dict[str, dict[str, Any]] = {}
+    # A job is blocked when its graph cannot be built, or when no reachable server can run it.
+    blocked: dict[str, dict[str, Any]] = dict(unbuildable)
     if reachable:
         for key in graphs:
             if all(key in s.blocked for s in reachable):
