@@ -22,12 +22,16 @@ from nightrun_dagster.ops.night import (
     parse_night,
     tonight,
 )
+from nightrun_dagster.store.paths import Tree, default_root
+from nightrun_dagster.workflows.templates import WORKFLOWS_DIR_ENV, default_workflows_dir
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "job_specs"
 SCHEMA_FILE = "creative_job.schema.json"
-EXIT_BAD_NIGHT = 2  # argparse's code for a bad argument
+EXIT_BAD_ARGUMENT = 2  # argparse's code for a bad argument
+EXIT_BAD_NIGHT = EXIT_BAD_ARGUMENT
+EXIT_NIGHT_FAILED = 1  # a run of the night failed (the summary says which)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "has begun, else last night)",
     )
     p.add_argument("--jobs", type=Path, default=EXAMPLES, help="folder of job files to queue")
+    p.add_argument(
+        "--workflows-dir",
+        type=Path,
+        help="your own workflow templates folder for the night (sets $NIGHTRUN_WORKFLOWS_DIR; "
+        "default: $NIGHTRUN_WORKFLOWS_DIR or the project's workflows/)",
+    )
     p.add_argument(
         "--comfy-url",
         help="render on this ComfyUI server instead of the emulator the demo starts",
@@ -116,8 +126,6 @@ def default_night(now: datetime | None = None) -> str:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from nightrun_dagster.store.paths import default_root
-
     root = (args.root or default_root()).resolve()
     home = (args.home or root / "dagster_home").resolve()
     if args.night is None:
@@ -133,6 +141,13 @@ def demo_command(args: argparse.Namespace) -> int:
         except BadNight as exc:
             print(f"--night: {exc}", file=sys.stderr)
             return EXIT_BAD_NIGHT
+    if args.workflows_dir is not None:
+        workflows = args.workflows_dir.expanduser().resolve()
+        if not workflows.is_dir():
+            print(f"--workflows-dir: {args.workflows_dir} is not a folder", file=sys.stderr)
+            return EXIT_BAD_ARGUMENT
+        # The demo's Dagster code (the nightrun resource) reads the folder from here.
+        os.environ[WORKFLOWS_DIR_ENV] = str(workflows)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -145,6 +160,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print(f"[demo] DAGSTER_HOME   {home} (SQLite)")
     staged = stage_examples(args.jobs, root)
     print(f"[demo] queued {len(staged)} example jobs in {root / 'queue'}")
+    print(f"[demo] workflows      {default_workflows_dir()}")
 
     mode = args.mode
     if mode is None and mode_for_night(night).value == "maintenance":
@@ -161,6 +177,9 @@ def demo_command(args: argparse.Namespace) -> int:
     print(f"[demo] night {night}, mode {summary['mode']}")
     for key, count in summary["variants"].items():
         r = summary["renders"].get(key, {})
+        if r.get("blocked"):
+            print(f"[demo]   {key}: blocked — {r['blocked']}")
+            continue
         print(
             f"[demo]   {key}: {count} variants, {r.get('rendered', 0)} rendered, "
             f"{r.get('failed', 0)} failed, {r.get('shortlisted', 0)} shortlisted, "
@@ -172,6 +191,12 @@ def demo_command(args: argparse.Namespace) -> int:
     for name in summary["rejected"]:
         print(f"[demo]   rejected {name}: see {root / 'queue' / 'rejected'}")
     print(f"[demo] browse it: DAGSTER_HOME={home} NIGHTRUN_ROOT={root} dagster dev")
+    if summary["failed_runs"]:
+        # A demo whose night failed must not look like a good one to a script or CI.
+        print(f"[demo] the night failed: {len(summary['failed_runs'])} run(s) failed")
+        for line in summary["failed_runs"]:
+            print(f"[demo]   {line}")
+        return EXIT_NIGHT_FAILED
     return 0
 
 
@@ -189,9 +214,35 @@ def comfyui_for_demo(args: argparse.Namespace, root: Path) -> Iterator[str]:
         output_dir=sim / "output",
         input_dir=sim / "input",
         temp_dir=sim / "temp",
+        models=demo_models(root),
     )
     with EmulatorServer(config).start() as server:
         yield server.url
+
+
+def demo_models(root: Path) -> dict[str, list[str]]:
+    """The emulator's model files: its defaults, plus every model file the templates of the
+    queued jobs name and every LoRA the jobs list, so a team's own workflow (its own
+    checkpoint, its own LoRAs) renders in the demo instead of being blocked."""
+    from nightrun_dagster.comfy.emulator.config import FOLDER_ALIASES, default_models
+    from nightrun_dagster.intake.queue import review_queue
+    from nightrun_dagster.intake.validate import Intake
+    from nightrun_dagster.workflows.compat import model_refs
+
+    tree = Tree(root)
+    models = default_models()
+
+    def add(folder: str, name: str) -> None:
+        names = models.setdefault(FOLDER_ALIASES.get(folder, folder), [])
+        if name not in names:
+            names.append(name)
+
+    for found in review_queue(tree, Intake(assets_root=tree.assets)).valid.values():
+        for ref in model_refs(found.template.graph()):
+            add(ref.folder, ref.name)
+        for lora in found.job.generation.variants.loras or ():
+            add("loras", lora.path)
+    return models
 
 
 def run_night(
@@ -239,6 +290,7 @@ class DemoNight:
         self.instance = dg.DagsterInstance.get()
         self.defs = build_defs(root, comfy_url)
         self.log: list[str] = []
+        self.failed: list[str] = []  # "<job> <partition>: <why>", one per failed run
         self.results: dict[str, dict[str, dict[str, Any]]] = {}  # job key -> asset -> metadata
 
     def assets_of(self, job_name: str) -> list[Any]:
@@ -275,11 +327,10 @@ class DemoNight:
             if events:
                 done[name] = {k: v.value for k, v in events[0].metadata.items()}
         if not result.success:
-            failure = next(
-                (e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"),
-                "failed",
-            )
+            step = next((e for e in result.all_events if e.is_step_failure), None)
+            failure = step_failure(step) if step is not None else "failed"
             self.log.append(f"  {job_name} {key}: FAILED ({failure})")
+            self.failed.append(f"{job_name} {key}: {failure}")
         return key
 
     def tick(self, schedule: Any, clock: str) -> None:
@@ -381,6 +432,7 @@ class DemoNight:
         plan_path = self.root / "runs" / self.night / "night_plan.json"
         plan = json.loads(plan_path.read_bytes()) if plan_path.is_file() else {"jobs": []}
         counts, rendered = {}, {}
+        tree = Tree(self.root)
         for job in plan["jobs"]:
             key = job["key"]
             got = self.results.get(key, {})
@@ -392,7 +444,7 @@ class DemoNight:
                 "failed": r.get("failed", 0),
                 "shortlisted": got.get("shortlist", {}).get("picks", 0),
                 "packages": got.get("publish_packages", {}).get("packages", 0),
-                "blocked": bool(job.get("blocked")),
+                "blocked": blocked_reason(job.get("blocked"), tree.job(self.night, key).blocked),
             }
         night = self.results.get(self.night, {})
         return {
@@ -402,5 +454,36 @@ class DemoNight:
             "rejected": rejected,
             "contact_sheet": night.get("night_summary", {}).get("contact_sheet", "–"),
             "timeline": self.log,
+            "failed_runs": self.failed,
             "left": night.get("night_close", {}).get("left", 0),
         }
+
+
+def blocked_reason(planned: Any, blocked_file: Path) -> str | None:
+    """Why a job did not render tonight, or None: the warm-up's record in the night plan (a
+    model or node missing, a graph that cannot be built), else the render loop's
+    `blocked.json` (a model found missing once rendering had begun)."""
+    record = planned
+    if not record:
+        try:
+            record = json.loads(blocked_file.read_bytes())
+        except (OSError, ValueError):
+            return None
+    if isinstance(record, dict):
+        return str(record.get("reason") or "blocked")
+    return str(record)
+
+
+def step_failure(event: Any) -> str:
+    """What failed a step, in a line: the step and the failure's own words (a `dg.Failure`'s
+    description, else the error that caused it), never Dagster's stack trace."""
+    data = event.step_failure_data
+    why = data.user_failure_data.description if data.user_failure_data else None
+    error = data.error
+    while why is None and error is not None:
+        # Dagster wraps what our code raised ("Error occurred while executing op"): its cause.
+        if error.cause is None:
+            why = error.message
+        error = error.cause
+    first = (why or "").strip().splitlines()
+    return f"step {event.step_key}: {first[0] if first else 'failed'}"

@@ -12,6 +12,10 @@ import pytest
 
 from nightrun_dagster.cli.demo import BadNight, check_night, default_night
 from nightrun_dagster.ops.night import TZ, tonight
+from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.store.variant_state import PROMPT
+
+REPO_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
 
 def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> None:
@@ -156,3 +160,108 @@ def test_a_job_without_product_images_goes_from_queue_to_publish_package(tmp_pat
     manifest = json.loads((job_dir / "inputs" / "manifest.json").read_bytes())
     assert [a["field"] for a in manifest["assets"]] == ["assets.logo"]
     assert list(job_dir.glob("publish/*/manifest.json"))
+
+
+def demo_cmd(root: Path, home: Path, jobs: Path, *more: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "nightrun_dagster.cli.main",
+        "demo",
+        "--root",
+        str(root),
+        "--home",
+        str(home),
+        "--night",
+        "2026-02-10",
+        "--jobs",
+        str(jobs),
+        *more,
+    ]
+
+
+def test_a_failed_run_fails_the_demo_and_blocked_jobs_say_why(
+    tmp_path: Path, emulator_factory
+) -> None:
+    # A server without the brand LoRA. The static example's first graph uses it, so the
+    # warm-up blocks that job; "lora-late" renders without it first (its LoRA-off arm), so
+    # its render run finds the LoRA missing only later, is blocked there, and fails.
+    server = emulator_factory(missing_models={"verde_brand_style.safetensors"})
+    jobs = tmp_path / "jobs"
+    examples = Path(__file__).resolve().parents[2] / "job_specs"
+    shutil.copytree(examples / "assets", jobs / "assets")
+    static = json.loads((examples / "static_sdxl_ad.json").read_text("utf-8"))
+    (jobs / "static.json").write_text(json.dumps(static, ensure_ascii=False), "utf-8")
+    late = json.loads(json.dumps(static))
+    late["job_id"] = "lora-late"
+    v = late["generation"]["variants"]
+    # One combination but for the LoRA: prompt, sampler, steps, cfg and seed fixed.
+    v.update(prompt_variants=v["prompt_variants"][:1], samplers=["euler"], steps=[20], cfg=[4.5])
+    v["loras"][0]["weights"] = [0.7]  # two arms: off, then 0.7
+    late["generation"]["seed_strategy"] = {"mode": "fixed", "seed": 1}
+    (jobs / "late.json").write_text(json.dumps(late, ensure_ascii=False), "utf-8")
+    root = tmp_path / "root"
+    cmd = demo_cmd(root, tmp_path / "home", jobs, "--comfy-url", server.url)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    out = proc.stdout
+    assert proc.returncode == 1, out[-3000:] + proc.stderr[-3000:]
+    lines = out.splitlines()
+    static_line = next(x for x in lines if x.startswith("[demo]   verde-yerba-static-2026-02:"))
+    assert static_line.startswith("[demo]   verde-yerba-static-2026-02: blocked — ")
+    assert "loras/verde_brand_style.safetensors" in static_line
+    assert "job_verde-yerba-static-2026-02" not in out  # no folder that does not exist
+    late_line = next(x for x in lines if x.startswith("[demo]   lora-late:"))
+    blocked = json.loads(
+        (root / "runs" / "2026-02-10" / "job_lora-late" / "blocked.json").read_bytes()
+    )
+    assert late_line == f"[demo]   lora-late: blocked — {blocked['reason']}"
+    assert "verde_brand_style.safetensors" in blocked["reason"]
+    # The exit code says the night failed, and the summary says which run.
+    assert "[demo] the night failed: 1 run(s) failed" in out
+    failed = lines[lines.index("[demo] the night failed: 1 run(s) failed") + 1]
+    assert failed.startswith(
+        "[demo]   night_jobs lora-late: step renders: job lora-late is blocked: "
+    )
+    assert "Traceback" not in out and "Stack Trace" not in out
+
+
+def test_demo_renders_a_teams_own_workflows_folder(tmp_path: Path) -> None:
+    # A team's folder: its own template on its own checkpoint, a job using it with its own
+    # LoRA. The demo's emulator holds every model file they name, so the job renders.
+    examples = REPO_WORKFLOWS.parent / "job_specs"
+    workflows = tmp_path / "our-workflows"
+    workflows.mkdir()
+    template = json.loads((REPO_WORKFLOWS / "static_ad_v1.json").read_text("utf-8"))
+    template["_workflow_metadata"]["template_id"] = "our_ad_v1"
+    template["1"]["inputs"]["ckpt_name"] = "our_brand_xl.safetensors"
+    (workflows / "our_ad_v1.json").write_text(json.dumps(template), "utf-8")
+    jobs = tmp_path / "jobs"
+    shutil.copytree(examples / "assets", jobs / "assets")
+    doc = json.loads((examples / "static_sdxl_ad.json").read_text("utf-8"))
+    doc["job_id"] = "our-job"
+    doc["generation"]["workflow"] = {"template_id": "our_ad_v1", "workflow_path": "our_ad_v1.json"}
+    doc["generation"]["variants"]["loras"][0]["path"] = "our_style.safetensors"
+    (jobs / "our_job.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    root = tmp_path / "root"
+    cmd = demo_cmd(root, tmp_path / "home", jobs, "--workflows-dir", str(workflows))
+    proc = subprocess.run(
+        [*cmd, "--max-renders", "4"], capture_output=True, text=True, timeout=600, check=False
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert f"[demo] workflows      {workflows}" in out
+    assert "our-job: 4 variants, 4 rendered, 0 failed, " in out, out
+    job_dir = Tree(root).job("2026-02-10", "our-job")
+    assert json.loads(job_dir.params("v0001").read_bytes())["template"]["id"] == "our_ad_v1"
+    sent = json.loads((job_dir.meta("v0001") / PROMPT).read_bytes())
+    assert sent["1"]["inputs"]["ckpt_name"] == "our_brand_xl.safetensors"
+    # A folder that is not there is a clear error before anything is staged.
+    code = subprocess.run(
+        demo_cmd(tmp_path / "r2", tmp_path / "h2", jobs, "--workflows-dir", str(tmp_path / "no")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert code.returncode == 2 and "--workflows-dir:" in code.stderr
+    assert not (tmp_path / "r2").exists()
