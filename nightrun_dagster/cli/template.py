@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
 from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
@@ -68,11 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--workflows-dir",
-        type=Path,
-        help="templates folder (default: $NIGHTRUN_WORKFLOWS_DIR or the project's workflows/)",
-    )
+    p.add_argument("--workflows-dir", type=Path, help=WORKFLOWS_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
