@@ -31,6 +31,11 @@ METADATA_KEY = "_workflow_metadata"
 _NEVER, _BYPASS = 2, 4  # LGraphEventMode: mode 2 is "muted", 4 "bypassed"
 _SUBGRAPH_INPUT_ID, _SUBGRAPH_OUTPUT_ID = -10, -20
 _NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
+# Frontend-only nodes of popular extensions (never on the server): rgthree's reroute passes its
+# one input through; KJNodes' SetNode/GetNode are a named wire (Get reads the Set of that name).
+_REROUTE_TYPES = frozenset({"Reroute", "Reroute (rgthree)"})
+_SET_TYPES = frozenset({"SetNode"})
+_GET_TYPES = frozenset({"GetNode"})
 _CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize", "increment-wrap"})
 _SEED_NAMES = ("seed", "noise_seed")
 # Frontend widget constructors (ComfyWidgets + core getCustomWidgets); any other input type is a
@@ -227,7 +232,7 @@ class _Graph:
         return None if link_id is None else self.links.get(str(link_id))
 
 
-_Role = Literal["comfy", "reroute", "primitive", "note", "subgraph", "missing"]
+_Role = Literal["comfy", "reroute", "primitive", "note", "subgraph", "missing", "get"]
 
 
 @dataclass(eq=False)
@@ -248,7 +253,7 @@ class _Node:
 
     @property
     def is_virtual(self) -> bool:
-        return self.role in ("reroute", "primitive", "note", "subgraph")
+        return self.role in ("reroute", "primitive", "note", "subgraph", "get")
 
     def widget(self, name: str | None) -> _Widget | None:
         if name is None:
@@ -402,11 +407,16 @@ class _Context:
         where = f" in subgraph {graph.name!r}" if graph.name else ""
         if type_ in self.subgraph_raw:
             return self._load_instance(graph, raw, type_, mode, stack)
-        if type_ == "Reroute":
+        if type_ in _REROUTE_TYPES | _SET_TYPES:
             return _Node(
-                graph, raw["id"], type_, "reroute", mode, title or "Reroute",
+                graph, raw["id"], type_, "reroute", mode, title or type_,
                 inputs=_saved_inputs(raw, [_Input("", "*", None)]),
                 outputs=_saved_outputs(raw, [_Output("", "*", [])]), raw=raw,
+            )  # fmt: skip
+        if type_ in _GET_TYPES:
+            return _Node(
+                graph, raw["id"], type_, "get", mode, title or type_,
+                inputs=[], outputs=_saved_outputs(raw, [_Output("", "*", [])]), raw=raw,
             )  # fmt: skip
         if type_ == "PrimitiveNode":
             return _Node(
@@ -430,6 +440,15 @@ class _Context:
                 graph, raw["id"], type_, "missing", mode, title or type_,
                 inputs=_saved_inputs(raw, []), outputs=_saved_outputs(raw, []), raw=raw,
             )  # fmt: skip
+            if not any(o.get("links") for o in raw.get("outputs") or [] if isinstance(o, dict)):
+                # Feeds nothing and the server does not know it: a display or frontend-only
+                # node (rgthree's labels and group togglers, bookmarks, notes of extensions).
+                node.role = "note"
+                self.notes.append(
+                    f"{_label(node)}{where}: not on the server and feeds nothing — ignored "
+                    "(a display or frontend-only node; if it should save the result, install it)"
+                )
+                return node
             if mode not in (_NEVER, _BYPASS):
                 raise WorkflowFormatError(
                     f"{_label(node)}{where}: class not on the server — custom node not "
@@ -750,6 +769,14 @@ class _Context:
             raise WorkflowFormatError(f"node {key} is referenced but was not loaded")
         return self.dtos[key]
 
+    def _setter(self, getter: _Dto) -> _Dto | None:
+        """The SetNode of the name a GetNode reads, in the same (sub)graph."""
+        name = _first_value(getter.node.raw)
+        for node in getter.node.graph.nodes:
+            if node.type in _SET_TYPES and _first_value(node.raw) == name and node.inputs:
+                return self._dto(getter.path, node.id)
+        return None
+
     def _resolve_input(
         self, dto: _Dto, slot: int, visited: set[tuple[str, str, int]], type_: Any = None
     ) -> _Resolved:
@@ -816,6 +843,11 @@ class _Context:
             return self._resolve_input(dto, index, visited)
         if node.role == "subgraph":
             return self._resolve_subgraph_output(dto, slot, type_, visited)
+        if node.role == "get":
+            setter = self._setter(dto)
+            if setter is None:
+                return _Gap(f"{_label(node, dto.id)} reads a SetNode that is not in the graph")
+            return self._resolve_input(setter, 0, visited, type_)
         if node.is_virtual:
             if slot < len(node.inputs):
                 if node.inputs[slot].link is None:
@@ -852,6 +884,11 @@ class _Context:
 
 
 # --------------------------------------------------------------------------- node definitions
+
+
+def _first_value(raw: Mapping[str, Any] | None) -> Any:
+    values = (raw or {}).get("widgets_values")
+    return values[0] if isinstance(values, list) and values else None
 
 
 def _class_def(key: str, info: Mapping[str, Any]) -> _ClassDef:

@@ -404,7 +404,8 @@ def test_a_linked_subgraph_input_brings_the_link_inside(object_info_full: dict[s
 
 
 def test_a_class_the_server_lacks_is_named(object_info_full: dict[str, Any]) -> None:
-    ui = sampler_graph().node(12, "FooBar")
+    ui = sampler_graph().node(12, "FooBar").node(13, "SaveImage", "x")
+    ui.link(12, 0, 13, "images", "IMAGE")  # it feeds a save: the graph needs it
     with pytest.raises(WorkflowFormatError) as caught:
         ui_to_api(ui.doc(), object_info_full)
     assert str(caught.value) == (
@@ -442,3 +443,23 @@ def test_workflow_format_rejects_anything_else(doc: object, why: str) -> None:
     with pytest.raises(WorkflowFormatError, match="expected a ComfyUI workflow") as caught:
         workflow_format(doc)
     assert why in str(caught.value)
+
+
+def test_frontend_only_nodes_of_popular_extensions(object_info_full: dict[str, Any]) -> None:
+    """rgthree's reroute and labels and KJNodes' SetNode/GetNode never reach the server: the
+    wires they stand for are followed, display-only nodes are dropped with a note."""
+    ui = sampler_graph().node(8, "VAEDecode").node(9, "SaveImage", "ComfyUI")
+    ui.node(20, "Reroute (rgthree)").node(21, "SetNode", "VAE").node(22, "GetNode", "VAE")
+    ui.node(23, "Label (rgthree)", "Product shots").node(24, "Fast Groups Bypasser (rgthree)")
+    ui.link(3, 0, 20, "", "LATENT").link(20, 0, 8, "samples", "LATENT")
+    ui.link(4, 2, 21, "VAE", "VAE").link(22, 0, 8, "vae", "VAE")
+    ui.link(8, 0, 9, "images", "IMAGE")
+    converted = ui_to_api(ui.doc(), object_info_full)
+    assert converted.graph["8"]["inputs"] == {"samples": ["3", 0], "vae": ["4", 2]}
+    assert not {"20", "21", "22", "23", "24"} & set(converted.graph)
+    assert any("23 (Label (rgthree))" in n and "feeds nothing" in n for n in converted.notes)
+    orphan = ui.doc()
+    orphan["nodes"] = [n for n in orphan["nodes"] if n["id"] != 21]  # a Get without its Set
+    graph = ui_to_api(orphan, object_info_full)
+    assert "vae" not in graph.graph["8"]["inputs"]
+    assert any("reads a SetNode that is not in the graph" in n for n in graph.notes)
