@@ -19,7 +19,9 @@ from nightrun_dagster.contact.rows import (
     variant_ids,
 )
 from nightrun_dagster.contact.static import CSS, JS
+from nightrun_dagster.ops.closing import cut_short_line, job_cut_short
 from nightrun_dagster.store.atomic import atomic_write_bytes
+from nightrun_dagster.store.paths import JobDir
 
 __all__ = [
     "SHEET_NAME",
@@ -266,6 +268,7 @@ def job_sheet_html(job_dir: Path, *, link_night: bool = True) -> str:
             f'<p class="sub">{escape(" · ".join(plan))}</p>',
             _counts(s),
             f'<p class="blocked">blocked: {escape(info["blocked"])}</p>' if info["blocked"] else "",
+            _cut_short_note(job_cut_short(JobDir(job_dir))),
             f'<p class="meta-line">{links}templates {escape(", ".join(s["templates"]) or "–")}'
             f" · written {escape(_stamp())}</p>",
             "</header>",
@@ -316,6 +319,25 @@ def _planned_ids(night_dir: Path) -> dict[str, str]:
         and isinstance(j.get("key"), str)
         and isinstance(j.get("job_id"), str)
     }
+
+
+def _cut_short_note(line: str | None) -> str:
+    """The banner of a night a circuit breaker cut short (its text escaped like every other)."""
+    if not line:
+        return ""
+    return f'<p class="blocked cut-short" role="status">⛔ {escape(line)}</p>'
+
+
+def _night_cut_short(night_dir: Path) -> str | None:
+    """From `night_summary.json` (the cool-down writes it just before the sheet)."""
+    summary = _read(night_dir / "night_summary.json")
+    record = summary.get("cut_short") if isinstance(summary, dict) else None
+    if not isinstance(record, dict):
+        return None
+    try:
+        return cut_short_line(record)
+    except KeyError:
+        return None
 
 
 def _job_link(job: dict[str, Any], text: str | None = None) -> str:
@@ -374,6 +396,7 @@ def night_sheet_html(night_dir: Path) -> str:
             "<header>",
             f"<h1>Night {escape(night)}</h1>",
             f'<p class="sub">{escape(" · ".join(sub))} · written {escape(_stamp())}</p>',
+            _cut_short_note(_night_cut_short(night_dir)),
             table,
             "</header>",
         ]

@@ -113,7 +113,7 @@ def window_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunRes
     job_name=MAINTENANCE_JOB,
     description=(
         "23:00 on maintenance nights (Sunday, or a maintenance plan): the maintenance job "
-        "instead of renders. Skips on other nights."
+        "instead of renders (a latched breaker does not stop it). Skips on other nights."
     ),
     **_schedule_kwargs(Phase.maintenance),
 )
@@ -149,7 +149,10 @@ def images_resume_schedule(context: dg.ScheduleEvaluationContext, nightrun: Nigh
 @dg.schedule(
     name="cool_down_schedule",
     job_name=COOL_DOWN_JOB,
-    description="07:30: the night's summary, contact sheet, Telegram report and temp cleanup.",
+    description=(
+        "07:30: the night's summary, contact sheet, Telegram report and temp cleanup. Runs "
+        "while a circuit breaker is latched, and says the night was cut short."
+    ),
     **_schedule_kwargs(Phase.cool_down),
 )
 def cool_down_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
@@ -177,14 +180,12 @@ def hard_stop_schedule(context: dg.ScheduleEvaluationContext, nightrun: Nightrun
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "Sunday 23:00: the `recipe_library` of the week that just closed (its Sunday to "
-        "Saturday nights): winning recipes per product. Skips while a circuit breaker is "
-        "latched."
+        "Saturday nights): winning recipes per product. Runs while a circuit breaker is "
+        "latched (it sends nothing to ComfyUI)."
     ),
 )
 def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    latch = read_latch(nightrun.tree().root)
-    if latch is not None:
-        return dg.SkipReason(latch.describe())
+    # Learning sends nothing to ComfyUI: a latched breaker does not stop it.
     when = context.scheduled_execution_time or datetime.now(TZ)
     with dg.partition_loading_context(effective_dt=when):
         # The week partition that just closed at the 22:45 warm-up (end_offset 0).
@@ -208,17 +209,15 @@ def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunR
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "07:30 (and 08:15, for jobs that rendered until the hard stop): each job's shortlist "
-        "to the Telegram review chat, once per shortlist. Skips while latched, without a plan, "
-        "or when Telegram is not configured (approve with `nightrun approve` then)."
+        "to the Telegram review chat, once per shortlist, latched breaker or not. Skips "
+        "without a plan or when Telegram is not configured (approve with `nightrun approve`)."
     ),
 )
 def review_schedule(
     context: dg.ScheduleEvaluationContext, nightrun: NightrunResource, telegram: TelegramResource
 ):
     tree = nightrun.tree()
-    latch = read_latch(tree.root)
-    if latch is not None:
-        return dg.SkipReason(latch.describe())
+    # A latched breaker stops the GPU, not the review of what was rendered before it tripped.
     if not telegram.enabled():
         return dg.SkipReason(
             "Telegram is not configured (TELEGRAM_BOT_TOKEN, …): approve with `nightrun approve`"

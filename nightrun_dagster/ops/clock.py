@@ -56,6 +56,11 @@ PHASE_CLOCK: dict[Phase, time] = {
 }
 
 
+# What a latched circuit breaker stops: the phases that send work to ComfyUI (the warm-up's
+# preload prompt, the render runs). Maintenance, the cool-down and the hard stop still run.
+SENDS_TO_COMFYUI = frozenset({Phase.warm_up, Phase.window, Phase.video_slice, Phase.images_resume})
+
+
 class UnreadablePlan(ValueError):
     """`runs/<night>/night_plan.json` exists but is not a plan document."""
 
@@ -192,24 +197,32 @@ def decide(
     mode_override: RunMode | None = None,
 ) -> Decision:
     """What the `phase` schedule does for `night`. `mode_override` matters only where no plan
-    says the mode (the warm-up, which writes it, and a hard stop without a plan)."""
+    says the mode (the warm-up, which writes it, and a hard stop or cool-down without a plan).
+    A latched breaker skips only the phases in `SENDS_TO_COMFYUI`."""
     if phase is Phase.hard_stop:
         # It only records that the window closed, so a latched breaker must not stop it.
         notes = (f"latched: {latch.describe()}",) if latch else ()
         mode = str(plan["mode"]) if plan else (mode_override or mode_for_night(night)).value
         return Decision((_night_request(CLOSE_NIGHT_JOB, night, phase, mode),), notes=notes)
-    if latch is not None:
+    if phase is Phase.cool_down:
+        # A latch stops the GPU, not the morning: the cool-down summarizes what was rendered.
+        notes = (f"latched: {latch.describe()}",) if latch else ()
+        if plan is not None:
+            mode = str(plan["mode"])
+        elif latch is not None and latch.night == night:
+            # The warm-up tripped (disk, backlog) before writing the plan: say so all the same.
+            mode = (mode_override or mode_for_night(night)).value
+        else:
+            return Decision(skip=f"{missing_plan(night)} Nothing ran tonight to summarize.")
+        return Decision((_night_request(COOL_DOWN_JOB, night, phase, mode),), notes=notes)
+    if latch is not None and phase in SENDS_TO_COMFYUI:
         return Decision(skip=latch.describe())
     if phase is Phase.warm_up:
         mode = (mode_override or mode_for_night(night)).value
         return Decision((_night_request(PLAN_NIGHT_JOB, night, phase, mode, "warmup"),))
     if plan is None:
-        if phase is Phase.cool_down:
-            return Decision(skip=f"{missing_plan(night)} Nothing ran tonight to summarize.")
         return Decision(skip=missing_plan(night))
     mode = str(plan["mode"])
-    if phase is Phase.cool_down:
-        return Decision((_night_request(COOL_DOWN_JOB, night, phase, mode),))
     if phase is Phase.maintenance:
         if mode != RunMode.maintenance:
             return Decision(skip=f"{mode} night: maintenance runs on Sunday nights")

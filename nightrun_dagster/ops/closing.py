@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.ops.breakers import Latch
+from nightrun_dagster.ops.breakers import Latch, history_path, read_latch
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.variant_state import is_complete, read_params, try_read_json
 
@@ -64,3 +66,104 @@ def carried_over(tree: Tree, previous_night: str) -> dict[str, int]:
     or never ran)."""
     record = try_read_json(tree.night(previous_night) / "night_closed.json") or {}
     return {str(k): int(v) for k, v in (record.get("left_for_next_night") or {}).items()}
+
+
+def _tripped_tonight(root: Path, night: str) -> dict[str, Any] | None:
+    """The breaker that stopped `night`: the latch in force, else the last one resumed (from
+    the history), as {breaker, reason, tripped_at, job, still_latched}."""
+    current = read_latch(root)
+    if current is not None and current.night in (night, None):
+        return {
+            "breaker": current.breaker,
+            "reason": current.reason,
+            "tripped_at": current.tripped_at,
+            "job": current.job,
+            "still_latched": True,
+        }
+    found = None
+    try:
+        lines = history_path(root).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("night") == night:
+            found = entry
+    if found is None:
+        return None
+    return {
+        "breaker": str(found.get("breaker", "unknown")),
+        "reason": str(found.get("reason", "")),
+        "tripped_at": str(found.get("tripped_at", "?")),
+        "job": found.get("job"),
+        "still_latched": False,
+        "resumed_by": found.get("resumed_by"),
+    }
+
+
+def _left_by_job(tree: Tree, night: str) -> dict[str, int]:
+    """Variants not rendered per job of the night: a planned job that never wrote its variants
+    left its whole budget; without a plan, what the warm-up counted as tonight's demand."""
+    night_dir = tree.night(night)
+    left: dict[str, int] = {}
+    plan = try_read_json(tree.night_plan(night))
+    planned = plan.get("jobs", []) if isinstance(plan, dict) else []
+    for entry in planned:
+        if not isinstance(entry, dict) or entry.get("blocked"):
+            continue
+        key, budget = str(entry.get("key")), int(entry.get("budget") or 0)
+        if budget > 0 and not tree.job(night, key).variants_index.is_file():
+            left[key] = budget
+    for path in sorted(night_dir.glob("job_*")) if night_dir.is_dir() else []:
+        state = job_state(JobDir(path))
+        if state["variants"]:
+            left[state["job"]] = state["left"]
+    if not planned and not left:
+        warmup = try_read_json(night_dir / "warmup.json") or {}
+        tonight = int((warmup.get("backlog") or {}).get("tonight") or 0)
+        if tonight:
+            left["(not planned)"] = tonight
+    return {k: v for k, v in left.items() if v}
+
+
+def cut_short(tree: Tree, night: str) -> dict[str, Any] | None:
+    """Whether a circuit breaker cut `night` short: which one, when, on which job, why, and
+    how many variants it left unrendered (None when no breaker tripped that night)."""
+    tripped = _tripped_tonight(tree.root, night)
+    if tripped is None:
+        return None
+    left = _left_by_job(tree, night)
+    return {**tripped, "left": sum(left.values()), "left_by_job": left}
+
+
+def cut_short_line(record: dict[str, Any]) -> str:
+    """One sentence for the summary, the sheet and Telegram."""
+    where = f", job {record['job']}" if record.get("job") else ""
+    tail = (
+        "still latched: renders wait for `nightrun resume`"
+        if record.get("still_latched")
+        else f"resumed by {record.get('resumed_by') or '?'}"
+    )
+    return (
+        f"Night cut short: circuit breaker {record['breaker']} tripped at "
+        f"{record['tripped_at']}{where} ({record['reason']}); {record['left']} variant(s) left "
+        f"unrendered; {tail}."
+    )
+
+
+def job_cut_short(job_dir: JobDir) -> str | None:
+    """The job's render loop stopped on a circuit breaker (its `breaker.json`): one sentence
+    with the breaker, when and how many variants it left; None when it was not cut short."""
+    record = try_read_json(job_dir.breaker)
+    if not isinstance(record, dict) or record.get("kind") not in ("breaker", "latched"):
+        return None
+    breaker = (record.get("detail") or {}).get("breaker") or "?"
+    how = "tripped" if record.get("kind") == "breaker" else "was latched"
+    return (
+        f"Night cut short: circuit breaker {breaker} {how} at {record.get('at', '?')} "
+        f"({record.get('reason', '')}); {int(record.get('pending') or 0)} variant(s) left "
+        "unrendered."
+    )

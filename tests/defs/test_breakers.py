@@ -1,7 +1,9 @@
-"""Circuit breakers end to end in Dagster: a tripped partition fails its blocking check (scores
-never run), the team hears once on Telegram, every later run and schedule stays stopped until
-`nightrun resume`, then the night goes on."""
+"""Circuit breakers end to end in Dagster: a tripped partition fails its check with severity WARN
+(the variants rendered before the trip are still scored and shortlisted), the team hears once on
+Telegram, every later render run and render schedule stays stopped until `nightrun resume`, then
+the night goes on."""
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -54,10 +56,10 @@ def materialized(result) -> set[str]:
     }
 
 
-def test_oom_breaker_blocks_downstream_notifies_once_and_latches_until_resumed(
+def test_oom_breaker_stops_the_gpu_scores_what_rendered_notifies_once_and_latches(
     pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator_factory
 ) -> None:
-    server = emulator_factory(oom_every=1)  # every execution runs out of memory
+    server = emulator_factory(oom_every=2)  # every other execution runs out of memory
     pg_instance.add_dynamic_partitions("job", [STATIC, UI])
     with FakeBotAPI(TOKEN) as api:
         resources = {
@@ -78,12 +80,27 @@ def test_oom_breaker_blocks_downstream_notifies_once_and_latches_until_resumed(
 
         first = job_run(pg_instance, resources, STATIC)
         evaluation = check(first)
-        assert not evaluation.passed and evaluation.blocking
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         assert evaluation.metadata["breaker"].value == b.OOM
-        assert materialized(first) == {"job_spec", "variants", "renders"}  # scores blocked
+        # The partition is marked, but what rendered before the trip is scored and shortlisted.
+        assert first.success
+        assert materialized(first) == {"job_spec", "variants", "renders", "scores", "shortlist"}
         renders_meta = first.asset_materializations_for_node("renders")[0].metadata
         assert renders_meta["stopped"].value == "breaker"
         assert renders_meta["notified"].value == "sent to Telegram"
+        assert renders_meta["breaker"].value == b.OOM
+        rendered, pending = renders_meta["rendered"].value, renders_meta["pending"].value
+        assert rendered > 0 and pending > 0
+        assert f"{pending} variant(s) left" in renders_meta["cut_short"].value
+        scores_meta = first.asset_materializations_for_node("scores")[0].metadata
+        assert scores_meta["rendered"].value == scores_meta["scored"].value == rendered
+        assert f"{pending} variant(s) left" in scores_meta["cut_short"].value
+        short_meta = first.asset_materializations_for_node("shortlist")[0].metadata
+        assert "gpu_oom" in short_meta["cut_short"].value
+        shortlisted = tree.job(NIGHT, STATIC).selection / "shortlisted.json"
+        assert json.loads(shortlisted.read_bytes())["picks"]
+        sheet = (tree.job(NIGHT, STATIC).path / "contact_sheet.html").read_text()
+        assert "Night cut short" in sheet and "gpu_oom" in sheet
         latch = b.read_latch(tree.root)
         assert latch.breaker == b.OOM and latch.value == 4  # the 4th OOM in 10 min tripped it
         assert latch.job == STATIC and latch.night == NIGHT
@@ -92,11 +109,12 @@ def test_oom_breaker_blocks_downstream_notifies_once_and_latches_until_resumed(
         texts = [c.params["text"] for c in api.sent("sendMessage")]
         assert len(texts) == 1 and "gpu_oom" in texts[0] and TOKEN not in texts[0]
 
-        # Another job of the night: stopped before its first submit, no second message.
+        # Another job of the night: stopped before its first submit, no second message; its
+        # (empty) scores and shortlist still run, so the morning has every job's state.
         posted = server.stats()["prompts_posted"]
         second = job_run(pg_instance, resources, UI)
         assert not check(second).passed
-        assert "scores" not in materialized(second)
+        assert second.asset_materializations_for_node("renders")[0].metadata["rendered"].value == 0
         assert server.stats()["prompts_posted"] == posted
         assert len(api.sent("sendMessage")) == 1
         assert b.read_latch(tree.root).extra["notified"].startswith("telegram message")

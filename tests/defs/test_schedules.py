@@ -258,7 +258,7 @@ def test_a_sunday_is_maintenance(
     assert only(run(hard_stop_schedule, WINDOW_END)).partition_key == SUNDAY
 
 
-def test_a_latched_breaker_skips_everything_but_the_hard_stop(
+def test_a_latched_breaker_stops_the_gpu_not_the_morning(
     instance: dg.DagsterInstance,
     repo: dg.RepositoryDefinition,
     nightrun: NightrunResource,
@@ -270,18 +270,57 @@ def test_a_latched_breaker_skips_everything_but_the_hard_stop(
     reason = read_latch(tree.root).describe()
     assert "circuit breaker latency latched" in reason and "nightrun resume" in reason
 
+    # What sends work to ComfyUI skips, naming the breaker: the warm-up (its preload prompt)
+    # and the 23:00, 01:00 and 03:00 render runs.
     for schedule, clock in [
         (warmup_schedule, WARMUP),
         (window_schedule, WINDOW_START),
-        (maintenance_schedule, WINDOW_START),
         (video_slice_schedule, VIDEO_SLICE_START),
         (images_resume_schedule, VIDEO_SLICE_END),
-        (cool_down_schedule, COOL_DOWN),
     ]:
         assert skipped(tick(schedule, instance, repo, nightrun, MONDAY, clock)) == reason
+    # Maintenance sends nothing to ComfyUI: on a Monday it skips for its own reason only.
+    assert "latched" not in skipped(
+        tick(maintenance_schedule, instance, repo, nightrun, MONDAY, WINDOW_START)
+    )
+    # The 07:30 cool-down summarizes what rendered before the trip.
+    cool = only(tick(cool_down_schedule, instance, repo, nightrun, MONDAY, COOL_DOWN))
+    assert cool.partition_key == MONDAY and cool.tags[PHASE_TAG] == "cool-down"
+    # The review sends the shortlist of what rendered.
+    shortlist = tree.job(MONDAY, STATIC).selection / "shortlisted.json"
+    shortlist.parent.mkdir(parents=True)
+    shortlist.write_text(json.dumps({"picks": [{"variant_id": "v0001"}]}))
+    on = TelegramResource(token="1:x", signing_key="k" * 32, review_chat_id=-1)
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=at(MONDAY, COOL_DOWN),
+        resources={"nightrun": nightrun, "telegram": on},
+        repository_def=repo,
+    ) as context:
+        review = review_schedule.evaluate_tick(context)
+    assert review.skip_message is None and len(review.run_requests) == 1
+    assert review.run_requests[0].run_key.startswith(f"review:{MONDAY}:{STATIC}:")
     # The hard stop only records that the window closed: it runs through the latch.
     stop = only(tick(hard_stop_schedule, instance, repo, nightrun, MONDAY, WINDOW_END))
     assert stop.partition_key == MONDAY and stop.tags[MODE_TAG] == "exploration"
+
+
+def test_a_warm_up_that_tripped_still_gets_its_cool_down(
+    instance: dg.DagsterInstance,
+    repo: dg.RepositoryDefinition,
+    nightrun: NightrunResource,
+    tree: Tree,
+) -> None:
+    # The 22:45 warm-up found the disk full: it latched and wrote no plan.
+    latch(tree.root, Trip("disk_free", "3.0 GB free", 3.0, 50.0), night=FRIDAY, job=None)
+    reason = read_latch(tree.root).describe()
+    assert skipped(tick(window_schedule, instance, repo, nightrun, FRIDAY, WINDOW_START)) == reason
+    cool = only(tick(cool_down_schedule, instance, repo, nightrun, FRIDAY, COOL_DOWN))
+    assert cool.partition_key == FRIDAY
+    # A latch left from an earlier night does not invent a night that never planned.
+    assert "Nothing ran tonight" in skipped(
+        tick(cool_down_schedule, instance, repo, nightrun, MONDAY, COOL_DOWN)
+    )
 
 
 def test_without_a_plan_the_night_skips_and_says_why(
@@ -392,9 +431,10 @@ def test_learning_builds_the_week_that_just_closed_on_sunday_night(
     assert request.partition_key == "2026-02-08"
     assert request.run_key == "learning:2026-02-08"
     assert request.tags[MODE_TAG] == "maintenance"
+    # Learning sends nothing to ComfyUI: a latched breaker does not stop it.
     latch(tree.root, Trip(LATENCY, "slow", 600, 480), night=SUNDAY, job=None)
-    reason = skipped(tick(learning_schedule, instance, repo, nightrun, SUNDAY, WINDOW_START))
-    assert "latency" in reason
+    again = only(tick(learning_schedule, instance, repo, nightrun, SUNDAY, WINDOW_START))
+    assert again.run_key == request.run_key
 
 
 def test_review_sends_each_shortlist_once_and_only_with_telegram(

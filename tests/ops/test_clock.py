@@ -146,15 +146,24 @@ def test_blocked_jobs_are_left_out_and_named() -> None:
     assert d.notes == ("b: blocked (missing nodes: WanVideoSampler)",)
 
 
-def test_latch_skips_all_but_the_hard_stop() -> None:
+def test_latch_stops_what_sends_work_to_comfyui_only() -> None:
+    stopped = {Phase.warm_up, Phase.window, Phase.video_slice, Phase.images_resume}
     for phase in Phase:
         d = decide(phase, NIGHT, plan=MIXED, latch=LATCH)
-        if phase is Phase.hard_stop:
-            assert [r.job_name for r in d.requests] == [CLOSE_NIGHT_JOB]
-            assert d.notes == (f"latched: {LATCH.describe()}",)
-        else:
+        if phase in stopped:
             assert d.skip == LATCH.describe() and not d.requests, phase
+        else:
+            assert d.skip != LATCH.describe(), phase
     assert "circuit breaker gpu_oom latched" in LATCH.describe()
+    for phase, job in [(Phase.hard_stop, CLOSE_NIGHT_JOB), (Phase.cool_down, COOL_DOWN_JOB)]:
+        d = decide(phase, NIGHT, plan=MIXED, latch=LATCH)
+        assert [r.job_name for r in d.requests] == [job]
+        assert d.notes == (f"latched: {LATCH.describe()}",)
+    # The warm-up latched before writing the plan: the cool-down still says so in the morning.
+    d = decide(Phase.cool_down, NIGHT, plan=None, latch=LATCH)
+    assert [r.job_name for r in d.requests] == [COOL_DOWN_JOB]
+    other = Latch("disk_free", "3 GB free", 3, 50, "2026-02-01", None, "2026-02-01")
+    assert "Nothing ran tonight" in decide(Phase.cool_down, NIGHT, plan=None, latch=other).skip
 
 
 def test_night_wide_phases() -> None:

@@ -118,8 +118,9 @@ def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
             blocking=True,
             description=(
                 "Circuit breakers (GPU OOMs, latency, disk free, backlog, failure rate, ComfyUI "
-                "restart loop): fails when one tripped on this partition or is latched, so "
-                "scores and everything after it do not run."
+                "restart loop): fails (severity WARN) when one tripped on this partition or is "
+                "latched, marking the partition cut short. A WARN does not block: the variants "
+                "rendered before the trip are scored and shortlisted as on any other night."
             ),
         )
     ],
@@ -211,9 +212,33 @@ def renders(
         metadata["notified"] = notify_trip(telegram, tree.root, context.log)
     if notices:
         metadata["telemetry_notice"] = "; ".join(notices)
+    if stop is not None and stop.kind != WINDOW:
+        latched = guard.latch
+        metadata["cut_short"] = (
+            f"circuit breaker {latched.breaker if latched else '?'} tripped at "
+            f"{latched.tripped_at if latched else metadata.get('record', '?')}: "
+            f"{metadata['pending']} variant(s) left; {report.rendered + report.skipped} rendered "
+            "are scored as usual"
+        )
+        if latched is not None:
+            metadata.update(breaker=latched.breaker, tripped_at=latched.tripped_at)
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[check_result(guard.latch, stop, pending=metadata.get("pending", 0))],
+        check_results=[breaker_check(guard.latch, stop, pending=metadata.get("pending", 0))],
+    )
+
+
+def breaker_check(latched: Any, stop: Any, **metadata: Any) -> dg.AssetCheckResult:
+    """`circuit_breakers` for this partition with severity WARN: a tripped or latched breaker
+    marks the partition (and stops the GPU through the latch), but a WARN does not block, so
+    the variants rendered before the trip are still scored and shortlisted."""
+    result = check_result(latched, stop, **metadata)
+    return dg.AssetCheckResult(
+        check_name=result.check_name,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=result.description,
+        metadata=result.metadata,
     )
 
 

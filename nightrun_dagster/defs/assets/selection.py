@@ -14,6 +14,7 @@ from nightrun_dagster.contact.sheet import write_job_sheet, write_night_sheet
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.partitions import night_job_partitions, night_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
+from nightrun_dagster.ops.closing import cut_short, cut_short_line, job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.scoring.context import context_from_job
 from nightrun_dagster.scoring.pool import score_variants
@@ -110,8 +111,13 @@ def scores(
     atomic_write_bytes(job_dir.selection / "score_distribution.png", png)
     top = frame.head(TABLE_ROWS).to_dict("records")
     stats = frame["total"].describe() if len(frame) else None
+    metadata: dict[str, Any] = {}
+    if (cut := job_cut_short(job_dir)) is not None:
+        metadata["cut_short"] = cut
+        context.log.warning(f"{key}: {cut} Scoring the {len(rendered)} rendered.")
     return dg.MaterializeResult(
         metadata={
+            **metadata,
             "scored": len(frame),
             "rendered": len(rendered),
             "mean_total": round(float(stats["mean"]), 4) if stats is not None else 0.0,
@@ -165,8 +171,10 @@ def shortlist(
         raise dg.Failure(str(exc)) from None
     sheet = write_job_sheet(job_dir.path)
     context.log.info(f"{key}: {len(result.picks)} picks from {doc['candidates']} candidates")
+    cut = job_cut_short(job_dir)
     return dg.MaterializeResult(
         metadata={
+            **({"cut_short": cut} if cut else {}),
             "picks": len(result.picks),
             "candidates": doc["candidates"],
             "clusters": len(doc["clusters"]),
@@ -217,8 +225,9 @@ def night_digest(night_dir: Path) -> dict[str, Any]:
     kinds={"json", "html"},
     description=(
         "The night at a glance: `runs/<night>/night_summary.json` (per job: variants, renders, "
-        "failures, shortlist size, best score) and `runs/<night>/contact_sheet.html` with every "
-        "job's renders."
+        "failures, shortlist size, best score; `cut_short`: the circuit breaker that stopped the "
+        "night, when, and how many variants it left) and `runs/<night>/contact_sheet.html` with "
+        "every job's renders. Runs while a breaker is latched: it reports what was rendered."
     ),
 )
 def night_summary(
@@ -229,11 +238,22 @@ def night_summary(
     if not night_dir.is_dir():
         raise dg.Failure(f"{night_dir} does not exist: nothing ran on night {night}")
     digest = night_digest(night_dir)
+    digest["cut_short"] = cut = cut_short(nightrun.tree(), night)
     atomic_write_json(night_dir / "night_summary.json", digest)
     sheet = write_night_sheet(night_dir)
     told = tell_telegram(telegram, night_dir, digest, sheet, context.log)
+    extra: dict[str, Any] = {}
+    if cut is not None:
+        extra = {
+            "cut_short": cut_short_line(cut),
+            "breaker": cut["breaker"],
+            "tripped_at": cut["tripped_at"],
+            "left": cut["left"],
+        }
+        context.log.warning(cut_short_line(cut))
     return dg.MaterializeResult(
         metadata={
+            **extra,
             "jobs": len(digest["jobs"]),
             "rendered": sum(j["rendered"] for j in digest["jobs"]),
             "failed": sum(j["failed"] for j in digest["jobs"]),
@@ -269,6 +289,8 @@ def summary_text(digest: dict[str, Any], sheet: Path) -> str:
             f"• {j['job']}{flag}: {j['rendered']}/{j['variants']} rendered, "
             f"{j['failed']} failed, {j['shortlisted']} shortlisted, {best}"
         )
+    if digest.get("cut_short"):
+        lines.insert(1, "⛔ " + cut_short_line(digest["cut_short"]))
     lines.append(f"Contact sheet: {sheet}")
     return "\n".join(lines)[:4000]
 
