@@ -14,8 +14,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -74,7 +75,9 @@ class Timeouts:
     request: float = 30.0
     stall: float = 300.0
     poll: float = 3.0
-    unavailable: float = 60.0  # how long a running prompt may wait out an unreachable server
+    # How long `wait` polls an unreachable server before it raises ComfyUnavailable (the render
+    # loop then waits the outage out itself, up to its patience, and asks again).
+    unavailable: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,15 @@ class ComfyClient:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._prompts: dict[str, _PromptState] = {}
-        self.reconnects = 0
+        self.reconnects = 0  # websocket reconnects: not failures, `wait` polls meanwhile
+        # Reachability, from HTTP calls only (a websocket drop alone is not an outage): an
+        # outage starts at the first unanswered call after the server has answered once, and
+        # ends at the next answer. `on_reachability(up)` hears each change.
+        self.down_since: float | None = None  # monotonic
+        self.down_since_wall: datetime | None = None
+        self.outages = 0
+        self.on_reachability: Callable[[bool], None] | None = None
+        self._answered = False
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> ComfyClient:
@@ -245,6 +256,24 @@ class ComfyClient:
             if state.running:
                 state.last_activity = now
 
+    # ------------------------------------------------------------------ reachability
+    def _unreachable(self) -> None:
+        if self.down_since is not None or not self._answered:
+            return  # already down, or never up (a server that has not answered yet)
+        self.down_since = time.monotonic()
+        self.down_since_wall = datetime.now(UTC)
+        self.outages += 1
+        if self.on_reachability is not None:
+            self.on_reachability(False)
+
+    def _reachable(self) -> None:
+        self._answered = True
+        if self.down_since is None:
+            return
+        if self.on_reachability is not None:
+            self.on_reachability(True)  # sees down_since: how long it lasted
+        self.down_since = self.down_since_wall = None
+
     # ------------------------------------------------------------------ HTTP helpers
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self._http is None:
@@ -252,10 +281,13 @@ class ComfyClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
+            self._unreachable()
             raise ComfyUnavailable(f"{method} {self.base_url}{path}: {exc!r}") from exc
         if response.status_code >= 500:
+            self._unreachable()
             status, text = response.status_code, response.text[:300]
             raise ComfyUnavailable(f"{method} {self.base_url}{path}: HTTP {status}: {text}")
+        self._reachable()
         return response
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -420,14 +452,18 @@ class ComfyClient:
             async with self._http.stream("GET", "/view", params=params) as response:
                 if response.status_code == 404:
                     raise ComfyProtocolError(f"/view: {output.filename} is not on the server (404)")
+                if response.status_code >= 500:
+                    self._unreachable()
                 if response.status_code != 200:
                     raise ComfyUnavailable(f"/view {output.filename}: HTTP {response.status_code}")
+                self._reachable()
                 with tmp.open("wb") as fh:
                     async for chunk in response.aiter_bytes(1 << 20):
                         fh.write(chunk)
                         size += len(chunk)
             tmp.replace(dest)
         except httpx.TransportError as exc:
+            self._unreachable()
             raise ComfyUnavailable(f"/view {output.filename}: {exc!r}") from exc
         finally:
             tmp.unlink(missing_ok=True)

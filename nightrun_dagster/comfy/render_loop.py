@@ -9,17 +9,25 @@ harvests, waits for, or resubmits it, so no variant is rendered twice.
 A `LoopGuard` (the circuit breakers and the night's clock, wired in by the Dagster layer) sees
 every event and is asked before every submit; once it says stop, nothing more is submitted,
 prompts still waiting in the server's queue are taken back, and what is running finishes.
+
+A server that answered and then stops answering (a restart: connection refused or reset, a
+proxy's 502/503) is an outage, not a failure: the loop waits with capped back-off for as long as
+`outage_patience` allows, then asks the server about every prompt it had (harvest, wait or
+resubmit, as after a crash) and carries on. A websocket drop alone is no outage (the client
+reconnects and polls meanwhile). Outages are shown to the guard (OUTAGE_STARTED, _ENDED,
+_TOO_LONG), which trips `restart_loop` on too many of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +47,7 @@ from nightrun_dagster.comfy.errors import (
     ComfyValidationError,
 )
 from nightrun_dagster.comfy.harvest import harvest
+from nightrun_dagster.ops.night import TZ
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.variant_state import (
@@ -69,9 +78,12 @@ class RenderSettings:
     max_lost_resubmits: int = 3
     max_stall_retries: int = 1
     max_interrupted_retries: int = 1
-    unavailable_timeout: float = 120.0  # total back-off before giving up on a server
+    # Back-off budget to reach a server that has not answered yet in this run (the start).
+    unavailable_timeout: float = 120.0
+    # How long one outage (the server answered, then stopped) is waited out before giving up.
+    outage_patience: float = 600.0
     backoff_initial: float = 0.5
-    backoff_max: float = 15.0
+    backoff_max: float = 30.0  # the most seconds between tries at an unreachable server
     delete_history_after_harvest: bool = True
 
     def retry_limits(self) -> dict[str, int]:
@@ -92,16 +104,19 @@ class JobBlocked(Exception):
 
 
 class RenderUnavailable(Exception):
-    """The server stayed unreachable past the back-off budget."""
+    """The server could not be reached at the start, or an outage outlasted the patience."""
 
 
 # Events a guard observes; `value` is the latency (rendered) or the count (backlog).
 OOM_EVENT = "oom"
 RENDERED = "rendered"
 VARIANT_FAILED = "variant_failed"
-PROMPT_ERROR = "prompt_error"
-PROMPT_OK = "prompt_ok"
 BACKLOG = "backlog"
+OUTAGE_STARTED = "outage_started"  # the server stopped answering (it had answered before)
+OUTAGE_ENDED = "outage_ended"  # value: how long it lasted, seconds
+OUTAGE_TOO_LONG = "outage_too_long"  # value: the patience it outlasted, seconds
+
+log = logging.getLogger(__name__)
 
 
 class Stop(Protocol):
@@ -132,6 +147,11 @@ class _Stopped(Exception):
     """A submit gave up because the guard said stop."""
 
 
+class _GiveUp(Exception):
+    """The endpoint's outage outlasted the patience, or the run stopped during one: the loop
+    leaves what it had on the server to the next run (submitted.json stays)."""
+
+
 @dataclass
 class _Work:
     variant_id: str
@@ -140,6 +160,8 @@ class _Work:
     retries: Counter[str] = field(default_factory=Counter)  # by outcome: lost, stalled, …
     resume: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    rejoin: bool = False  # `resume` is this run's own prompt, asked about again after an outage
+    outages_seen: int = 0  # the client's outage count when it was submitted
 
 
 # A waiting task -> (its variant, its prompt id, when it was submitted)
@@ -185,17 +207,116 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _clock(at: datetime | None) -> str:
+    return (at or datetime.now(UTC)).astimezone(TZ).strftime("%H:%M:%S")
+
+
 class _Worker:
     """One endpoint's loop."""
 
     def __init__(self, run: RenderRun, url: str) -> None:
         self.run = run
         self.url = url
-        self.client = ComfyClient(url, timeouts=run.timeouts)
+        # A prompt's `wait` hands an outage to the loop after one back-off step at most: the
+        # loop logs it, holds it to the patience and asks again about every prompt it had.
+        unavailable = min(run.timeouts.unavailable, run.settings.backoff_max)
+        self.client = ComfyClient(url, timeouts=replace(run.timeouts, unavailable=unavailable))
         self.uploads: dict[str, str] = {}
         self.server: dict[str, Any] = {}
         self.probe = run.gpu_probe(url) if run.gpu_probe else None
         self.withdrawn = False
+        self.client.on_reachability = self._reachability
+        self._riding = asyncio.Lock()  # one wait per outage; the others find the server back
+
+    # ------------------------------------------------------------------ outages
+    def _reachability(self, up: bool) -> None:
+        run, client = self.run, self.client
+        if not up:
+            run.observe(OUTAGE_STARTED)
+            run.notice(
+                f"ComfyUI at {self.url} unreachable since {_clock(client.down_since_wall)}, "
+                f"waiting ({run.settings.outage_patience:.0f} s of patience left)"
+            )
+            return
+        lasted = time.monotonic() - client.down_since if client.down_since is not None else 0.0
+        run.observe(OUTAGE_ENDED, lasted)
+        run.notice(
+            f"ComfyUI at {self.url} answers again after {lasted:.0f} s: asking it about the "
+            "prompts it had"
+        )
+
+    async def ride_out(self) -> bool:
+        """Wait with capped back-off until the server answers again; True when it had to wait.
+        Raises _GiveUp once the outage outlasts the patience (shown to the guard first) or the
+        run stopped meanwhile."""
+        run, settings = self.run, self.run.settings
+        async with self._riding:
+            delay = settings.backoff_initial
+            started = time.monotonic()
+            waited = False
+            while True:
+                if run.stopped is not None:
+                    raise _GiveUp(f"{self.url}: stopped while ComfyUI was unreachable")
+                try:
+                    await self.client.system_stats()
+                    return waited
+                except ComfyProtocolError:
+                    return waited  # it answers, if oddly: not an outage
+                except ComfyUnavailable:
+                    pass
+                since = self.client.down_since or started
+                left = settings.outage_patience - (time.monotonic() - since)
+                if left <= 0:
+                    run.observe(OUTAGE_TOO_LONG, settings.outage_patience)
+                    raise _GiveUp(
+                        f"{self.url}: ComfyUI unreachable since "
+                        f"{_clock(self.client.down_since_wall)}, longer than the outage "
+                        f"patience ({settings.outage_patience:g} s)"
+                    )
+                run.notice(
+                    f"ComfyUI at {self.url} unreachable since "
+                    f"{_clock(self.client.down_since_wall)}, waiting ({left:.0f} s of patience "
+                    "left)"
+                )
+                waited = True
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, settings.backoff_max)
+
+    async def reachable(self, call: Callable[[], Any], what: str, *, submit: bool = False) -> Any:
+        """Run `call`, riding out outages. A submit also retries a /prompt that answers oddly
+        (with back-off, within the patience), and gives up with `_Stopped` once the run stops."""
+        settings = self.run.settings
+        retryable: tuple[type[ComfyError], ...] = (ComfyUnavailable,)
+        if submit:
+            retryable = (ComfyUnavailable, ComfyProtocolError)
+        delay = settings.backoff_initial
+        first_failure: float | None = None
+        while True:
+            try:
+                return await call()
+            except retryable as exc:
+                first_failure = first_failure or time.monotonic()
+                if submit and self.run.stopped is not None:
+                    raise _Stopped from exc
+                if await self.ride_out():
+                    continue
+                # The server answers; this call does not (a sick /prompt): back off.
+                if time.monotonic() - first_failure > settings.outage_patience:
+                    self.run.observe(OUTAGE_TOO_LONG, settings.outage_patience)
+                    raise _GiveUp(
+                        f"{what}: failing for {settings.outage_patience:g} s ({exc})"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, settings.backoff_max)
+
+    def park(self, work: _Work) -> None:
+        """A variant submitted here that this run leaves on the server: the next run asks."""
+        work.resume = submitted_record(self.run.job_dir, work.variant_id) or None
+        work.rejoin = False
+        if work.resume is None:
+            self.run.retry(work)
+        else:
+            self.run.requeue(self.url, work)
 
     async def connect(self) -> None:
         await self.client.__aenter__()
@@ -223,7 +344,7 @@ class _Worker:
 
     async def loop(self) -> None:
         in_flight: _InFlight = {}
-        harvesting: set[asyncio.Task[None]] = set()
+        harvesting: dict[asyncio.Task[None], _Work] = {}
         try:
             while True:
                 while len(in_flight) < 1 + self.run.settings.queue_ahead:
@@ -242,12 +363,22 @@ class _Worker:
                     work, prompt_id, t0 = in_flight.pop(task)
                     h = await self.finish(task, work, prompt_id, t0)
                     if h is not None:
-                        harvesting.add(h)
+                        harvesting[h] = work
                 for h in [h for h in harvesting if h.done()]:
-                    harvesting.discard(h)
                     h.result()  # a failed harvest stops the run with its error
+                    harvesting.pop(h)
             if harvesting:
                 await asyncio.gather(*harvesting)
+        except _GiveUp as exc:
+            harvested = [h for h in harvesting if h.done() and not h.exception()]
+            for task in list(in_flight) + list(harvesting):
+                task.cancel()
+            unfinished = [w for h, w in harvesting.items() if h not in harvested]
+            for work in [w for w, _, _ in in_flight.values()] + unfinished:
+                self.park(work)
+            if self.run.stopped is None:
+                raise RenderUnavailable(str(exc)) from None
+            # Stopped by a breaker: the run ends with what it has; the rest is left for later.
         except BaseException:
             for task in list(in_flight) + list(harvesting):
                 task.cancel()
@@ -282,7 +413,11 @@ class _Worker:
         if work.resume is not None:
             prompt_id = str(work.resume["prompt_id"])
             work.resume = None
-            run.report.resumed += 1
+            if work.rejoin:
+                work.rejoin = False  # asked about again after an outage: not a resume
+            else:
+                run.report.resumed += 1
+                work.outages_seen = self.client.outages
             run.mark_first_submit()
             return asyncio.create_task(self.client.wait(prompt_id)), prompt_id
         try:
@@ -303,8 +438,9 @@ class _Worker:
                 "submitted_at": _now_iso(),
             },
         )
+        work.outages_seen = self.client.outages
         try:
-            await run.retry_unavailable(
+            await self.reachable(
                 lambda: self.client.submit(
                     graph, prompt_id=prompt_id, extra_data={"nightrun": work.variant_id}
                 ),
@@ -314,6 +450,10 @@ class _Worker:
         except _Stopped:
             run.take_back(work)
             return None
+        except _GiveUp:
+            (run.job_dir.meta(work.variant_id) / SUBMITTED).unlink(missing_ok=True)
+            run.retry(work)
+            raise
         except (ComfyMissingModel, ComfyMissingNode) as exc:
             raise run.block(exc) from exc
         except ComfyValidationError as exc:
@@ -345,6 +485,14 @@ class _Worker:
             self._retry_or_fail(work, prompt_id, "stalled", str(exc))
             return None
         except ComfyLost:
+            if self.client.outages != work.outages_seen:
+                # The server went away with it (a restart): not the variant's fault, no retry
+                # spent; resubmitted under a new prompt id.
+                run.report.outcomes["lost"] += 1
+                self._note(work, prompt_id, "lost in an outage")
+                work.outages_seen = self.client.outages
+                run.retry(work)
+                return None
             self._retry_or_fail(work, prompt_id, "lost", "lost by the server too many times")
             return None
         except ComfyInterrupted:
@@ -355,8 +503,13 @@ class _Worker:
             self._note(work, prompt_id, "error")
             run.fail(work, str(exc))
             return None
-        except ComfyUnavailable as exc:
-            raise RenderUnavailable(f"{self.url}: {exc}") from exc
+        except ComfyUnavailable:
+            # `wait` gave up polling an unreachable server: wait the outage out, then ask the
+            # server about this prompt again (harvest, wait, or resubmit if it is lost).
+            work.resume, work.rejoin = {"prompt_id": prompt_id}, True
+            run.requeue(self.url, work)
+            await self.ride_out()
+            return None
         elapsed = time.monotonic() - t0
         return asyncio.create_task(self.complete(work, outcome, elapsed))
 
@@ -377,7 +530,12 @@ class _Worker:
 
     async def complete(self, work: _Work, outcome: Outcome, elapsed: float) -> None:
         run = self.run
-        got = await harvest(self.client, outcome, run.job_dir, work.variant_id)
+        while True:
+            try:
+                got = await harvest(self.client, outcome, run.job_dir, work.variant_id)
+                break
+            except ComfyUnavailable:
+                await self.ride_out()  # the files stay on the server's disk across a restart
         self._note(work, outcome.prompt_id, "ok")
         rung = run.settings.degrade_rungs[min(work.rung, len(run.settings.degrade_rungs) - 1)]
         params = dict(work.params)
@@ -435,6 +593,7 @@ class RenderRun:
         timeouts: Timeouts | None = None,
         models_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,  # graph -> models
         on_progress: ProgressFn | None = None,
+        on_notice: Callable[[str], None] | None = None,  # outages; default: this module's log
         guard: LoopGuard | None = None,
         gpu_probe: Callable[[str], GpuProbe] | None = None,  # endpoint URL -> probe
     ) -> None:
@@ -450,6 +609,7 @@ class RenderRun:
         self.timeouts = timeouts or Timeouts()
         self._models_of = models_of
         self.on_progress = on_progress
+        self.on_notice = on_notice
         self.guard = guard
         self.gpu_probe = gpu_probe
         self.report = RenderReport()
@@ -478,6 +638,12 @@ class RenderRun:
     def observe(self, event: str, value: float = 0.0) -> None:
         if self.guard is not None and (why := self.guard.observe(event, value)) is not None:
             self.stop(why)
+
+    def notice(self, message: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(message)
+        else:
+            log.warning(message)
 
     def waiting_ids(self) -> list[str]:
         """Variants of this run not on the server (after a stop: what is left), sorted."""
@@ -510,6 +676,10 @@ class RenderRun:
 
     def retry(self, work: _Work) -> None:
         self._pending.appendleft(work)
+
+    def requeue(self, url: str, work: _Work) -> None:
+        """Ask `url` about the variant's prompt (work.resume) before anything new."""
+        self._resume.setdefault(url, deque()).appendleft(work)
 
     def remaining(self) -> int:
         done = self.report.rendered + len(self.report.failed) + self.report.skipped
@@ -554,25 +724,15 @@ class RenderRun:
         )
         return JobBlocked(str(exc), models, nodes)
 
-    async def retry_unavailable(
-        self, call: Callable[[], Any], what: str, *, submit: bool = False
-    ) -> Any:
-        """Run `call`, backing off while the server is unreachable, up to the budget. For a
-        submit, every failed `/prompt` (unreachable or HTTP 5xx) is shown to the guard, and a
-        stop ends the retrying (`_Stopped`)."""
+    async def retry_unavailable(self, call: Callable[[], Any], what: str) -> Any:
+        """Run `call`, backing off while a server that has not answered yet in this run is
+        unreachable, up to `unavailable_timeout` (the start; later outages: `_Worker.ride_out`)."""
         delay = self.settings.backoff_initial
         deadline = time.monotonic() + self.settings.unavailable_timeout
-        retryable: tuple[type[ComfyError], ...] = (ComfyUnavailable,)
-        if submit:
-            retryable = (ComfyUnavailable, ComfyProtocolError)
         while True:
             try:
-                result = await call()
-            except retryable as exc:
-                if submit:
-                    self.observe(PROMPT_ERROR)
-                    if self.stopped is not None:
-                        raise _Stopped from exc
+                return await call()
+            except ComfyUnavailable as exc:
                 if time.monotonic() + delay > deadline:
                     raise RenderUnavailable(
                         f"{what}: ComfyUI unreachable for {self.settings.unavailable_timeout:.0f} s"
@@ -580,10 +740,6 @@ class RenderRun:
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.backoff_max)
-            else:
-                if submit:
-                    self.observe(PROMPT_OK)
-                return result
 
     # ------------------------------------------------------------------ run
     def _plan(self) -> None:

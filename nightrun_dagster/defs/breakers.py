@@ -56,7 +56,15 @@ class BreakersResource(dg.ConfigurableResource):
         default=_DEFAULTS.failure_min_samples, description="Results needed before a rate counts."
     )
     restart_max: int = Field(
-        default=_DEFAULTS.restart_max, description="Failed /prompt calls in a row that trip."
+        default=_DEFAULTS.restart_max,
+        description=(
+            "ComfyUI outages (it answered, then stopped) tolerated in the restart window; one "
+            "more trips restart_loop. Failed calls within one outage and websocket reconnects "
+            "do not count; an outage longer than comfyui.outage_patience_s trips it too."
+        ),
+    )
+    restart_window_s: float = Field(
+        default=_DEFAULTS.restart_window_s, description="Window the outages are counted in, s."
     )
     disk_check_every_s: float = Field(
         default=30.0, description="How often the render loop looks at free disk space."

@@ -83,7 +83,18 @@ class ComfyUIResource(dg.ConfigurableResource):
     request_timeout_s: float = Field(default=30.0, description="Timeout of one HTTP call.")
     poll_s: float = Field(default=3.0, description="History poll interval (websocket fallback).")
     unavailable_timeout_s: float = Field(
-        default=120.0, description="Back-off budget while a server is unreachable."
+        default=120.0,
+        description="Back-off budget to reach a server that has not answered yet (a run's start).",
+    )
+    outage_patience_s: float = Field(
+        default=600.0,
+        description=(
+            "How long one outage (the server answered, then stopped: a restart) is waited out "
+            "before the restart_loop breaker trips; the loop then asks about every prompt it had."
+        ),
+    )
+    backoff_max_s: float = Field(
+        default=30.0, description="Most seconds between tries while a server is unreachable."
     )
 
     def endpoints(self) -> list[str]:

@@ -47,7 +47,11 @@ class BreakerConfig:
     failure_rate_max: float = 0.30  # failed share of the last `failure_window` variants
     failure_window: int = 50
     failure_min_samples: int = 10  # no rate before this many results
-    restart_max: int = 5  # consecutive failed `/prompt` calls (server down or restarting)
+    # ComfyUI outages (the server answered, then stopped answering) tolerated in
+    # `restart_window_s`; the next one trips. Failed calls inside one outage and websocket
+    # reconnects do not count; one outage longer than the render loop's patience trips too.
+    restart_max: int = 3
+    restart_window_s: float = 1800.0
 
     def latency_max_s(self, kind: str) -> float:
         return self.latency_video_s if kind == "video" else self.latency_image_s
@@ -80,7 +84,7 @@ class BreakerMonitor:
         self.ooms: deque[float] = deque()
         self.latencies: deque[float] = deque(maxlen=max(1, self.config.latency_samples))
         self.results: deque[bool] = deque(maxlen=max(1, self.config.failure_window))
-        self.prompt_failures = 0
+        self.outages: deque[float] = deque()
         self.tripped: Trip | None = None
 
     def _trip(self, trip: Trip | None) -> Trip | None:
@@ -115,24 +119,35 @@ class BreakerMonitor:
         self.results.append(False)
         return self._trip(self._failure_rate())
 
-    def on_prompt_error(self) -> Trip | None:
-        """A `/prompt` call failed (server unreachable, restarting, 5xx)."""
-        self.prompt_failures += 1
-        c = self.config
-        if self.prompt_failures >= c.restart_max:
+    def on_outage(self) -> Trip | None:
+        """The ComfyUI server stopped answering (it had answered before)."""
+        c, now = self.config, self.clock()
+        self.outages.append(now)
+        while self.outages and now - self.outages[0] > c.restart_window_s:
+            self.outages.popleft()
+        if len(self.outages) > c.restart_max:
             return self._trip(
                 Trip(
                     RESTART_LOOP,
-                    f"/prompt failed {self.prompt_failures} times in a row: ComfyUI is down or "
-                    "restarting in a loop",
-                    self.prompt_failures,
+                    f"{len(self.outages)} outages in {c.restart_window_s / 60:g} min (more than "
+                    f"{c.restart_max}): ComfyUI is restarting in a loop",
+                    len(self.outages),
                     c.restart_max,
                 )
             )
         return None
 
-    def on_prompt_ok(self) -> None:
-        self.prompt_failures = 0
+    def on_outage_too_long(self, patience_s: float) -> Trip | None:
+        """One outage outlasted the render loop's patience: the server is down, not restarting."""
+        return self._trip(
+            Trip(
+                RESTART_LOOP,
+                f"ComfyUI unreachable for longer than the outage patience ({patience_s:g} s): "
+                "it is down, not restarting",
+                patience_s,
+                patience_s,
+            )
+        )
 
     def check_disk(self, free_bytes: int) -> Trip | None:
         return self._trip(disk_trip(free_bytes, self.config))

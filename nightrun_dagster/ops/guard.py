@@ -10,6 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.comfy.render_loop import (
+    BACKLOG,
+    OOM_EVENT,
+    OUTAGE_ENDED,
+    OUTAGE_STARTED,
+    OUTAGE_TOO_LONG,
+    RENDERED,
+    VARIANT_FAILED,
+)
 from nightrun_dagster.ops.breakers import (
     BreakerConfig,
     BreakerMonitor,
@@ -100,17 +109,19 @@ class NightGuard:
     def observe(self, event: str, value: float = 0.0) -> Halt | None:
         m = self.monitor
         trip: Trip | None = None
-        if event == "oom":
+        if event == OOM_EVENT:
             trip = m.on_oom()
-        elif event == "rendered":
+        elif event == RENDERED:
             trip = m.on_render(value)
-        elif event == "variant_failed":
+        elif event == VARIANT_FAILED:
             trip = m.on_variant_failed()
-        elif event == "prompt_error":
-            trip = m.on_prompt_error()
-        elif event == "prompt_ok":
-            m.on_prompt_ok()
-        elif event == "backlog":
+        elif event == OUTAGE_STARTED:
+            trip = m.on_outage()
+        elif event == OUTAGE_TOO_LONG:
+            trip = m.on_outage_too_long(value)
+        elif event == OUTAGE_ENDED:
+            pass  # the server answered again: nothing to count (the start was counted)
+        elif event == BACKLOG:
             trip = m.check_backlog(int(value))
         return self._trip(trip) if trip is not None else None
 

@@ -189,6 +189,7 @@ class Emulator:
             Route("/emulator/faults", self.emulator_get_faults, methods=["GET"]),
             Route("/emulator/faults", self.emulator_set_faults, methods=["POST"]),
             Route("/emulator/restart", self.emulator_restart, methods=["POST"]),
+            Route("/emulator/drop_websockets", self.emulator_drop_websockets, methods=["POST"]),
         ]
         return routes
 
@@ -504,6 +505,15 @@ class Emulator:
             return json_response({"error": str(ex)}, 400)
         log.info("faults set: %s", changes)
         return json_response(self.config.faults())
+
+    async def emulator_drop_websockets(self, request: Request) -> Response:
+        """Close every websocket (a proxy's idle timeout, a network blip); HTTP stays up."""
+        dropped = list(self.s.sockets.values())
+        for connection in dropped:
+            with contextlib.suppress(Exception):
+                await connection.websocket.close(code=1001)
+            await connection.close()
+        return json_response({"dropped": len(dropped)})
 
     async def emulator_restart(self, request: Request) -> Response:
         try:

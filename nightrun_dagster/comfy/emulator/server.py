@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
 import uvicorn
 
 from nightrun_dagster.comfy.emulator.app import Emulator
@@ -208,6 +209,12 @@ class EmulatorServer:
     def set_faults(self, **changes: Any) -> None:
         """Change fault settings at runtime (same keys as `POST /emulator/faults`)."""
         self.config.update(changes)
+
+    def drop_websockets(self) -> int:
+        """Close every client websocket; the server stays up. Returns how many were open."""
+        response = httpx.post(f"{self.url}/emulator/drop_websockets", timeout=10)
+        response.raise_for_status()
+        return int(response.json()["dropped"])
 
     def restart(self, down_ms: int | None = None, wait: bool = False, timeout: float = 15) -> None:
         """Crash now: returns once the port refuses connections; with `wait`, once it is back."""
