@@ -255,8 +255,6 @@ class _Worker:
             started = time.monotonic()
             waited = False
             while True:
-                if run.stopped is not None:
-                    raise _GiveUp(f"{self.url}: stopped while ComfyUI was unreachable")
                 try:
                     await self.client.system_stats()
                     return waited
@@ -264,6 +262,8 @@ class _Worker:
                     return waited  # it answers, if oddly: not an outage
                 except ComfyUnavailable:
                     pass
+                if run.stopped is not None:  # what it had is asked about by the next run
+                    raise _GiveUp(f"{self.url}: stopped while ComfyUI was unreachable")
                 since = self.client.down_since or started
                 left = settings.outage_patience - (time.monotonic() - since)
                 if left <= 0:
