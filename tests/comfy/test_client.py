@@ -202,6 +202,49 @@ def test_lost_after_restart(emulator_factory) -> None:
     assert server.stats()["restarts"] == 1
 
 
+def test_an_outage_is_counted_once_and_a_websocket_drop_not_at_all(emulator_factory) -> None:
+    server = emulator_factory()
+    heard: list[bool] = []
+
+    async def go() -> tuple[int, int]:
+        async with ComfyClient(server.url, timeouts=FAST) as client:
+            client.on_reachability = heard.append
+            await client.open_socket()
+            await client.system_stats()
+            await asyncio.to_thread(server.restart, down_ms=500)
+            for _ in range(3):  # three failed calls, one outage
+                with pytest.raises(ComfyUnavailable):
+                    await client.system_stats()
+            assert client.down_since is not None and client.outages == 1
+            await asyncio.to_thread(server.wait_until_up, 10)
+            await client.system_stats()
+            assert client.down_since is None
+            await asyncio.to_thread(server.drop_websockets)
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if client.reconnects >= 2:  # the restart's and the drop's
+                    break
+            await client.system_stats()
+            return client.outages, client.reconnects
+
+    outages, reconnects = run(go())
+    assert outages == 1 and heard == [False, True] and reconnects >= 2
+
+
+def test_a_server_that_never_answered_has_no_outage() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def go() -> int:
+        async with ComfyClient(f"http://127.0.0.1:{port}", timeouts=FAST) as client:
+            with pytest.raises(ComfyUnavailable):
+                await client.system_stats()
+            return client.outages
+
+    assert run(go()) == 0
+
+
 def test_unreachable_server(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
