@@ -188,6 +188,8 @@ def demo_command(args: argparse.Namespace) -> int:
         )
     print(f"[demo] contact sheet  {summary['contact_sheet']}")
     print(f"[demo] left for the next night: {summary['left']} variants")
+    if summary.get("cut_short"):
+        print(f"[demo] ⛔ {summary['cut_short']}")
     for name in summary["rejected"]:
         print(f"[demo]   rejected {name}: see {root / 'queue' / 'rejected'}")
     print(f"[demo] browse it: DAGSTER_HOME={home} NIGHTRUN_ROOT={root} dagster dev")
@@ -456,6 +458,7 @@ class DemoNight:
             "timeline": self.log,
             "failed_runs": self.failed,
             "left": night.get("night_close", {}).get("left", 0),
+            "cut_short": night.get("night_summary", {}).get("cut_short"),
         }
 
 

@@ -161,9 +161,13 @@ def job_cut_short(job_dir: JobDir) -> str | None:
     if not isinstance(record, dict) or record.get("kind") not in ("breaker", "latched"):
         return None
     breaker = (record.get("detail") or {}).get("breaker") or "?"
-    how = "tripped" if record.get("kind") == "breaker" else "was latched"
+    left = f"{int(record.get('pending') or 0)} variant(s) left unrendered"
+    if record.get("kind") == "latched":  # tripped elsewhere: the reason is the latch's own text
+        return (
+            f"Night cut short: circuit breaker {breaker} was latched when this job's renders "
+            f"started ({record.get('at', '?')}); {left}."
+        )
     return (
-        f"Night cut short: circuit breaker {breaker} {how} at {record.get('at', '?')} "
-        f"({record.get('reason', '')}); {int(record.get('pending') or 0)} variant(s) left "
-        "unrendered."
+        f"Night cut short: circuit breaker {breaker} tripped at {record.get('at', '?')} "
+        f"({record.get('reason', '')}); {left}."
     )

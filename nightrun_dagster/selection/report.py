@@ -44,7 +44,10 @@ def distribution_png(frame: pd.DataFrame, title: str) -> bytes:
     hist.set_xlabel("total")
     hist.set_ylabel("renders")
     present = [c for c in COMPONENTS if c in frame and frame[c].notna().any()]
-    box.boxplot([frame[c].dropna() for c in present], tick_labels=present)
+    if present:
+        box.boxplot([frame[c].dropna() for c in present], tick_labels=present)
+    else:  # nothing rendered (a breaker latched before the first submit): an empty chart
+        box.text(0.5, 0.5, "nothing scored", ha="center", va="center", transform=box.transAxes)
     box.set_ylim(0, 1)
     box.set_title("components")
     box.tick_params(axis="x", labelrotation=20)

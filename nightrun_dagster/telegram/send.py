@@ -234,9 +234,11 @@ def send_shortlist(
     per_message_delay: float = 1.0,
     now: float | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    note: str | None = None,
 ) -> SendReport:
     """Send `selection/shortlisted.json` once; a repeat call (or a resume after a failure) sends
-    only what `selection/telegram_sent.json` does not already record."""
+    only what `selection/telegram_sent.json` does not already record. `note` (e.g. that a
+    circuit breaker cut the night short) goes first, as its own message, once."""
     protect(bot_token)
     job_dir = Path(job_dir)
     raw = (job_dir / "selection" / "shortlisted.json").read_bytes()
@@ -287,6 +289,13 @@ def send_shortlist(
 
     async def run() -> None:
         async with make_bot(bot_token, base_url) as bot:
+            if note and "note" not in entry:
+                msg = await caller(
+                    "sendMessage",
+                    lambda: bot.send_message(chat_id, truncate(f"{job_key}: {note}", TEXT_LIMIT)),
+                )
+                entry["note"] = msg.message_id
+                save()
             previews = [(p, _preview(job_dir, p)) for p in picks]
             photos = [(p, path) for p, path in previews if path is not None]
             start = 0

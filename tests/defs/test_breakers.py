@@ -10,14 +10,16 @@ from pathlib import Path
 import dagster as dg
 
 from nightrun_dagster.cli.main import main
+from nightrun_dagster.defs.assets.approval import telegram_review
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
-from nightrun_dagster.defs.assets.selection import scores, shortlist
+from nightrun_dagster.defs.assets.selection import night_summary, scores, shortlist
 from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.schedules import window_schedule
 from nightrun_dagster.ops import breakers as b
+from nightrun_dagster.ops.clock import Phase, decide, read_plan
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 
@@ -128,6 +130,47 @@ def test_oom_breaker_stops_the_gpu_scores_what_rendered_notifies_once_and_latche
             skipped = window_schedule.evaluate_tick(ctx)
         assert not skipped.run_requests and "gpu_oom" in skipped.skip_message
 
+        # The 07:30 cool-down runs through the latch and says the night was cut short.
+        plan = read_plan(tree, NIGHT)
+        cool = decide(Phase.cool_down, NIGHT, plan=plan, latch=b.read_latch(tree.root))
+        assert cool.skip is None and [r.job_name for r in cool.requests] == ["cool_down"]
+        summary_run = dg.materialize(
+            [night_summary], instance=pg_instance, partition_key=NIGHT, resources=resources
+        )
+        assert summary_run.success
+        left_ui = len(json.loads(tree.job(NIGHT, UI).variants_index.read_bytes())["variants"])
+        cut = json.loads((tree.night(NIGHT) / "night_summary.json").read_bytes())["cut_short"]
+        assert cut["breaker"] == b.OOM and cut["job"] == STATIC and cut["still_latched"]
+        assert cut["tripped_at"] == latch.tripped_at
+        assert cut["left_by_job"] == {STATIC: pending, UI: left_ui}
+        assert cut["left"] == pending + left_ui
+        summary_meta = summary_run.asset_materializations_for_node("night_summary")[0].metadata
+        assert summary_meta["breaker"].value == b.OOM and summary_meta["left"].value == cut["left"]
+        assert f"{cut['left']} variant(s) left" in summary_meta["cut_short"].value
+        night_sheet = (tree.night(NIGHT) / "contact_sheet.html").read_text()
+        assert "Night cut short: circuit breaker gpu_oom tripped at " + latch.tripped_at in (
+            night_sheet
+        )
+        assert f"{cut['left']} variant(s) left" in night_sheet
+        report = api.sent("sendMessage")[-1].params["text"]
+        assert "Night cut short" in report and "gpu_oom" in report and latch.tripped_at in report
+        assert f"{cut['left']} variant(s) left" in report
+
+        # The review of what rendered: a note that the night was cut short comes first.
+        review = dg.materialize(
+            [telegram_review],
+            instance=pg_instance,
+            partition_key=night_job_key(NIGHT, STATIC),
+            resources=resources,
+        )
+        assert review.success
+        note = api.sent("sendMessage")[-1 - len(json.loads(shortlisted.read_bytes())["picks"])]
+        assert note.params["text"].startswith(f"{STATIC}: Night cut short: circuit breaker gpu_oom")
+        assert f"{pending} variant(s) left" in note.params["text"]
+        review_meta = review.asset_materializations_for_node("telegram_review")[0].metadata
+        assert "gpu_oom" in review_meta["cut_short"].value
+        sent_before_resume = len(api.sent("sendMessage"))
+
         # A person resumes; with the GPU healthy again the job renders and is scored.
         assert main(["resume", "--root", str(tree.root), "--by", "ops"]) == 0
         assert b.read_latch(tree.root) is None
@@ -136,7 +179,7 @@ def test_oom_breaker_stops_the_gpu_scores_what_rendered_notifies_once_and_latche
         assert third.success and check(third).passed
         assert {"scores", "shortlist"} <= materialized(third)
         assert not tree.job(NIGHT, STATIC).breaker.exists()
-        assert len(api.sent("sendMessage")) == 1
+        assert len(api.sent("sendMessage")) == sent_before_resume
 
 
 def test_resume_night_job_clears_the_latch(tree: Tree) -> None:

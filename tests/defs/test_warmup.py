@@ -92,6 +92,23 @@ def test_disk_breaker_trips_at_warm_up_and_stops_the_plan(
     latch = b.read_latch(tree.root)
     assert latch.breaker == b.DISK and latch.night == NIGHT
     assert latch.extra["notified"].startswith("log only")
+    # A full disk stops the GPU at once: no preload prompt reached ComfyUI.
+    assert emulator.stats()["prompts_posted"] == 0
+    report = json.loads((tree.night(NIGHT) / "warmup.json").read_bytes())
+    assert "below" in report["servers"][0]["preload"]["skipped"]
+
+
+def test_a_latched_breaker_sends_no_preload(
+    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator
+) -> None:
+    pg_instance.add_dynamic_partitions("job", [STATIC, UI, VIDEO])
+    b.latch(tree.root, b.Trip(b.OOM, "4 OOMs", 4, 3), night="2026-02-08", job=STATIC)
+    result = warm(pg_instance, resources(tree, emulator.url))
+    assert emulator.stats()["prompts_posted"] == 0  # the health questions only
+    report = json.loads((tree.night(NIGHT) / "warmup.json").read_bytes())
+    (srv,) = report["servers"]
+    assert srv["reachable"] and "gpu_oom" in srv["preload"]["skipped"]
+    assert not check_of(result).passed
 
 
 def test_backlog_breaker_at_warm_up_trips_over_its_limit_only(

@@ -10,6 +10,7 @@ import dagster as dg
 from nightrun_dagster.defs.assets.selection import shortlist
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
+from nightrun_dagster.ops.closing import job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.publish.package import build_package
 from nightrun_dagster.selection.approvals import fold
@@ -37,7 +38,8 @@ def _shortlist_doc(job_dir: JobDir) -> dict[str, Any]:
     kinds={"telegram"},
     description=(
         "The shortlist sent to the review chat: preview albums, then one message per candidate "
-        "with signed ✅ Approve / ⭐ Favorite / ❌ Reject buttons. Sent once per shortlist "
+        "with signed ✅ Approve / ⭐ Favorite / ❌ Reject buttons, after a note when a circuit "
+        "breaker cut the job's night short. Sent once per shortlist "
         "(`selection/telegram_sent.json`). Needs TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and "
         "TELEGRAM_REVIEW_CHAT_ID."
     ),
@@ -53,6 +55,7 @@ def telegram_review(
             "Telegram is not configured: set TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and "
             "TELEGRAM_REVIEW_CHAT_ID (or approve with `nightrun approve`)"
         )
+    cut = job_cut_short(job_dir)  # the reviewers hear the night was cut short, first
     try:
         report = send_shortlist(
             telegram.token,
@@ -62,11 +65,13 @@ def telegram_review(
             base_url=telegram.base_url,
             ttl_s=int(telegram.review_days * 86400),
             per_message_delay=telegram.per_message_delay_s,
+            note=cut,
         )
     except TelegramFailure as exc:  # its text is already free of the token
         raise dg.Failure(f"sending to Telegram failed: {exc}") from None
     return dg.MaterializeResult(
         metadata={
+            **({"cut_short": cut} if cut else {}),
             "candidates": len(report.candidates),
             "already_sent": report.already_sent,
             "messages_sent": report.messages_sent,

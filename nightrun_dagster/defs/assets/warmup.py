@@ -49,7 +49,8 @@ def warmup_path(nightrun: NightrunResource, night: str) -> Any:
         "queue); every active job's graph built and checked against the server's nodes and models "
         "(a job whose graph cannot be built, or missing one, is blocked, with the reason or the "
         "names, and gets no budget); one preload prompt of "
-        "the top job, so its models are in VRAM at 23:00. Written to `runs/<night>/warmup.json`."
+        "the top job, so its models are in VRAM at 23:00 (none while a breaker is latched or the "
+        "disk is under its limit). Written to `runs/<night>/warmup.json`."
     ),
 )
 def warm_up(
@@ -77,7 +78,19 @@ def warm_up(
         for j in order
         if j.key in graphs and not needs_uploads(graphs[j.key])
     ]
-    servers = warm_up_servers(comfyui.endpoints(), graphs, preload, comfyui.timeouts())
+    config = breakers.config()
+    free = shutil.disk_usage(volume_of(tree.root)).free
+    # A latched breaker (or a full disk) stops the GPU: the servers are still asked how they
+    # are, but no preload prompt is sent.
+    held = read_latch(tree.root)
+    disk = disk_trip(free, config)
+    no_preload = held.describe() if held else disk.reason if disk else None
+    servers = warm_up_servers(
+        comfyui.endpoints(), graphs, [] if no_preload else preload, comfyui.timeouts()
+    )
+    if no_preload:
+        for s in servers:
+            s.preload = {"ok": False, "skipped": f"no preload: {no_preload}"}
 
     reachable = [s for s in servers if s.reachable]
     # A job is blocked when its graph cannot be built, or when no reachable server can run it.
@@ -86,8 +99,6 @@ def warm_up(
         for key in graphs:
             if all(key in s.blocked for s in reachable):
                 blocked[key] = reachable[0].blocked[key]
-    config = breakers.config()
-    free = shutil.disk_usage(volume_of(tree.root)).free
     previous = (date.fromisoformat(night) - timedelta(days=1)).isoformat()
     left = carried_over(tree, previous)
     demand = 0
@@ -101,7 +112,7 @@ def warm_up(
     queued = max((s.queue_pending for s in reachable), default=0)
     backlog = demand + sum(left.values()) + queued
 
-    trip = disk_trip(free, config) or backlog_trip(backlog, config)
+    trip = disk or backlog_trip(backlog, config)
     notified = None
     if trip is not None:
         _, created = latch(tree.root, trip, night=night, job=None)
