@@ -6,6 +6,7 @@ Patience and back-off are scaled down; every duration below is derived from them
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -176,4 +177,28 @@ def test_a_websocket_drop_alone_trips_nothing(tree: Tree, emulator_factory) -> N
     assert sum(dropped) >= 3  # (0: the websocket was still reconnecting from the last drop)
     assert report.stopped is None and report.rendered == 8 and not report.failed
     assert b.read_latch(tree.root) is None and not guard.monitor.outages and not notices
+    assert_exactly_once(server, job_dir, ids, found.key)
+
+
+def test_a_restart_during_a_download_is_ridden_out(tree: Tree, emulator_factory) -> None:
+    # /view answers after `slow_view_ms`; the server restarts while the first download waits.
+    slow_view_ms = 1500
+    server = emulator_factory(render_ms=50, slow_view_ms=slow_view_ms)
+    found, job_dir, ids = plan(tree, STATIC, 2)
+
+    def restart_mid_download() -> None:
+        while server.stats()["successes"] < 1:
+            time.sleep(0.02)
+        time.sleep(slow_view_ms / 1000 / 3)
+        server.restart(down_ms=int(PATIENCE * 1000 / 3))
+
+    restarter = threading.Thread(target=restart_mid_download)
+    restarter.start()
+    guard = night_guard(tree, found.key)
+    run = make_run(found, job_dir, ids, server.url, queue_ahead=0, guard=guard, **OUTAGE)
+    report = asyncio.run(run.run())
+    restarter.join()
+    assert server.stats()["restarts"] + server.stats()["crashes"] >= 1
+    assert report.stopped is None and report.rendered == 2
+    assert len(guard.monitor.outages) == 1
     assert_exactly_once(server, job_dir, ids, found.key)
