@@ -4,6 +4,8 @@ Telegram, every later render run and render schedule stays stopped until `nightr
 the night goes on."""
 
 import json
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -192,3 +194,60 @@ def test_resume_night_job_clears_the_latch(tree: Tree) -> None:
     assert b.read_latch(tree.root) is None
     history = b.history_path(tree.root).read_text()
     assert '"breaker": "disk_free"' in history and "ana" in history
+
+
+def test_a_restart_loop_stops_the_gpu_and_the_morning_still_has_its_results(
+    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator_factory
+) -> None:
+    restart_max = BreakersResource().restart_max  # more outages than this in the window trip
+    down_ms = 400
+    server = emulator_factory(render_ms=100, restart_down_ms=down_ms)
+    pg_instance.add_dynamic_partitions("job", [STATIC, UI])
+    resources = {
+        "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=30),
+        # Patience and back-off scaled down: each restart is ridden out, the loop is not.
+        "comfyui": ComfyUIResource(
+            urls=server.url, poll_s=0.1, outage_patience_s=20 * down_ms / 1000, backoff_max_s=0.1
+        ),
+        "breakers": BreakersResource(),
+        "telegram": TelegramResource(),
+    }
+    assert dg.materialize(
+        [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
+    ).success
+
+    def restart_loop() -> None:
+        # One restart after each new render, one more than the breaker tolerates.
+        for _ in range(restart_max + 1):
+            seen = server.stats()["successes"]
+            deadline = time.monotonic() + 30
+            while server.stats()["successes"] <= seen and time.monotonic() < deadline:
+                time.sleep(0.02)
+            server.restart(down_ms=down_ms, wait=True)
+
+    restarts = threading.Thread(target=restart_loop, daemon=True)
+    restarts.start()
+    first = job_run(pg_instance, resources, STATIC)
+    restarts.join(timeout=60)
+    latch = b.read_latch(tree.root)
+    assert latch is not None and latch.breaker == b.RESTART_LOOP, latch
+    assert first.success
+    assert {"scores", "shortlist"} <= materialized(first)
+    meta = first.asset_materializations_for_node("renders")[0].metadata
+    rendered, pending = meta["rendered"].value, meta["pending"].value
+    assert rendered > 0 and pending > 0
+    scored = first.asset_materializations_for_node("scores")[0].metadata["scored"].value
+    assert scored == rendered
+
+    # 07:30: the cool-down runs through the latch and reports what rendered and what was left.
+    cool = decide(Phase.cool_down, NIGHT, plan=read_plan(tree, NIGHT), latch=latch)
+    assert cool.skip is None
+    assert dg.materialize(
+        [night_summary], instance=pg_instance, partition_key=NIGHT, resources=resources
+    ).success
+    summary = json.loads((tree.night(NIGHT) / "night_summary.json").read_bytes())
+    (job,) = [j for j in summary["jobs"] if j["job"] == STATIC]
+    assert job["rendered"] == rendered and job["shortlisted"] > 0
+    assert summary["cut_short"]["breaker"] == b.RESTART_LOOP
+    assert summary["cut_short"]["left_by_job"][STATIC] == pending
+    assert "restart_loop" in (tree.night(NIGHT) / "contact_sheet.html").read_text()
