@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 
 from nightrun_dagster.defs.assets.planning import night_plan
+from nightrun_dagster.defs.assets.selection import night_summary
 from nightrun_dagster.defs.assets.warmup import warm_up
 from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.ops import breakers as b
+from nightrun_dagster.ops.clock import Phase, decide
 from nightrun_dagster.plan.probe import PRELOAD_PREFIX
 from nightrun_dagster.store.paths import Tree
 
@@ -96,6 +98,22 @@ def test_disk_breaker_trips_at_warm_up_and_stops_the_plan(
     assert emulator.stats()["prompts_posted"] == 0
     report = json.loads((tree.night(NIGHT) / "warmup.json").read_bytes())
     assert "below" in report["servers"][0]["preload"]["skipped"]
+
+    # The cool-down still runs (no plan, the latch is tonight's) and says why nothing rendered.
+    cool = decide(Phase.cool_down, NIGHT, plan=None, latch=latch)
+    assert cool.skip is None
+    summary = dg.materialize(
+        [night_summary],
+        instance=pg_instance,
+        partition_key=NIGHT,
+        resources=resources(tree, emulator.url),
+    )
+    assert summary.success
+    cut = json.loads((tree.night(NIGHT) / "night_summary.json").read_bytes())["cut_short"]
+    assert cut["breaker"] == b.DISK and cut["tripped_at"] == latch.tripped_at
+    assert cut["left"] == report["backlog"]["tonight"] > 0
+    sheet = (tree.night(NIGHT) / "contact_sheet.html").read_text()
+    assert "Night cut short: circuit breaker disk_free" in sheet
 
 
 def test_a_latched_breaker_sends_no_preload(
