@@ -43,6 +43,7 @@ def make_run(
     on_progress: Any = None,
     guard: NightGuard | None = None,
     notice: Any = None,
+    on_notice: Any = None,
 ) -> RenderRun:
     return RenderRun(
         job_dir,
@@ -55,10 +56,13 @@ def make_run(
             queue_ahead=comfyui.queue_ahead,
             degrade_rungs=tuple(r.name for r in DEGRADE_LADDER),
             unavailable_timeout=comfyui.unavailable_timeout_s,
+            outage_patience=comfyui.outage_patience_s,
+            backoff_max=comfyui.backoff_max_s,
         ),
         timeouts=comfyui.timeouts(),
         models_of=lambda graph: graph_summary(graph)["models"],
         on_progress=on_progress,
+        on_notice=on_notice,
         guard=guard,
         gpu_probe=lambda url: GpuTelemetry(url, notice=notice),
     )
@@ -168,7 +172,16 @@ def renders(
         notices.append(message)
         context.log.info(message)
 
-    run = make_run(found, job_dir, ids, comfyui, on_progress=progress, guard=guard, notice=notice)
+    run = make_run(
+        found,
+        job_dir,
+        ids,
+        comfyui,
+        on_progress=progress,
+        guard=guard,
+        notice=notice,
+        on_notice=context.log.warning,  # "ComfyUI unreachable since …, waiting (n s …)"
+    )
     try:
         report = asyncio.run(run.run())
     except JobBlocked as exc:
