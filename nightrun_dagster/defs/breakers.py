@@ -97,8 +97,10 @@ def notify_trip(telegram: TelegramResource, root: Path, log: Any) -> str:
 
 
 def check_result(latched: Latch | None, stop: Any, **metadata: Any) -> dg.AssetCheckResult:
-    """`circuit_breakers`: fails (blocking downstream) when this partition stopped on a breaker
-    or a breaker is latched; a window close is not a fault."""
+    """`circuit_breakers`: fails when this partition stopped on a breaker or a breaker is
+    latched; a window close is not a fault. Severity WARN: the partition is marked (and the
+    latch stops the GPU), but the variants rendered before the trip are still scored and
+    shortlisted."""
     tripped = stop is not None and stop.kind in {"breaker", "latched"}
     if stop is None and latched is not None:
         tripped = True
@@ -111,7 +113,7 @@ def check_result(latched: Latch | None, stop: Any, **metadata: Any) -> dg.AssetC
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,
         passed=not tripped,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.WARN,
         description=description,
         metadata=meta,
     )

@@ -237,21 +237,7 @@ def renders(
             metadata.update(breaker=latched.breaker, tripped_at=latched.tripped_at)
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[breaker_check(guard.latch, stop, pending=metadata.get("pending", 0))],
-    )
-
-
-def breaker_check(latched: Any, stop: Any, **metadata: Any) -> dg.AssetCheckResult:
-    """`circuit_breakers` for this partition with severity WARN: a tripped or latched breaker
-    marks the partition (and stops the GPU through the latch), but a WARN does not block, so
-    the variants rendered before the trip are still scored and shortlisted."""
-    result = check_result(latched, stop, **metadata)
-    return dg.AssetCheckResult(
-        check_name=result.check_name,
-        passed=result.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=result.description,
-        metadata=result.metadata,
+        check_results=[check_result(guard.latch, stop, pending=metadata.get("pending", 0))],
     )
 
 
