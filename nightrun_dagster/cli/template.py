@@ -8,17 +8,17 @@ import json
 import sys
 import tempfile
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
+from nightrun_dagster.comfy.emulator.catalogue import real_catalogue
 from nightrun_dagster.comfy.errors import ComfyError
 from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
 from nightrun_dagster.store.atomic import atomic_write_bytes
 from nightrun_dagster.workflows.analysis import sweepable_parameters
-from nightrun_dagster.workflows.compat import model_refs
+from nightrun_dagster.workflows.apply import graph_summary
 from nightrun_dagster.workflows.importer import (
     ImportReport,
     TemplateImportError,
@@ -36,9 +36,6 @@ from nightrun_dagster.workflows.templates import (
     scan_templates,
 )
 
-# ComfyUI 0.3.64's node catalogue, shipped with the emulator: the types role inference needs
-# when no server is named (an API-format file carries no types).
-BUNDLED_OBJECT_INFO = ("nightrun_dagster.comfy.emulator", "data/object_info_full.json")
 SERVER_TIMEOUTS = Timeouts(connect=5.0, request=60.0)
 EXIT_REFUSED = 1  # nothing was written
 EXIT_SERVER_LACKS = 3  # written, but the server would refuse it until it has what is named
@@ -91,8 +88,9 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 
 def bundled_object_info() -> dict[str, Any]:
-    package, name = BUNDLED_OBJECT_INFO
-    return json.loads(resources.files(package).joinpath(name).read_bytes())
+    """ComfyUI 0.3.64's node catalogue, the one the emulator serves: the types role inference
+    needs when no server is named (an API-format file carries no types)."""
+    return real_catalogue()
 
 
 def read_object_info(path: Path) -> dict[str, Any]:
@@ -268,11 +266,7 @@ def _template_summary(t: Template) -> dict[str, Any]:
     graph = t.graph()
     models = meta.get("models")
     if not isinstance(models, dict):
-        models = {}
-        for ref in model_refs(graph):
-            models.setdefault(ref.folder, [])
-            if ref.name not in models[ref.folder]:
-                models[ref.folder].append(ref.name)
+        models = graph_summary(graph)["models"]
     return {
         "template_id": t.template_id,
         "file": str(t.path),

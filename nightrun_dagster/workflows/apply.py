@@ -12,7 +12,7 @@ from typing import Any
 
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.workflows.compat import OUTPUT_CLASSES, is_link, model_refs
-from nightrun_dagster.workflows.roles import PROMPT_INPUTS, SEED_INPUTS, VIDEO_LENGTH_INPUTS, Role
+from nightrun_dagster.workflows.roles import SEED_INPUTS, VIDEO_LENGTH_INPUTS, Role, prompt_slots
 from nightrun_dagster.workflows.samplers import resolve_sampler
 from nightrun_dagster.workflows.templates import METADATA_KEY, Template
 
@@ -236,24 +236,7 @@ def _prompt_slots(
             for n, k in recorded
             if str(n) in graph and isinstance(graph[str(n)]["inputs"].get(k), str)
         ]
-    return _text_slots(graph, node_id)
-
-
-def _text_slots(graph: Graph, encoder: str) -> list[tuple[str, str]]:
-    """(node, input) pairs holding an encoder's prompt text: SDXL's text_g and text_l, Flux's
-    clip_l and t5xxl, or the string primitive a linked text input reads."""
-    slots = []
-    inputs = graph[encoder]["inputs"]
-    for name in PROMPT_INPUTS:
-        value = inputs.get(name)
-        if isinstance(value, str):
-            slots.append((encoder, name))
-        elif is_link(value) and value[0] in graph:
-            source = graph[value[0]]["inputs"]
-            held = next((k for k in PROMPT_INPUTS if isinstance(source.get(k), str)), None)
-            if held is not None:
-                slots.append((value[0], held))
-    return slots
+    return prompt_slots(graph, node_id)
 
 
 def _set_text(graph: Graph, slots: list[tuple[str, str]], text: str) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.workflows.analysis import Parameter, sweepable_parameters
-from nightrun_dagster.workflows.compat import CompatProblem, check_graph, model_refs
+from nightrun_dagster.workflows.apply import graph_summary
+from nightrun_dagster.workflows.compat import CompatProblem, check_graph
 from nightrun_dagster.workflows.roles import (
     PREVIEW_CLASSES,
     TWO_PASS_RULE,
@@ -144,13 +145,6 @@ def _save_previews(graph: dict[str, Any], schemas: NodeSchemas, template_id: str
     return notes
 
 
-def _models(graph: Mapping[str, Any]) -> dict[str, list[str]]:
-    found: dict[str, set[str]] = {}
-    for ref in model_refs(graph):
-        found.setdefault(ref.folder, set()).add(ref.name)
-    return {folder: sorted(names) for folder, names in sorted(found.items())}
-
-
 def _primary_model(graph: Mapping[str, Any], roles: RoleInference) -> str | None:
     loader = roles.nodes.get(Role.checkpoint) or roles.nodes.get(Role.unet)
     if loader is None:
@@ -224,7 +218,7 @@ def build_template(
         "version": version,
         "kind": roles.kind.value,
         "model": _primary_model(graph, roles),
-        "models": _models(graph),
+        "models": graph_summary(graph)["models"],
         "output_resolution": f"{width}x{height}" if width and height else None,
         "input_requirements": _requirements(roles),
         "nodes": roles.nodes,

@@ -330,23 +330,26 @@ def _prompt_slots(w: _Walker, encoders: Mapping[Role, list[str]]) -> dict[str, l
     for role, nodes in encoders.items():
         found = []
         for encoder in nodes:
-            found += _encoder_slots(w, encoder)
+            found += [[node_id, name] for node_id, name in prompt_slots(w.graph, encoder)]
         slots[role.value] = found
     return slots
 
 
-def _encoder_slots(w: _Walker, encoder: str) -> list[list[str]]:
-    found = []
+def prompt_slots(graph: Graph, encoder: str) -> list[tuple[str, str]]:
+    """(node, input) pairs holding an encoder's prompt text: SDXL's text_g and text_l, Flux's
+    clip_l and t5xxl, or the string primitive a linked text input reads."""
+    slots = []
+    inputs = graph[encoder].get("inputs") or {}
     for name in PROMPT_INPUTS:
-        value = w.inputs(encoder).get(name)
+        value = inputs.get(name)
         if isinstance(value, str):
-            found.append([encoder, name])
-        elif is_link(value) and value[0] in w.graph:
-            source = w.inputs(value[0])
+            slots.append((encoder, name))
+        elif is_link(value) and value[0] in graph:
+            source = graph[value[0]].get("inputs") or {}
             held = next((k for k in PROMPT_INPUTS if isinstance(source.get(k), str)), None)
             if held is not None:
-                found.append([value[0], held])
-    return found
+                slots.append((value[0], held))
+    return slots
 
 
 def _saves_pictures(w: _Walker, node_id: str) -> bool:
@@ -409,10 +412,6 @@ def _pick_output(
     return chosen
 
 
-def _cond_source(w: _Walker, node_id: str, name: str) -> tuple[str, int] | None:
-    return w.link(node_id, name)
-
-
 def _is_encoder(w: _Walker, node_id: str) -> bool:
     inputs = w.inputs(node_id)
     has_text = any(k in inputs for k in PROMPT_INPUTS)
@@ -456,21 +455,21 @@ def _prompts(w: _Walker, sampler: str, nodes: dict[str, str | None], notes: list
     positive_in = "positive" if "positive" in w.inputs(host) else "conditioning"
     if "cond1" in w.inputs(host):
         positive_in = "cond1"
-    positive = _trace_encoder(w, _cond_source(w, host, positive_in))
+    positive = _trace_encoder(w, w.link(host, positive_in))
     if positive == ZEROED:
         positive = None
     nodes[Role.positive] = positive
-    negative = _trace_encoder(w, _cond_source(w, host, "negative"))
+    negative = _trace_encoder(w, w.link(host, "negative"))
     if negative == ZEROED or (negative is not None and negative == positive):
         notes.append("the negative conditioning is the prompt zeroed out: no negative prompt")
         negative = None
     nodes[Role.negative] = negative
     for role in (Role.positive, Role.negative):
         encoder = nodes[role]
-        if encoder is not None:
-            text = _text_holder(w, encoder)
-            if text != encoder:
-                notes.append(f"the {role} prompt's text comes from node {text}")
+        slots = prompt_slots(w.graph, encoder) if encoder is not None else []
+        text = next((n for n, _ in slots if n != encoder), None)
+        if text is not None:
+            notes.append(f"the {role} prompt's text comes from node {text}")
     # Flux's guidance lives on the conditioning path between the encoder and the sampler, or
     # on the encoder itself (CLIPTextEncodeFlux).
     if positive is not None and _has_number(w, positive, "guidance"):
@@ -485,16 +484,6 @@ def _prompts(w: _Walker, sampler: str, nodes: dict[str, str | None], notes: list
 def _has_number(w: _Walker, node_id: str, name: str) -> bool:
     value = w.inputs(node_id).get(name)
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _text_holder(w: _Walker, encoder: str) -> str:
-    for name in PROMPT_INPUTS:
-        source = w.link(encoder, name)
-        if source is not None and any(
-            isinstance(w.inputs(source[0]).get(k), str) for k in PROMPT_INPUTS
-        ):
-            return source[0]
-    return encoder
 
 
 def _models(w: _Walker, sampler: str, nodes: dict[str, str | None]) -> None:
