@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 
+from nightrun_dagster.cli.template import bundled_object_info
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
 from nightrun_dagster.plan.variants import params_document
+from nightrun_dagster.workflows.importer import build_template
+from nightrun_dagster.workflows.schemas import NodeSchemas
+from nightrun_dagster.workflows.templates import Template, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_SPECS = REPO / "job_specs"
@@ -124,3 +128,26 @@ def object_info_full() -> dict[str, Any]:
     if path is None:
         pytest.fail(f"no object_info_full.json at {', '.join(map(str, OBJECT_INFO_FULL))}")
     return json.loads(path.read_text())
+
+
+API_WORKFLOWS = REPO / "tests" / "data" / "workflows" / "api"
+
+
+def api_workflow(name: str) -> dict[str, Any]:
+    """One of the API-format exports under tests/data/workflows/api."""
+    return json.loads((API_WORKFLOWS / f"{name}.json").read_text())
+
+
+def import_api_graph(graph: dict[str, Any], template_id: str, folder: Path) -> Template:
+    """`graph` imported as `nightrun template add` writes it (API format, the bundled node
+    catalogue for types), then loaded back from `<folder>/<template_id>.json`."""
+    doc, _ = build_template(
+        json.dumps(graph).encode(),
+        label=f"{template_id}.json",
+        template_id=template_id,
+        schemas=NodeSchemas(bundled_object_info()),
+        ui_object_info=None,
+    )
+    path = folder / f"{template_id}.json"
+    path.write_text(json.dumps(doc))
+    return load_template(path)

@@ -6,20 +6,16 @@ from typing import Any
 
 import pytest
 
-from nightrun_dagster.cli.template import bundled_object_info
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.workflows.fit import fit_problems
-from nightrun_dagster.workflows.importer import build_template
-from nightrun_dagster.workflows.schemas import NodeSchemas
 from nightrun_dagster.workflows.templates import (
     DEFAULT_WORKFLOWS_DIR,
     Template,
-    load_template,
     load_templates,
 )
+from tests.workflows.conftest import api_workflow, import_api_graph
 
 REPO = Path(__file__).resolve().parents[2]
-API = REPO / "tests" / "data" / "workflows" / "api"
 SHIPPED = load_templates(DEFAULT_WORKFLOWS_DIR)
 
 
@@ -30,19 +26,10 @@ def job(**variants: Any) -> CreativeJob:
 
 
 def imported(tmp_path: Path, name: str, edit: Any = None) -> Template:
-    graph = json.loads((API / f"{name}.json").read_text())
+    graph = api_workflow(name)
     if edit:
         edit(graph)
-    doc, _ = build_template(
-        json.dumps(graph).encode(),
-        label=f"{name}.json",
-        template_id=name,
-        schemas=NodeSchemas(bundled_object_info()),
-        ui_object_info=None,
-    )
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(doc))
-    return load_template(path)
+    return import_api_graph(graph, name, tmp_path)
 
 
 def fields(problems: list[tuple[str, str]]) -> dict[str, str]:

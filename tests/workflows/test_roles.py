@@ -9,7 +9,6 @@ import pytest
 from nightrun_dagster.cli.template import bundled_object_info
 from nightrun_dagster.workflows.analysis import Category, sweepable_parameters
 from nightrun_dagster.workflows.apply import ApplyError, build_graph
-from nightrun_dagster.workflows.importer import build_template
 from nightrun_dagster.workflows.roles import Role, RoleError, infer_roles
 from nightrun_dagster.workflows.schemas import NodeSchemas
 from nightrun_dagster.workflows.templates import (
@@ -17,16 +16,13 @@ from nightrun_dagster.workflows.templates import (
     METADATA_KEY,
     Template,
     TemplateKind,
-    load_template,
     load_templates,
 )
+from tests.workflows.conftest import api_workflow as api
+from tests.workflows.conftest import import_api_graph
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "workflows"
 SCHEMAS = NodeSchemas(bundled_object_info())
-
-
-def api(name: str) -> dict[str, Any]:
-    return json.loads((DATA / "api" / f"{name}.json").read_text())
 
 
 def set_roles(name: str) -> dict[str, str]:
@@ -38,19 +34,8 @@ def set_roles(name: str) -> dict[str, str]:
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
     """Every API fixture imported as a template, as `nightrun template add` writes it."""
     folder = tmp_path_factory.mktemp("workflows")
-    found = {}
-    for path in sorted((DATA / "api").glob("*.json")):
-        doc, _ = build_template(
-            path.read_bytes(),
-            label=str(path),
-            template_id=path.stem,
-            schemas=SCHEMAS,
-            ui_object_info=None,
-        )
-        target = folder / path.name
-        target.write_text(json.dumps(doc))
-        found[path.stem] = load_template(target)
-    return found
+    names = sorted(p.stem for p in (DATA / "api").glob("*.json"))
+    return {name: import_api_graph(api(name), name, folder) for name in names}
 
 
 def params(**values: Any) -> dict[str, Any]:
@@ -257,16 +242,7 @@ def test_split_schedules_keep_every_pass_running(tmp_path: Path) -> None:
     graph = api("sdxl_refiner")
     graph["10"]["inputs"].update(steps=4, end_at_step=2)
     graph["11"]["inputs"].update(steps=4, start_at_step=2, end_at_step=4)
-    doc, _ = build_template(
-        json.dumps(graph).encode(),
-        label="wan22.json",
-        template_id="wan22",
-        schemas=SCHEMAS,
-        ui_object_info=None,
-    )
-    path = tmp_path / "wan22.json"
-    path.write_text(json.dumps(doc))
-    sent = build_graph(load_template(path), params(steps=8))
+    sent = build_graph(import_api_graph(graph, "wan22", tmp_path), params(steps=8))
     assert (sent["10"]["inputs"]["start_at_step"], sent["10"]["inputs"]["end_at_step"]) == (0, 4)
     assert (sent["11"]["inputs"]["start_at_step"], sent["11"]["inputs"]["end_at_step"]) == (4, 8)
     assert sent["11"]["inputs"]["steps"] == 8
@@ -293,16 +269,7 @@ def test_flux_on_a_ksampler_sweeps_guidance_not_cfg(tmp_path: Path) -> None:
     graph["3"]["inputs"].update(cfg=1.0, positive=["20", 0])
     found = infer_roles(graph, SCHEMAS)
     assert found.nodes[Role.guidance] == "20" and found.defaults["cfg"] == 3.5
-    doc, _ = build_template(
-        json.dumps(graph).encode(),
-        label="flux_ckpt.json",
-        template_id="flux_ckpt",
-        schemas=SCHEMAS,
-        ui_object_info=None,
-    )
-    path = tmp_path / "flux_ckpt.json"
-    path.write_text(json.dumps(doc))
-    sent = build_graph(load_template(path), params(cfg=2.5))
+    sent = build_graph(import_api_graph(graph, "flux_ckpt", tmp_path), params(cfg=2.5))
     assert sent["20"]["inputs"]["guidance"] == 2.5 and sent["3"]["inputs"]["cfg"] == 1.0
     encoder = {
         "class_type": "CLIPTextEncodeFlux",
