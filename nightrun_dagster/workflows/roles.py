@@ -103,6 +103,7 @@ class _Walker:
     def __init__(self, graph: Graph, schemas: NodeSchemas) -> None:
         self.graph = graph
         self.schemas = schemas
+        self._upstream: dict[str, dict[str, None]] = {}
 
     def cls(self, node_id: str) -> str:
         return str(self.graph[node_id].get("class_type", ""))
@@ -138,23 +139,22 @@ class _Walker:
     def typed_links(self, node_id: str, kind: str) -> list[tuple[str, str, int]]:
         return [t for t in self.links(node_id) if self.input_type(node_id, t[0]) == kind]
 
-    def upstream(self, node_id: str) -> set[str]:
-        seen: set[str] = set()
-        stack = [node_id]
-        while stack:
-            for _, source, _ in self.links(stack.pop()):
-                if source not in seen:
-                    seen.add(source)
-                    stack.append(source)
-        return seen
-
-    def consumers(self, node_id: str) -> list[tuple[str, str]]:
-        return [
-            (other, name)
-            for other in self.graph
-            for name, source, _ in self.links(other)
-            if source == node_id
-        ]
+    def upstream(self, node_id: str) -> dict[str, None]:
+        """Every node `node_id` depends on, nearest first (a dict: ordered, quick to test).
+        The order decides which of two candidates a role gets, so it must not follow set
+        iteration (string hashing changes it from run to run)."""
+        cached = self._upstream.get(node_id)
+        if cached is not None:
+            return cached
+        found: dict[str, None] = {}
+        queue = [node_id]
+        for current in queue:
+            for _, source, _ in self.links(current):
+                if source not in found and source != node_id:
+                    found[source] = None
+                    queue.append(source)
+        self._upstream[node_id] = found
+        return found
 
     def root(self, node_id: str, name: str, kind: str) -> str | None:
         """Follow a `kind` link (MODEL, CLIP, VAE …) upstream to the node that makes it."""
@@ -377,7 +377,7 @@ def _latent_chain(w: _Walker, node_id: str) -> set[str]:
     source = w.link(node_id, "latent_image")
     if source is None:
         return set()
-    return {source[0]} | w.upstream(source[0])
+    return {source[0], *w.upstream(source[0])}
 
 
 def _sampler_parts(w: _Walker, sampler: str, nodes: dict[str, str | None]) -> None:

@@ -2,6 +2,9 @@
 captures came from), imported as a team would bring them: UI format, nodes we never used."""
 
 import json
+import os
+import subprocess
+import sys
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -122,3 +125,38 @@ def test_api_nodes_that_make_pictures_take_the_prompt_and_seed(tmp_path: Path) -
     graph = build_graph(load_template(path), {**params, "prompt": "yerba"})
     assert graph[generator]["inputs"]["prompt"] == "yerba"
     assert graph[generator]["inputs"]["seed"] == 77
+
+
+ROLES_OF_MIXING_CONTROLNETS = """
+import json
+from pathlib import Path
+import comfyui_workflow_templates
+from nightrun_dagster.cli.template import bundled_object_info
+from nightrun_dagster.workflows.importer import build_template
+from nightrun_dagster.workflows.schemas import NodeSchemas
+path = Path(comfyui_workflow_templates.__file__).parent / "templates" / "mixing_controlnets.json"
+info = bundled_object_info()
+doc, _ = build_template(path.read_bytes(), label=path.name, template_id="t",
+                        schemas=NodeSchemas(info), ui_object_info=info)
+print(json.dumps(doc["_workflow_metadata"]["nodes"], sort_keys=True))
+"""
+
+
+def test_roles_do_not_depend_on_string_hashing() -> None:
+    """Two chained ControlNets: the one nearest the sampler is the role, in every process
+    (set iteration order changes with PYTHONHASHSEED; the inference must not follow it)."""
+    found = []
+    for seed in ("1", "3"):
+        run = subprocess.run(
+            [sys.executable, "-c", ROLES_OF_MIXING_CONTROLNETS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        found.append(json.loads(run.stdout))
+    assert found[0] == found[1]
+    assert found[0]["controlnet_apply"] == "36"  # feeds the KSampler; 34 feeds it
+    assert found[0]["controlnet_loader"] == "26"
