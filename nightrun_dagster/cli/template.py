@@ -15,7 +15,7 @@ from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.emulator.catalogue import real_catalogue
 from nightrun_dagster.comfy.errors import ComfyError
-from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
+from nightrun_dagster.comfy.warmup import server_catalogue
 from nightrun_dagster.store.atomic import atomic_write_bytes
 from nightrun_dagster.workflows.analysis import sweepable_parameters
 from nightrun_dagster.workflows.apply import graph_summary
@@ -115,10 +115,7 @@ def read_object_info(path: Path) -> dict[str, Any]:
 
 async def _fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
     async with ComfyClient(url, timeouts=SERVER_TIMEOUTS) as client:
-        object_info = await client.object_info()
-        folders = set(await client.model_folders())
-        models = {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
-    return object_info, models
+        return await server_catalogue(client)
 
 
 def fetch_server(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:

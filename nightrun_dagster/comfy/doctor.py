@@ -15,7 +15,7 @@ from PIL import Image
 
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
-from nightrun_dagster.comfy.warmup import MODEL_FOLDERS
+from nightrun_dagster.comfy.warmup import server_catalogue
 from nightrun_dagster.intake.queue import QueueReview
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.store.paths import volume_of
@@ -92,9 +92,7 @@ async def check_server(
             await _smoke_render(client, report, smoke_graph)
 
         try:
-            object_info = await client.object_info()
-            folders = set(await client.model_folders())
-            models = {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+            object_info, models = await server_catalogue(client)
         except ComfyError as exc:
             report.add("jobs", False, f"cannot read /object_info or /models: {exc}")
             return

@@ -26,6 +26,16 @@ MODEL_FOLDERS = (
     "clip_vision",
 )
 MB = 1024**2
+
+
+async def server_catalogue(client: ComfyClient) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """What a graph is checked against: the server's node schemas and its model files by
+    folder (the folders it lists among MODEL_FOLDERS)."""
+    object_info = await client.object_info()
+    folders = set(await client.model_folders())
+    return object_info, {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+
+
 MISSING = ("missing_node", "missing_model")  # what blocks a job (anything else is a warning)
 
 
@@ -60,9 +70,7 @@ async def warm_up_server(
         try:
             stats = await client.system_stats()
             queue = await client.queue()
-            object_info = await client.object_info()
-            folders = set(await client.model_folders())
-            models = {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+            object_info, models = await server_catalogue(client)
         except ComfyError as exc:
             report.error = f"{type(exc).__name__}: {exc}"
             return report
