@@ -46,9 +46,13 @@ MODELS = {
 Files = dict[str, list[Path]]
 
 
+# The API graphs ComfyUI's frontend made from the captured UI workflows (beside them).
+UI_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows" / "data" / "ui_workflows"
+
+
 def graph(name: str) -> dict[str, Any]:
-    folder = "ui_workflows" if name.endswith(".api") else "graphs"
-    return json.loads((DATA / folder / f"{name}.json").read_text())
+    folder = UI_WORKFLOWS if name.endswith(".api") else DATA / "graphs"
+    return json.loads((folder / f"{name}.json").read_text())
 
 
 def with_inputs(g: dict[str, Any], **changes: dict[str, Any]) -> dict[str, Any]:
