@@ -43,6 +43,14 @@ def at(night: str, clock: time) -> datetime:
     return datetime.combine(d, clock, tzinfo=TZ)
 
 
+def default_stop_at(night: str, now: datetime) -> datetime | None:
+    """When a render run launched without `nightrun/stop_at` stops submitting: the end of its
+    night's window while that is still ahead, so a hand launch never renders into the day; a
+    backfill of a night already over (None) renders what is left without a time limit."""
+    end = window(night)[1]
+    return end if now < end else None
+
+
 def tonight(now: datetime | None = None) -> str:
     """The night in progress, or the next one when called during the day."""
     local = (now or datetime.now(TZ)).astimezone(TZ)

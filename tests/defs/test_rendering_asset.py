@@ -1,6 +1,7 @@
 """The `renders` asset on a PostgreSQL instance against the emulator."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.tags import STOP_AT_TAG
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 
@@ -107,3 +109,50 @@ def test_unreachable_comfyui_fails_clearly(
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "unreachable" in failure.step_failure_data.user_failure_data.description
+
+
+def _logs(instance: dg.DagsterInstance, run_id: str) -> str:
+    return "\n".join(e.user_message for e in instance.all_logs(run_id))
+
+
+def test_stop_at_passed_renders_nothing_and_says_so_a_backfill_has_no_limit(
+    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator
+) -> None:
+    pg_instance.add_dynamic_partitions("job", [STATIC])
+    resources = {
+        "nightrun": NightrunResource(root=str(tree.root), max_renders_per_night=3),
+        "comfyui": ComfyUIResource(urls=emulator.url, poll_s=0.2),
+        "breakers": BreakersResource(),
+        "telegram": TelegramResource(),
+    }
+    assert dg.materialize(
+        [night_plan], instance=pg_instance, partition_key=NIGHT, resources=resources
+    ).success
+    key = night_job_key(NIGHT, STATIC)
+    passed = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    late = dg.materialize(
+        [job_spec, variants, renders],
+        instance=pg_instance,
+        partition_key=key,
+        resources=resources,
+        tags={STOP_AT_TAG: passed},
+    )
+    assert late.success
+    meta = late.asset_materializations_for_node("renders")[0].metadata
+    assert meta["rendered"].value == 0
+    assert emulator.stats()["prompts_posted"] == 0
+    assert tree.job(NIGHT, STATIC).window_closed.is_file()
+    assert "has already passed: nothing will be submitted" in _logs(pg_instance, late.run_id)
+
+    # Launched again by hand without the tag: the night is over, so it renders the rest.
+    by_hand = dg.materialize(
+        [renders], instance=pg_instance, partition_key=key, resources=resources
+    )
+    assert by_hand.success
+    meta = by_hand.asset_materializations_for_node("renders")[0].metadata
+    index = json.loads(tree.job(NIGHT, STATIC).variants_index.read_bytes())
+    assert meta["rendered"].value == index["count"] > 0
+    assert not tree.job(NIGHT, STATIC).window_closed.exists()
+    assert f"night {NIGHT}'s window is over: rendering what is left without a time limit" in (
+        _logs(pg_instance, by_hand.run_id)
+    )

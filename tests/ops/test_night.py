@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight, window
+from nightrun_dagster.ops.night import (
+    default_stop_at,
+    mode_for_night,
+    parse_night,
+    tonight,
+    window,
+)
 
 BA = ZoneInfo("America/Argentina/Buenos_Aires")
 
@@ -49,3 +55,22 @@ def test_mode_by_weekday(night: str, mode: RunMode) -> None:
 def test_bad_night_is_named() -> None:
     with pytest.raises(ValueError, match="'2026-13-01' is not a date"):
         parse_night("2026-13-01")
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Launched by hand in the afternoon before the night, or during it: the window's end.
+        (datetime(2026, 2, 9, 15, 0, tzinfo=BA), "2026-02-10T08:00:00-03:00"),
+        (datetime(2026, 2, 10, 2, 0, tzinfo=BA), "2026-02-10T08:00:00-03:00"),
+        (datetime(2026, 2, 10, 7, 59, tzinfo=BA), "2026-02-10T08:00:00-03:00"),
+        # A backfill once the night is over has no time limit.
+        (datetime(2026, 2, 10, 8, 0, tzinfo=BA), None),
+        (datetime(2026, 3, 1, 12, 0, tzinfo=BA), None),
+    ],
+)
+def test_default_stop_at_is_the_end_of_a_window_still_ahead(
+    now: datetime, expected: str | None
+) -> None:
+    stop = default_stop_at("2026-02-09", now)
+    assert (stop.isoformat() if stop else None) == expected

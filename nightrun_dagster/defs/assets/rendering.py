@@ -22,6 +22,7 @@ from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, T
 from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
+from nightrun_dagster.ops.night import default_stop_at
 from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
@@ -94,7 +95,7 @@ class _Progress:
 
 
 def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
-    """When the render loop must stop submitting (set by the night's schedules); None: never."""
+    """When the render loop must stop submitting (set by the night's schedules); None: no tag."""
     raw = tags.get(STOP_AT_TAG)
     if not raw:
         return None
@@ -107,6 +108,32 @@ def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
     if stop_at.tzinfo is None:
         raise dg.Failure(f"run tag {STOP_AT_TAG}={raw!r} needs a UTC offset")
     return stop_at
+
+
+def _stop_at(context: dg.AssetExecutionContext, night: str) -> datetime | None:
+    """The run's stop time, said in its log: the schedules' tag, else the night's default."""
+    now = datetime.now(UTC)
+    tagged = stop_at_from_tags(context.run.tags)
+    if tagged is not None:
+        if tagged <= now:
+            context.log.warning(
+                f"run tag {STOP_AT_TAG}={tagged.isoformat()} has already passed: nothing will "
+                f"be submitted. Launch again without the tag to render what is left (the run "
+                f"then stops at the end of night {night}'s window, or never for a past night)."
+            )
+        return tagged
+    default = default_stop_at(night, now)
+    if default is None:
+        context.log.info(
+            f"no {STOP_AT_TAG} tag and night {night}'s window is over: rendering what is left "
+            "without a time limit"
+        )
+    else:
+        context.log.info(
+            f"no {STOP_AT_TAG} tag: stops submitting at the end of night {night}'s window, "
+            f"{default.isoformat()}"
+        )
+    return default
 
 
 @dg.asset(
@@ -135,7 +162,9 @@ def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
         "Exactly once: a re-run renders only what is missing, and picks up prompts a killed run "
         "left on the server. One GPU step at a time per endpoint (pool `comfyui_gpu`). Stops "
         "submitting at the run's `nightrun/stop_at` (window or video slice end: the rest is "
-        "recorded in `window_closed.json`) or when a circuit breaker trips (`breaker.json`)."
+        "recorded in `window_closed.json`; a run launched without the tag stops at the end of "
+        "its night's window, or renders everything when that night is over) or when a "
+        "circuit breaker trips (`breaker.json`)."
     ),
 )
 def renders(
@@ -153,7 +182,7 @@ def renders(
     index = json.loads(job_dir.variants_index.read_bytes())
     found = load_snapshot(job_dir, nightrun.intake())
     ids = list(index["variants"])
-    stop_at = stop_at_from_tags(context.run.tags)
+    stop_at = _stop_at(context, night)
     for stale in (job_dir.window_closed, job_dir.breaker):
         stale.unlink(missing_ok=True)  # a new attempt writes its own
     guard = NightGuard(
