@@ -123,6 +123,11 @@ def _validate(doc: object, label: str, intake: Intake) -> tuple[CreativeJob, Tem
     if not isinstance(doc, dict):
         got = json_type_name(doc)
         raise JobSpecInvalid([SpecError(label, DOCUMENT_FIELD, f"must be an object, got {got}")])
+    if _is_json_schema(doc):
+        # The schema file often travels with the examples; one clear line beats eight
+        # "required field is missing".
+        reason = "is a JSON Schema, not a creative job: put only job files here"
+        raise JobSpecInvalid([SpecError(label, DOCUMENT_FIELD, reason)])
     try:
         job = CreativeJob.model_validate(doc)
     except ValidationError as exc:
@@ -135,6 +140,16 @@ def _validate(doc: object, label: str, intake: Intake) -> tuple[CreativeJob, Tem
         raise JobSpecInvalid([SpecError(label, f, r) for f, r in problems])
     assert template is not None  # an unknown or broken template is one of the problems
     return job, template
+
+
+def _is_json_schema(doc: dict[str, object]) -> bool:
+    meta = doc.get("$schema")
+    return (
+        "job_id" not in doc
+        and isinstance(meta, str)
+        and "json-schema.org" in meta
+        and isinstance(doc.get("properties"), dict)
+    )
 
 
 def _sweep_problems(job: CreativeJob, intake: Intake, template: Template) -> list[tuple[str, str]]:

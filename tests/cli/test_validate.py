@@ -451,3 +451,12 @@ def test_assets_are_found_beside_the_job_without_assets_root(
     assert lines_for(out, str(loose / "job.json"))[0].startswith(f"{loose / 'job.json'}: ok"), out
     assert set(error_fields(out, str(lost))) == {"assets.product_images[0]", "assets.logo"}
     assert str(root / "assets") in out
+
+
+def test_the_schema_file_is_named_as_a_schema_not_a_job() -> None:
+    file = "job_specs/creative_job.schema.json"
+    proc = run_validate(file)
+    assert proc.returncode == 1, _describe(proc)
+    assert lines_for(proc.stdout, file) == [
+        f"{file}: (document): is a JSON Schema, not a creative job: put only job files here"
+    ], _describe(proc)
