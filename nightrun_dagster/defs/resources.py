@@ -1,5 +1,6 @@
 """The `nightrun` resource: the artifact root, where job paths point, and the limits."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +12,7 @@ from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.plan.night import DEFAULT_MAX_RENDERS_PER_NIGHT
 from nightrun_dagster.spec.limits import SpecLimits
 from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.telegram.updates import DEFAULT_BUDGET_S
 from nightrun_dagster.workflows.templates import default_workflows_dir
 
 
@@ -109,6 +111,9 @@ class ComfyUIResource(dg.ConfigurableResource):
         )
 
 
+DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
+
+
 class TelegramResource(dg.ConfigurableResource):
     """The review chat on Telegram. Empty token, chat or key: Telegram is off (CLI approvals
     still work). Secrets come from environment variables and never reach logs or metadata."""
@@ -121,8 +126,15 @@ class TelegramResource(dg.ConfigurableResource):
     approver_ids: str = Field(
         default="", description="Telegram user ids allowed to decide, comma-separated."
     )
+    # Resolved when the resource is built, so every Bot API call (review, sensor, summary,
+    # alerts) goes to the same server.
     base_url: str | None = Field(
-        default=None, description="Bot API base URL (a local server in tests)."
+        default=None,
+        validate_default=True,
+        description=(
+            "Bot API base URL up to and including `/bot` (your own Bot API server, or one in "
+            f"tests); default $TELEGRAM_API_BASE_URL, else {DEFAULT_TELEGRAM_API_BASE_URL}."
+        ),
     )
     per_message_delay_s: float = Field(
         default=1.0, description="Pause between messages (flood limits)."
@@ -131,6 +143,18 @@ class TelegramResource(dg.ConfigurableResource):
     poll_timeout_s: int = Field(
         default=5, description="getUpdates long-poll, well inside a sensor tick."
     )
+    poll_budget_s: float = Field(
+        default=DEFAULT_BUDGET_S,
+        description=(
+            "Seconds one approval_sensor tick may spend on Telegram (Dagster stops a tick at "
+            "60 s); taps left over are handled by the next tick."
+        ),
+    )
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url_from_env(cls, value: str | None) -> str:
+        return value or os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL
 
     def enabled(self) -> bool:
         return bool(self.token and self.signing_key and self.review_chat_id)

@@ -73,7 +73,9 @@ def job_queue_sensor(
         "Polls Telegram (getUpdates, offset in the cursor) for button taps; records each valid "
         "decision of an allow-listed approver in the review chat in `selection/decisions.jsonl` "
         "before answering it, then requests `approvals` + `publish_packages` for that night × "
-        "job, once per ledger state. Start it once Telegram is configured."
+        "job, once per ledger state (also for a tap seen again after a lost tick). A malformed "
+        "update is answered and skipped; one tick stays inside the telegram resource's "
+        "poll_budget_s and leaves the rest to the next. Start it once Telegram is configured."
     ),
 )
 def approval_sensor(
@@ -92,20 +94,27 @@ def approval_sensor(
             runs_dir=runs,
             timeout_s=telegram.poll_timeout_s,
             base_url=telegram.base_url,
+            budget_s=telegram.poll_budget_s,
         )
     except TelegramFailure as exc:  # already scrubbed of the token
         return dg.SkipReason(f"Telegram could not be polled: {exc}")
     for update_id, reason in result.ignored:
         context.log.info(f"update {update_id} ignored: {reason}")
+    if result.left_for_next:
+        context.log.info(f"{result.left_for_next} update(s) left for the next tick")
     requests = []
     for night, key in sorted(result.affected):
-        state = hashlib.sha256(
-            ledger.decisions_path(ledger.job_dir_for(runs, night, key)).read_bytes()
-        )
+        path = ledger.decisions_path(ledger.job_dir_for(runs, night, key))
+        # The run key names the ledger's state: a replayed tap (its tick's result was lost)
+        # asks for the same run again, which Dagster submits only if it never was.
+        try:
+            state = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        except FileNotFoundError:
+            state = "empty"
         requests.append(
             dg.RunRequest(
                 partition_key=dg.MultiPartitionKey({"night": night, "job": key}),
-                run_key=f"approvals:{night}:{key}:{state.hexdigest()[:16]}",
+                run_key=f"approvals:{night}:{key}:{state}",
             )
         )
     cursor = str(result.next_offset) if result.next_offset is not None else context.cursor

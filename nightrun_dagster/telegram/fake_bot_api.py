@@ -62,6 +62,14 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], di
     return params, files
 
 
+class _AsciiJSON(JSONResponse):
+    """JSON with non-ASCII as \\u escapes, so a lone surrogate in an update travels as the
+    Bot API can send it ("\\udc80") instead of failing to encode as UTF-8."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 class _ApiError(Exception):
     def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None):
         super().__init__(description)
@@ -86,6 +94,7 @@ class FakeBotAPI:
         self.answers: list[dict[str, Any]] = []
         self.edits: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []  # pending, unconfirmed updates
+        self.callback_ids: dict[int, str] = {}  # update_id → callback query id, to match answers
         self.rejected_tokens = 0
         self.throttled: list[str] = []  # methods answered with 429, in order
         self._lock = threading.Lock()
@@ -157,11 +166,14 @@ class FakeBotAPI:
             if username:
                 user["username"] = username
             update_id = next(self._update_ids)
+            # Telegram's ids are long digit strings of steady width; so are these.
+            cq_id = f"{next(self._cq_ids):019d}"
+            self.callback_ids[update_id] = cq_id
             self.updates.append(
                 {
                     "update_id": update_id,
                     "callback_query": {
-                        "id": f"cq{next(self._cq_ids)}",
+                        "id": cq_id,
                         "from": user,
                         "message": message,
                         "chat_instance": f"ci{chat_id}",
@@ -233,8 +245,8 @@ class FakeBotAPI:
             }
             if exc.parameters:
                 payload["parameters"] = exc.parameters
-            return JSONResponse(payload, status_code=exc.code)
-        return JSONResponse({"ok": True, "result": result})
+            return _AsciiJSON(payload, status_code=exc.code)
+        return _AsciiJSON({"ok": True, "result": result})
 
     def _maybe_fail(self, method: str) -> None:
         for i, (retry_after, methods) in enumerate(self._fail):
@@ -327,7 +339,15 @@ class FakeBotAPI:
             if "document" not in files:
                 raise _ApiError(400, "Bad Request: there is no document in the request")
             data = files["document"]
-            self.documents.append({"chat_id": p["chat_id"], "bytes": len(data), "data": data})
+            reply = p.get("reply_parameters")
+            self.documents.append(
+                {
+                    "chat_id": p["chat_id"],
+                    "bytes": len(data),
+                    "data": data,
+                    "reply_to": reply.get("message_id") if isinstance(reply, dict) else None,
+                }
+            )
             n = len(self.documents)
             extra = {"document": {"file_id": f"doc{n}", "file_unique_id": f"udoc{n}"}}
             msg = self._new_message(p["chat_id"], extra)

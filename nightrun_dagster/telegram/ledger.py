@@ -18,6 +18,7 @@ from nightrun_dagster.store.atomic import atomic_write_json
 log = logging.getLogger(__name__)
 
 DECISIONS = "decisions.jsonl"
+TORN_SUFFIX = ".torn"  # decisions.jsonl.torn: unterminated tails moved out of the ledger
 ARTIFACTS = "artifacts.json"
 DECISION_VALUES = ("approve", "favorite", "reject")
 REQUIRED = ("artifact", "night", "job_key", "variant_id", "decision", "by", "via", "at")
@@ -25,6 +26,10 @@ REQUIRED = ("artifact", "night", "job_key", "variant_id", "decision", "by", "via
 
 def decisions_path(job_dir: Path) -> Path:
     return Path(job_dir) / "selection" / DECISIONS
+
+
+def torn_path(job_dir: Path) -> Path:
+    return decisions_path(job_dir).with_name(DECISIONS + TORN_SUFFIX)
 
 
 def artifacts_path(job_dir: Path) -> Path:
@@ -89,7 +94,45 @@ def find(job_dir: Path, artifact: str) -> dict[str, Any] | None:
 
 
 def seen_update(job_dir: Path, update_id: int) -> bool:
-    return any(d.get("update_id") == update_id for d in read(job_dir))
+    return by_update(job_dir, update_id) is not None
+
+
+def by_update(job_dir: Path, update_id: int) -> dict[str, Any] | None:
+    """The decision recorded from Telegram update `update_id`, or None."""
+    return next((d for d in read(job_dir) if d.get("update_id") == update_id), None)
+
+
+def _write_all_once(fd: int, data: bytes, path: Path) -> None:
+    # One write per line: a short write leaves a torn tail that the next append repairs, and
+    # raising keeps the caller from answering as if the line were durable.
+    written = os.write(fd, data)
+    if written != len(data):
+        raise OSError(f"{path}: short write ({written} of {len(data)} bytes)")
+    os.fsync(fd)
+
+
+def _repair_tail(fd: int, raw: bytes, path: Path) -> bytes:
+    """Move an unterminated last line (a crash mid-append) into the `.torn` side file and cut it
+    from the ledger, so it can never become a decision by a later newline; the repaired bytes."""
+    if not raw or raw.endswith(b"\n"):
+        return raw
+    keep = raw.rfind(b"\n") + 1
+    tail = raw[keep:]
+    side = path.with_name(path.name + TORN_SUFFIX)
+    # The fragment is kept (not dropped) so a person can see what was lost; it is copied out
+    # before the ledger is cut, so a crash in between loses nothing.
+    created = not side.exists()
+    side_fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _write_all_once(side_fd, tail + b"\n", side)
+    finally:
+        os.close(side_fd)
+    if created:
+        _fsync_dir(path.parent)
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+    log.warning("%s ended in an unterminated line (%d bytes); moved to %s", path, len(tail), side)
+    return raw[:keep]
 
 
 def record(job_dir: Path, decision: dict[str, Any]) -> bool:
@@ -99,18 +142,14 @@ def record(job_dir: Path, decision: dict[str, Any]) -> bool:
         raise ValueError(f"decision lacks {', '.join(missing)}")
     if decision["decision"] not in DECISION_VALUES:
         raise ValueError(f"decision must be one of {DECISION_VALUES}")
+    line = orjson.dumps(decision) + b"\n"
     path = decisions_path(job_dir)
     with _locked_append(path) as fd:
         # Read under the lock so two writers cannot both see "undecided" (first decision wins).
-        raw = path.read_bytes()
+        raw = _repair_tail(fd, path.read_bytes(), path)
         if any(d.get("artifact") == decision["artifact"] for d in _parse(raw, path)):
             return False
-        line = orjson.dumps(decision) + b"\n"
-        if raw and not raw.endswith(b"\n"):
-            # Close off a torn line so it stays one ignorable line instead of corrupting ours.
-            line = b"\n" + line
-        os.write(fd, line)
-        os.fsync(fd)
+        _write_all_once(fd, line, path)
     return True
 
 
@@ -134,28 +173,47 @@ def _load_index(path: Path) -> dict[str, dict[str, str]]:
     return data if isinstance(data, dict) else {}
 
 
-# path → (mtime_ns, size, index): a sensor polling every 30 s should not reparse every night.
-_index_cache: dict[Path, tuple[int, int, dict[str, dict[str, str]]]] = {}
+# runs dir → {artifacts.json path → (mtime_ns, size, index)}: a sensor polling every 30 s
+# should not reparse (or even stat) every job of every night for each tap.
+_Cached = tuple[int, int, dict[str, dict[str, str]]]
+_index_cache: dict[Path, dict[Path, _Cached]] = {}
+
+
+def _lookup(cached: dict[Path, _Cached], artifact: str) -> tuple[str, str, str] | None:
+    for path, (_, _, index) in cached.items():
+        entry = index.get(artifact)
+        if isinstance(entry, dict):
+            try:
+                found = entry["night"], entry["job_key"], entry["variant_id"]
+            except KeyError:
+                continue
+            # An id names one candidate forever, so a cached hit stays right while its file
+            # exists (retention may have removed the night since).
+            if path.exists():
+                return found
+    return None
 
 
 def resolve(runs_dir: Path, artifact: str) -> tuple[str, str, str] | None:
     """(night, job_key, variant_id) of an artifact id, via runs/*/job_*/selection/artifacts.json."""
+    cached = _index_cache.setdefault(Path(runs_dir), {})
+    hit = _lookup(cached, artifact)
+    if hit is not None:
+        return hit
+    # Not known yet: reread what is new or changed, newest night first, forget what is gone.
+    fresh: dict[Path, _Cached] = {}
     for path in sorted(Path(runs_dir).glob(f"*/job_*/selection/{ARTIFACTS}"), reverse=True):
         try:
             st = path.stat()
         except FileNotFoundError:
             continue
-        cached = _index_cache.get(path)
-        if cached is None or cached[:2] != (st.st_mtime_ns, st.st_size):
-            cached = (st.st_mtime_ns, st.st_size, _load_index(path))
-            _index_cache[path] = cached
-        entry = cached[2].get(artifact)
-        if isinstance(entry, dict):
-            try:
-                return entry["night"], entry["job_key"], entry["variant_id"]
-            except KeyError:
-                continue
-    return None
+        known = cached.get(path)
+        if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
+            known = (st.st_mtime_ns, st.st_size, _load_index(path))
+        fresh[path] = known
+    cached.clear()
+    cached.update(fresh)
+    return _lookup(cached, artifact)
 
 
 def job_dir_for(runs_dir: Path, night: str, job_key: str) -> Path:

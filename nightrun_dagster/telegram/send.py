@@ -143,7 +143,7 @@ def make_bot(token: str, base_url: str | None) -> Bot:
     return Bot(token, base_url=base_url) if base_url else Bot(token)
 
 
-def _retry_after_s(exc: RetryAfter) -> float:
+def retry_after_s(exc: RetryAfter) -> float:
     # PTB 22.2+ warns that retry_after will become a timedelta; accept both, quietly.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -151,7 +151,7 @@ def _retry_after_s(exc: RetryAfter) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
 
 
-class _Caller:
+class Caller:
     """Runs Bot API calls with pacing and bounded RetryAfter handling; errors come out scrubbed."""
 
     def __init__(self, delay: float, max_attempts: int = MAX_ATTEMPTS) -> None:
@@ -176,7 +176,7 @@ class _Caller:
                     raise TelegramFailure(
                         f"{what}: still rate limited after {attempt} attempts"
                     ) from None
-                seconds = _retry_after_s(exc)
+                seconds = retry_after_s(exc)
                 log.info("Telegram asked to wait %.0f s before %s", seconds, what)
                 await asyncio.sleep(seconds)
                 continue
@@ -285,7 +285,7 @@ def send_shortlist(
         entry["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         atomic_write_json(sent_path, sent)
 
-    caller = _Caller(per_message_delay, max_attempts)
+    caller = Caller(per_message_delay, max_attempts)
 
     async def run() -> None:
         async with make_bot(bot_token, base_url) as bot:
@@ -375,7 +375,7 @@ def send_text(
 ) -> int:
     """Send one plain message (the night summary), truncated to 4096 chars; its message id."""
     protect(bot_token)
-    caller = _Caller(0.0, max_attempts)
+    caller = Caller(0.0, max_attempts)
 
     async def run() -> int:
         async with make_bot(bot_token, base_url) as bot:

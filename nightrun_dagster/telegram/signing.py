@@ -78,8 +78,15 @@ def sign(action: str, artifact: str, expiry: int, key: bytes | str) -> str:
 
 def verify(data: str | None, key: bytes | str, now: float | None = None) -> SignedAction:
     """Check the tag first (constant time), then the action and the expiry."""
-    if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
-        raise BadCallback(REASON_MALFORMED, "empty or too long")
+    if not data:
+        raise BadCallback(REASON_MALFORMED, "empty")
+    try:
+        raw = data.encode()
+    except UnicodeEncodeError:
+        # JSON may carry lone surrogates ("\udc80") that no UTF-8 button could have sent.
+        raise BadCallback(REASON_MALFORMED, "not valid UTF-8") from None
+    if len(raw) > MAX_CALLBACK_BYTES:
+        raise BadCallback(REASON_MALFORMED, "too long")
     parts = data.split(":")
     if len(parts) != 4 or not all(parts):
         raise BadCallback(REASON_MALFORMED, "expected 4 fields")

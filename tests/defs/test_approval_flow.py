@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from nightrun_dagster.cli.main import main
 from nightrun_dagster.definitions import build_defs
@@ -25,17 +26,33 @@ TOKEN = "123456:TEST-token-never-written"
 CHAT, APPROVER = -100777, 4242
 
 
+def test_bot_api_base_url_defaults_to_telegram_and_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TELEGRAM_API_BASE_URL", raising=False)
+    assert TelegramResource().base_url == "https://api.telegram.org/bot"
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://bot-api.internal:8081/bot")
+    assert TelegramResource().base_url == "http://bot-api.internal:8081/bot"
+    assert TelegramResource(base_url="http://other/bot").base_url == "http://other/bot"
+
+
 def test_review_tap_approve_and_package(
-    pg_instance: dg.DagsterInstance, tree: Tree, queued_examples: list[Path], emulator, capsys
+    pg_instance: dg.DagsterInstance,
+    tree: Tree,
+    queued_examples: list[Path],
+    emulator,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pg_instance.add_dynamic_partitions("job", [KEY])
     with FakeBotAPI(TOKEN) as api:
+        # A team's own Bot API server, named the way an operator would: in the environment.
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", api.base_url)
         telegram = TelegramResource(
             token=TOKEN,
             signing_key="k" * 32,
             review_chat_id=CHAT,
             approver_ids=str(APPROVER),
-            base_url=api.base_url,
             per_message_delay_s=0,
             poll_timeout_s=0,
         )
@@ -79,8 +96,7 @@ def test_review_tap_approve_and_package(
         assert isinstance(result, dg.SensorResult) and result.cursor
         assert [r.partition_key for r in result.run_requests] == [str(pk)]
         assert len(api.answers) == 2  # both taps answered; only one recorded
-        # the approved original follows as a file, byte for byte
-        assert len(api.documents) == 1 and api.documents[0]["chat_id"] in (CHAT, str(CHAT))
+        assert api.documents == []  # the tick only answers and records; the run sends originals
 
         # a person without Telegram rejects the second pick from the command line
         code = main(
@@ -104,13 +120,19 @@ def test_review_tap_approve_and_package(
         assert len(summaries) == 1
         assert KEY in str(summaries[0].params) and "contact_sheet.html" in str(summaries[0].params)
 
-        run = dg.materialize(
-            [approvals, publish_packages],
-            instance=pg_instance,
-            partition_key=pk,
-            resources=resources,
-        )
-        assert run.success
+        for _ in range(2):  # a rerun of the approvals run sends no original twice
+            run = dg.materialize(
+                [approvals, publish_packages],
+                instance=pg_instance,
+                partition_key=pk,
+                resources=resources,
+            )
+            assert run.success
+        # the approved original follows as a file, once, in reply to its candidate message
+        assert len(api.documents) == 1 and api.documents[0]["chat_id"] in (CHAT, str(CHAT))
+        assert api.documents[0]["reply_to"] == message_id
+        originals = json.loads((job_dir.selection / "originals_sent.json").read_bytes())
+        assert list(originals) == [first_artifact]
     doc = json.loads((job_dir.selection / "approved.json").read_bytes())
     assert [a["artifact"] for a in doc["approved"]] == [first_artifact]
     assert doc["approved"][0]["by"] and doc["approved"][0]["params"]["seed"] is not None

@@ -1,17 +1,22 @@
-"""The queue sensor: good files become job partitions, bad ones are rejected, nothing lost."""
+"""The sensors: queue files become job partitions (bad ones rejected, nothing lost); button taps
+become approvals runs, even when a tick's result is lost or an update is malformed."""
 
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from nightrun_dagster.definitions import build_defs
-from nightrun_dagster.defs.resources import NightrunResource
-from nightrun_dagster.defs.sensors import job_queue_sensor
+from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
+from nightrun_dagster.defs.sensors import approval_sensor, job_queue_sensor
 from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.telegram import ledger
+from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+from nightrun_dagster.telegram.send import SendReport, send_shortlist
 from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jobs"
@@ -209,3 +214,138 @@ def test_broken_templates_reject_only_their_jobs_and_are_logged_each_tick(
         again = tick(instance, nightrun, cursor=result.cursor)
         assert isinstance(again, dg.SkipReason)
         assert capfd.readouterr().err.count("broken workflow template") == 1
+
+
+TOKEN = "123456:TEST-token-never-written"
+CHAT, APPROVER, SECOND = -100777, 4242, 4343
+NIGHT, KEY = "2026-02-09", "verde-yerba-static-2026-02"
+
+
+@pytest.fixture
+def bot_api() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI(TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def telegram(bot_api: FakeBotAPI) -> TelegramResource:
+    return TelegramResource(
+        token=TOKEN,
+        signing_key="k" * 32,
+        review_chat_id=CHAT,
+        approver_ids=f"{APPROVER},{SECOND}",
+        base_url=bot_api.base_url,
+        per_message_delay_s=0,
+        poll_timeout_s=0,
+    )
+
+
+@pytest.fixture
+def review(tree: Tree, bot_api: FakeBotAPI, telegram: TelegramResource) -> SendReport:
+    """A shortlist of two candidates sent to the review chat."""
+    job = tree.job(NIGHT, KEY)
+    job.selection.mkdir(parents=True)
+    picks = [{"rank": n, "variant_id": f"v{n:04d}"} for n in (1, 2)]
+    shortlist = {"night": NIGHT, "job_key": KEY, "picks": picks}
+    (job.selection / "shortlisted.json").write_text(json.dumps(shortlist))
+    return send_shortlist(
+        TOKEN,
+        CHAT,
+        job.path,
+        signing_key=telegram.signing_key,
+        base_url=bot_api.base_url,
+        per_message_delay=0,
+    )
+
+
+def approval_tick(
+    instance: dg.DagsterInstance,
+    nightrun: NightrunResource,
+    telegram: TelegramResource,
+    cursor: str | None = None,
+) -> dg.SensorResult:
+    defs = build_defs(Path(nightrun.root))
+    resources = {"nightrun": nightrun, "telegram": telegram}
+    with dg.build_sensor_context(
+        instance=instance, resources=resources, definitions=defs, cursor=cursor
+    ) as ctx:
+        result = approval_sensor(ctx)
+    assert isinstance(result, dg.SensorResult), result
+    return result
+
+
+def _press(
+    api: FakeBotAPI, review: SendReport, n: int, code: str, user: int, data: str | None = None
+) -> int:
+    message_id = list(review.candidates.values())[n]
+    if data is None:
+        row = api.messages[message_id]["reply_markup"]["inline_keyboard"][0]
+        data = next(b["callback_data"] for b in row if b["callback_data"].startswith(code + ":"))
+    return api.inject_callback(user_id=user, chat_id=CHAT, message_id=message_id, data=data)
+
+
+def test_lost_tick_still_requests_the_approvals_run_once(
+    pg_instance: dg.DagsterInstance,
+    nightrun: NightrunResource,
+    telegram: TelegramResource,
+    bot_api: FakeBotAPI,
+    review: SendReport,
+) -> None:
+    pg_instance.add_dynamic_partitions("job", [KEY])
+    message_id = next(iter(review.candidates.values()))
+    stale = bot_api.messages[message_id]["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+    uid = _press(bot_api, review, 0, "a", APPROVER)
+    lost = approval_tick(pg_instance, nightrun, telegram)  # its result never reaches Dagster
+    [first] = lost.run_requests
+    assert first.partition_key == str(dg.MultiPartitionKey({"night": NIGHT, "job": KEY}))
+
+    # The next tick starts from the old cursor: the same tap comes back as a replay.
+    replay = approval_tick(pg_instance, nightrun, telegram)
+    assert replay.cursor == str(uid + 1)
+    [again] = replay.run_requests
+    # Same partition, same run key: Dagster submits it once, whether or not the lost one ran.
+    assert (again.partition_key, again.run_key) == (first.partition_key, first.run_key)
+    assert len(ledger.read(review.job_dir)) == 1
+
+    # A second approver taps ❌ on the already decided candidate: the same run is asked for.
+    late = _press(bot_api, review, 0, "r", SECOND, data=stale)
+    decided = approval_tick(pg_instance, nightrun, telegram, cursor=replay.cursor)
+    assert decided.cursor == str(late + 1)
+    assert [r.run_key for r in decided.run_requests] == [first.run_key]
+
+    # Nothing new: no run. A new decision: a new ledger state, a new run key.
+    quiet = approval_tick(pg_instance, nightrun, telegram, cursor=decided.cursor)
+    assert quiet.run_requests == [] and quiet.cursor == decided.cursor
+    _press(bot_api, review, 1, "f", SECOND)
+    changed = approval_tick(pg_instance, nightrun, telegram, cursor=quiet.cursor)
+    [new] = changed.run_requests
+    assert new.partition_key == first.partition_key and new.run_key != first.run_key
+    assert [d["decision"] for d in ledger.read(review.job_dir)] == ["approve", "favorite"]
+
+
+def test_malformed_update_is_acknowledged_and_the_decision_behind_it_runs(
+    pg_instance: dg.DagsterInstance,
+    nightrun: NightrunResource,
+    telegram: TelegramResource,
+    bot_api: FakeBotAPI,
+    review: SendReport,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    pg_instance.add_dynamic_partitions("job", [KEY])
+    message_id = next(iter(review.candidates.values()))
+    good_data = bot_api.messages[message_id]["reply_markup"]["inline_keyboard"][0][0]
+    bad = _press(bot_api, review, 0, "a", APPROVER, data=good_data["callback_data"] + "\udc80")
+    good = _press(bot_api, review, 1, "a", APPROVER)
+    capfd.readouterr()
+    result = approval_tick(pg_instance, nightrun, telegram)
+    log = capfd.readouterr().err
+    assert result.cursor == str(good + 1)  # both acknowledged: the bad one never comes back
+    assert len(result.run_requests) == 1
+    assert [d["update_id"] for d in ledger.read(review.job_dir)] == [good]
+    answers = {a["callback_query_id"]: a["text"] for a in bot_api.answers}
+    assert answers[bot_api.callback_ids[bad]] == "Invalid button"
+    assert answers[bot_api.callback_ids[good]].startswith("Approved ✅")
+    assert f"update {bad} ignored: bad callback: malformed" in log
+    assert "getUpdates" not in log and "could not be polled" not in log
+    again = approval_tick(pg_instance, nightrun, telegram, cursor=result.cursor)
+    assert again.run_requests == [] and again.cursor == result.cursor

@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+from nightrun_dagster.telegram.send import SendReport, send_shortlist
+from tests.telegram import taps
 
 TOKEN = "424242:AAH-fake-Secret_token-value-0123456789"
 CHAT = -1001234
@@ -77,3 +79,18 @@ def make_job(tmp_path: Path) -> Callable[..., Path]:
         return job
 
     return make
+
+
+@pytest.fixture
+def sent(api: FakeBotAPI, make_job: Callable[..., Path], token: str) -> SendReport:
+    """A job of 4 candidates sent to the review chat, buttons valid for an hour from taps.NOW."""
+    return send_shortlist(
+        token,
+        taps.CHAT,
+        make_job(4),
+        signing_key=taps.KEY,
+        base_url=api.base_url,
+        per_message_delay=0,
+        now=taps.NOW,
+        ttl_s=3600,
+    )

@@ -45,6 +45,39 @@ def test_torn_last_line_is_ignored_and_closed_off(tmp_path: Path) -> None:
     # The torn artifact is still undecided, and the next append is not glued to the fragment.
     assert ledger.record(tmp_path, _decision(artifact="bbbbbbbbbb", decision="reject"))
     assert [r["artifact"] for r in ledger.read(tmp_path)] == ["aaaaaaaaaa", "bbbbbbbbbb"]
+    assert ledger.torn_path(tmp_path).read_bytes() == b'{"artifact": "bbbbbbbbbb", "decis\n'
+
+
+def test_complete_line_without_newline_never_becomes_a_decision(tmp_path: Path) -> None:
+    # A crash between the line and its newline: valid JSON, but never acknowledged as written.
+    path = ledger.decisions_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    torn = json.dumps(_decision(decision="approve", by="ana")).encode()
+    path.write_bytes(torn)
+    assert ledger.read(tmp_path) == []
+    assert ledger.record(tmp_path, _decision(decision="reject", by="bob"))
+    # The reject is what counts, now and after any later append.
+    assert ledger.record(tmp_path, _decision(artifact="cccccccccc", decision="favorite"))
+    assert ledger.find(tmp_path, "aaaaaaaaaa")["decision"] == "reject"
+    assert [r["decision"] for r in ledger.read(tmp_path)] == ["reject", "favorite"]
+    assert path.read_bytes().endswith(b"\n") and torn not in path.read_bytes()
+    assert ledger.torn_path(tmp_path).read_bytes() == torn + b"\n"
+
+
+def test_already_decided_still_repairs_the_tail(tmp_path: Path) -> None:
+    assert ledger.record(tmp_path, _decision())
+    path = ledger.decisions_path(tmp_path)
+    with path.open("ab") as fh:
+        fh.write(b'{"artifact": "aaaa')
+    assert not ledger.record(tmp_path, _decision(decision="reject", by="bob"))
+    assert path.read_bytes().endswith(b"\n")
+    assert ledger.torn_path(tmp_path).read_bytes() == b'{"artifact": "aaaa\n'
+    # A second torn tail is appended to the side file, not written over the first.
+    with path.open("ab") as fh:
+        fh.write(b'{"x')
+    assert ledger.record(tmp_path, _decision(artifact="bbbbbbbbbb"))
+    assert ledger.torn_path(tmp_path).read_bytes() == b'{"artifact": "aaaa\n{"x\n'
+    assert [r["artifact"] for r in ledger.read(tmp_path)] == ["aaaaaaaaaa", "bbbbbbbbbb"]
 
 
 def test_garbage_and_missing_ledger(tmp_path: Path) -> None:

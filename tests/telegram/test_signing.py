@@ -65,3 +65,37 @@ def test_unknown_action_even_with_a_valid_tag() -> None:
     assert e.value.reason == "unknown action"
     with pytest.raises(ValueError):
         sign("z", "abcdefghij", NOW, KEY)
+
+
+def _other(ch: str) -> str:
+    """A different character of the tag's alphabet (URL-safe base64)."""
+    return "B" if ch == "A" else "A"
+
+
+def forged_tags(data: str) -> list[str]:
+    """Callback data whose tag differs from the valid one only late, in one place, or by length:
+    a check that compares a prefix of the tag would accept some of them."""
+    payload, _, tag = data.rpartition(":")
+    variants = [f"{payload}:{tag[:i]}{_other(tag[i])}{tag[i + 1 :]}" for i in range(len(tag))]
+    variants.append(f"{payload}:{tag[:-1]}")  # the last character removed
+    variants.append(f"{payload}:{tag}A")  # one character too many
+    return variants
+
+
+def test_tags_differing_in_any_single_character_or_length_are_refused() -> None:
+    data = sign("a", "abcdefghij", NOW + 60, KEY)
+    tag = data.rpartition(":")[2]
+    forged = forged_tags(data)
+    assert len(forged) == len(tag) + 2 and data not in forged
+    assert forged[len(tag) - 1][:-1] == data[:-1]  # only the last character differs
+    for bad in forged:
+        with pytest.raises(BadCallback) as e:
+            verify(bad, KEY, now=NOW)
+        assert e.value.reason == "bad tag", bad
+
+
+def test_lone_surrogate_is_malformed_not_a_crash() -> None:
+    data = sign("a", "abcdefghij", NOW + 60, KEY)
+    with pytest.raises(BadCallback) as e:
+        verify(data[:-1] + "\udc80", KEY, now=NOW)
+    assert e.value.reason == "malformed"

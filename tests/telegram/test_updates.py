@@ -3,78 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
-from nightrun_dagster.telegram.send import SendReport, send_shortlist
-from nightrun_dagster.telegram.updates import PollResult, poll_decisions
+from nightrun_dagster.telegram.send import SendReport
+from nightrun_dagster.telegram.updates import PollResult
+from tests.telegram.taps import (
+    ANA,
+    BOB,
+    CHAT,
+    KEY,
+    MALLORY,
+    NOW,
+    answer_to,
+    answers,
+    button,
+    poll,
+    runs_of,
+    tap,
+)
 
-CHAT = -1001234
-KEY = "signing-key"
-ANA, BOB, MALLORY = 11, 22, 666
-NOW = 1_770_000_000.0
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 
-@pytest.fixture
-def sent(api: FakeBotAPI, make_job: Callable[..., Path], token: str) -> SendReport:
-    return send_shortlist(
-        token,
-        CHAT,
-        make_job(4),
-        signing_key=KEY,
-        base_url=api.base_url,
-        per_message_delay=0,
-        now=NOW,
-        ttl_s=3600,
-    )
-
-
-def _runs(report: SendReport) -> Path:
-    return report.job_dir.parent.parent
-
-
-def _button(api: FakeBotAPI, message_id: int, label: str) -> str:
-    row = api.messages[message_id]["reply_markup"]["inline_keyboard"][0]
-    return next(b["callback_data"] for b in row if label in b["text"])
-
-
-def _tap(api: FakeBotAPI, report: SendReport, n: int, label: str, **kw: Any) -> int:
-    mid = list(report.candidates.values())[n]
-    kw.setdefault("user_id", ANA)
-    kw.setdefault("chat_id", CHAT)
-    kw.setdefault("username", "ana" if kw["user_id"] == ANA else None)
-    return api.inject_callback(message_id=mid, data=_button(api, mid, label), **kw)
-
-
 def _poll(api: FakeBotAPI, token: str, report: SendReport, offset: int | None, **kw: Any):
-    kw.setdefault("now", NOW + 60)
-    return poll_decisions(
-        token,
-        offset=offset,
-        signing_key=KEY,
-        approvers={ANA, BOB},
-        review_chat_id=CHAT,
-        runs_dir=_runs(report),
-        timeout_s=0,
-        base_url=api.base_url,
-        **kw,
-    )
-
-
-def _answers(api: FakeBotAPI) -> list[str]:
-    return [a["text"] for a in api.answers]
+    return poll(api, token, runs_of(report), offset, **kw)
 
 
 def test_valid_approval_is_recorded_answered_and_marked(
     api: FakeBotAPI, sent: SendReport, token: str
 ) -> None:
-    uid = _tap(api, sent, 0, "Approve")
+    uid = tap(api, sent, 0, "Approve")
     result = _poll(api, token, sent, None)
     assert result.next_offset == uid + 1
     [decision] = result.recorded
@@ -84,31 +46,35 @@ def test_valid_approval_is_recorded_answered_and_marked(
     assert decision["update_id"] == uid
     assert result.affected == {("2026-02-10", "shoes-2026")}
     assert ledger.read(sent.job_dir) == [decision]
-    assert _answers(api)[0].startswith("Approved ✅ by @ana")
+    assert answers(api)[0].startswith("Approved ✅ by @ana")
     msg = api.messages[sent.candidates[art]]
     assert "Approved ✅ by @ana" in msg["text"] and "reply_markup" not in msg
+    # Inside the tick a tap costs an answer and an edit; the original is the approvals run's.
+    tick = [c.method for c in api.calls if c.method not in {"getMe", "getUpdates"}]
+    assert tick[-2:] == ["answerCallbackQuery", "editMessageText"]
+    assert api.sent("sendDocument") == [] and api.documents == []
 
 
 @pytest.mark.parametrize(
-    ("tap", "reason", "answer"),
+    ("who", "reason", "answer"),
     [
         ({"user_id": MALLORY}, "user not allowed", "Not allowed"),
         ({"chat_id": -999}, "not in the review chat", "Not allowed here"),
     ],
 )
 def test_unknown_user_and_other_chat_are_refused(
-    api: FakeBotAPI, sent: SendReport, token: str, tap: dict, reason: str, answer: str
+    api: FakeBotAPI, sent: SendReport, token: str, who: dict, reason: str, answer: str
 ) -> None:
-    uid = _tap(api, sent, 0, "Approve", **tap)
+    uid = tap(api, sent, 0, "Approve", **who)
     result = _poll(api, token, sent, None)
     assert result.recorded == [] and result.ignored == [(uid, reason)]
-    assert _answers(api) == [answer]
+    assert answers(api) == [answer]
     assert ledger.read(sent.job_dir) == [] and api.edits == []
 
 
 def test_forged_and_expired_tags_are_refused(api: FakeBotAPI, sent: SendReport, token: str) -> None:
     mid = next(iter(sent.candidates.values()))
-    good = _button(api, mid, "Reject")
+    good = button(api, mid, "Reject")
     forged = "a" + good[1:]  # reject turned into approve, tag unchanged
     u1 = api.inject_callback(user_id=ANA, chat_id=CHAT, message_id=mid, data=forged)
     result = _poll(api, token, sent, None)
@@ -116,7 +82,7 @@ def test_forged_and_expired_tags_are_refused(api: FakeBotAPI, sent: SendReport, 
     u2 = api.inject_callback(user_id=ANA, chat_id=CHAT, message_id=mid, data=good)
     late = _poll(api, token, sent, result.next_offset, now=NOW + 3600 + 1)
     assert late.ignored == [(u2, "bad callback: expired")]
-    assert _answers(api) == ["Invalid button", "Expired"]
+    assert answers(api) == ["Invalid button", "Expired"]
     assert ledger.read(sent.job_dir) == []
 
 
@@ -130,25 +96,37 @@ def test_signed_but_unknown_artifact(api: FakeBotAPI, sent: SendReport, token: s
 
 
 def test_double_tap_first_decision_wins(api: FakeBotAPI, sent: SendReport, token: str) -> None:
-    _tap(api, sent, 1, "Favorite")
-    u2 = _tap(api, sent, 1, "Reject", user_id=BOB, first_name="Bob")
+    mid = list(sent.candidates.values())[1]
+    stale = button(api, mid, "Approve")  # still on Bob's screen after the message is marked
+    tap(api, sent, 1, "Favorite")
+    u2 = tap(api, sent, 1, "Reject", user_id=BOB, first_name="Bob")
     result = _poll(api, token, sent, None)
     assert [d["decision"] for d in result.recorded] == ["favorite"]
     assert result.ignored == [(u2, "already decided")]
-    assert _answers(api)[1] == "Already decided: favorite by @ana"
+    assert answers(api)[1] == "Already decided: favorite by @ana"
+    # The run a tap on a decided candidate asks for is the same as the first tap's.
+    late = api.inject_callback(user_id=BOB, chat_id=CHAT, message_id=mid, data=stale)
+    again = _poll(api, token, sent, result.next_offset)
+    assert again.ignored == [(late, "already decided")] and again.recorded == []
+    assert again.affected == {("2026-02-10", "shoes-2026")}
     assert [d["decision"] for d in ledger.read(sent.job_dir)] == ["favorite"]
 
 
 def test_replay_after_restart_with_old_offset(
     api: FakeBotAPI, sent: SendReport, token: str
 ) -> None:
-    uid = _tap(api, sent, 2, "Approve")
+    uid = tap(api, sent, 2, "Approve")
     first = _poll(api, token, sent, None)
     assert len(first.recorded) == 1
     # The sensor crashed before saving next_offset: the same update is delivered again.
     again = _poll(api, token, sent, None)
     assert again.recorded == [] and again.ignored == [(uid, "replayed update")]
     assert again.next_offset == first.next_offset
+    # The lost tick's run is asked for again, and the user hears what the ledger says.
+    assert again.affected == first.affected == {("2026-02-10", "shoes-2026")}
+    [decision] = ledger.read(sent.job_dir)
+    told = answer_to(api, uid)
+    assert told[0] == told[1] == f"Approved ✅ by @ana at {decision['at']}"
     assert len(ledger.read(sent.job_dir)) == 1
     # Once acknowledged, Telegram forgets it.
     done = _poll(api, token, sent, again.next_offset)
@@ -156,7 +134,7 @@ def test_replay_after_restart_with_old_offset(
 
 
 def test_ledger_written_even_if_answer_fails(api: FakeBotAPI, sent: SendReport, token: str) -> None:
-    _tap(api, sent, 0, "Approve")
+    tap(api, sent, 0, "Approve")
     api.fail_next(1, methods={"answerCallbackQuery"})
     result = _poll(api, token, sent, None)
     assert len(result.recorded) == 1 and len(ledger.read(sent.job_dir)) == 1
@@ -168,15 +146,15 @@ def test_mixed_traffic_records_exactly_the_legitimate_decisions(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     arts = list(sent.candidates)
-    _tap(api, sent, 0, "Approve")
-    _tap(api, sent, 0, "Approve")  # double tap
-    _tap(api, sent, 1, "Approve", user_id=MALLORY)
-    _tap(api, sent, 1, "Reject", user_id=BOB)
+    tap(api, sent, 0, "Approve")
+    tap(api, sent, 0, "Approve")  # double tap
+    tap(api, sent, 1, "Approve", user_id=MALLORY)
+    tap(api, sent, 1, "Reject", user_id=BOB)
     api.inject_message(user_id=ANA, chat_id=CHAT, text="looks good!")
-    _tap(api, sent, 2, "Favorite", chat_id=-5)
-    _tap(api, sent, 3, "Reject")
+    tap(api, sent, 2, "Favorite", chat_id=-5)
+    tap(api, sent, 3, "Reject")
     r1 = _poll(api, token, sent, None)
-    _tap(api, sent, 2, "Favorite", user_id=BOB)
+    tap(api, sent, 2, "Favorite", user_id=BOB)
     r2 = _poll(api, token, sent, r1.next_offset)
     _poll(api, token, sent, None)  # a restart replaying nothing new
     got = {(d["artifact"], d["decision"], d["user_id"]) for d in ledger.read(sent.job_dir)}
@@ -190,7 +168,7 @@ def test_mixed_traffic_records_exactly_the_legitimate_decisions(
     assert len(r1.recorded) + len(r2.recorded) == 4
     assert len(api.answers) == 7 + 1  # every tap answered, the replay too; messages not
     assert any(reason == "not a callback query" for _, reason in r1.ignored)
-    runs = _runs(sent)
+    runs = runs_of(sent)
     for path in runs.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path

@@ -17,6 +17,7 @@ from nightrun_dagster.selection.approvals import fold
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.telegram import ledger
+from nightrun_dagster.telegram.originals import send_originals
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import SENT_FILE, send_shortlist
 from nightrun_dagster.telegram.signing import artifact_id
@@ -89,7 +90,10 @@ def telegram_review(
     description=(
         "Decisions folded from the append-only `selection/decisions.jsonl` (Telegram and "
         "`nightrun approve`): each shortlisted artifact's state (shortlisted → awaiting_approval "
-        "→ approved | rejected | archived) and `selection/approved.json` with the approval log."
+        "→ approved | rejected | archived) and `selection/approved.json` with the approval log. "
+        "With Telegram configured, the full-resolution original of each approved or favorited "
+        "candidate goes to the review chat as a file, once per decision "
+        "(`selection/originals_sent.json`)."
     ),
 )
 def approvals(
@@ -109,6 +113,7 @@ def approvals(
     closes = datetime.fromisoformat(short["selected_at"]) + timedelta(days=telegram.review_days)
     doc = fold(short, ledger.read(job_dir.path), sent, params, review_closes_at=closes)
     atomic_write_json(job_dir.selection / "approved.json", doc)
+    originals = _send_originals(context, job_dir, telegram)
     rows = "\n".join(
         f"| {a['variant_id']} | {a['decision']} | {a['by']} | {a['at']} |" for a in doc["approved"]
     )
@@ -120,8 +125,36 @@ def approvals(
                 "| variant | decision | by | at |\n|---|---|---|---|\n" + rows
             ),
             "path": dg.MetadataValue.path(str(job_dir.selection / "approved.json")),
+            **originals,
         }
     )
+
+
+def _send_originals(
+    context: dg.AssetExecutionContext, job_dir: JobDir, telegram: TelegramResource
+) -> dict[str, Any]:
+    """Originals of approved candidates, sent here rather than in the sensor tick (an upload per
+    tap does not fit a tick). A failure is a warning: packages need no Telegram, and the next
+    run sends what is still missing."""
+    if not telegram.enabled():
+        return {}
+    try:
+        report = send_originals(
+            telegram.token,
+            job_dir.path,
+            base_url=telegram.base_url,
+            per_message_delay=telegram.per_message_delay_s,
+        )
+    except TelegramFailure as exc:  # its text is already free of the token
+        context.log.warning(f"originals not all sent (the next run sends the rest): {exc}")
+        return {"originals_failed": str(exc)}
+    for art, why in report.missing.items():
+        context.log.warning(f"original of {art} not sent: {why}")
+    return {
+        "originals_sent": len(report.sent),
+        "originals_sent_before": report.already_sent,
+        "originals_missing": len(report.missing),
+    }
 
 
 @dg.asset(

@@ -1,0 +1,137 @@
+"""Send the full-resolution original of each approved or favorited candidate to the review chat,
+once per decision, as a reply to its candidate message (recorded in `originals_sent.json`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from telegram import ReplyParameters
+
+from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.telegram import ledger
+from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
+from nightrun_dagster.telegram.send import MAX_ATTEMPTS, SENT_FILE, Caller, make_bot
+
+log = logging.getLogger(__name__)
+
+ORIGINALS_FILE = "originals_sent.json"
+SENDS_ORIGINAL = ("approve", "favorite")
+
+
+@dataclass
+class OriginalsReport:
+    sent: list[str] = field(default_factory=list)  # artifacts whose original went out now
+    already_sent: int = 0  # sent by an earlier run: never again
+    missing: dict[str, str] = field(default_factory=dict)  # artifact → why it was not sent
+    retries: int = 0
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("%s unreadable; treated as empty", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def candidate_messages(job_dir: Path) -> dict[str, tuple[int | str, int]]:
+    """artifact → (chat id, candidate message id), from `selection/telegram_sent.json`."""
+    out: dict[str, tuple[int | str, int]] = {}
+    for entry in _load(Path(job_dir) / "selection" / SENT_FILE).values():
+        if isinstance(entry, dict):
+            for art, mid in (entry.get("candidates") or {}).items():
+                out[art] = (entry.get("chat_id"), mid)
+    return out
+
+
+def _original(job_dir: Path, variant_id: str) -> Path:
+    params = json.loads((job_dir / "variants" / variant_id / "meta" / "params.json").read_bytes())
+    return job_dir / "variants" / variant_id / params["render"]["outputs"][0]["file"]
+
+
+def send_originals(
+    bot_token: str,
+    job_dir: Path,
+    *,
+    base_url: str | None = None,
+    per_message_delay: float = 1.0,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> OriginalsReport:
+    """Each approve/favorite decision of a candidate sent to the chat gets its original once;
+    each send is recorded before the next, so a rerun (or a resume) sends only what is missing."""
+    protect(bot_token)
+    job_dir = Path(job_dir)
+    record_path = job_dir / "selection" / ORIGINALS_FILE
+    done = _load(record_path)
+    messages = candidate_messages(job_dir)
+    first: dict[str, dict[str, Any]] = {}
+    for decision in ledger.read(job_dir):
+        first.setdefault(str(decision.get("artifact")), decision)
+    report = OriginalsReport()
+    todo: list[tuple[str, dict[str, Any], Path]] = []
+    for art, decision in first.items():
+        if decision.get("decision") not in SENDS_ORIGINAL or art not in messages:
+            continue
+        if art in done:
+            report.already_sent += 1
+            continue
+        try:
+            todo.append((art, decision, _original(job_dir, str(decision["variant_id"]))))
+        except (OSError, KeyError, IndexError, TypeError, ValueError) as exc:
+            report.missing[art] = f"{type(exc).__name__}: {exc}"
+    if not todo:
+        return report
+    caller = Caller(per_message_delay, max_attempts)
+
+    async def run() -> None:
+        async with make_bot(bot_token, base_url) as bot:
+            for art, decision, path in todo:
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    report.missing[art] = f"{type(exc).__name__}: {exc}"
+                    continue
+                chat_id, message_id = messages[art]
+                variant = str(decision["variant_id"])
+                call = {
+                    "chat_id": chat_id,
+                    "document": data,
+                    "filename": f"{variant}_{path.name}",
+                    # The candidate message may be gone; the file still goes out.
+                    "reply_parameters": ReplyParameters(
+                        message_id=message_id, allow_sending_without_reply=True
+                    ),
+                }
+                msg = await caller("sendDocument", lambda call=call: bot.send_document(**call))
+                done[art] = {
+                    "variant_id": variant,
+                    "decision": decision["decision"],
+                    "decided_at": decision.get("at"),
+                    "message_id": msg.message_id,
+                    "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                atomic_write_json(record_path, done)
+                report.sent.append(art)
+
+    try:
+        asyncio.run(run())
+    except TelegramFailure:
+        raise
+    except Exception as exc:  # network or parsing errors: same rule, no token in the text
+        raise TelegramFailure(
+            f"sending originals failed: {type(exc).__name__}: {scrub(str(exc))}"
+        ) from None
+    finally:
+        report.retries = caller.retries
+    for art, why in report.missing.items():
+        log.warning("original of %s not sent: %s", art, why)
+    return report
