@@ -1,14 +1,18 @@
-"""`nightrun bench render`: GPU duty cycle of the render loop against the emulator."""
+"""`nightrun bench render`: the render loop's GPU duty cycle, queue-ahead default vs 0, on a
+ComfyUI given by `--comfy-url` or on the emulator it starts itself, with a model-free graph."""
 
 import argparse
 import asyncio
+import itertools
 import json
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,26 +20,101 @@ from typing import Any
 import httpx
 
 from nightrun_dagster.cli.bench import bench_workspace, machine
-from nightrun_dagster.comfy.render_loop import RenderRun, RenderSettings
+from nightrun_dagster.comfy.client import ComfyClient, Timeouts
+from nightrun_dagster.comfy.duty import (
+    COLORS,
+    BenchInputError,
+    Load,
+    ServerLacksNodes,
+    blur_graph,
+    check_server,
+    describe_graph,
+    duty_of,
+    execution_of,
+    parse_load,
+)
+from nightrun_dagster.comfy.errors import ComfyError
+from nightrun_dagster.comfy.render_loop import (
+    JobBlocked,
+    RenderRun,
+    RenderSettings,
+    RenderUnavailable,
+)
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.plan.variants import write_variants
-from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph
+from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import HISTORY
+
+EXIT_FAILED = 1  # the server could not be reached, lacks a node, or a render failed
+EXIT_BAD_ARGUMENT = 2  # argparse's code for a bad argument
+EMULATOR_RENDER_MS = [2000, 250]
+# The server is checked first, so a bench that loses it mid-run gives up soon.
+BENCH_SETTINGS = RenderSettings(unavailable_timeout=15.0, outage_patience=30.0)
+CHECK_TIMEOUTS = Timeouts(connect=5.0, request=30.0)
+
+
+class BenchFailed(Exception):
+    """The server went away or a render failed: the figures would be wrong."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--comfy-url",
+        help="your ComfyUI (http://HOST:8188); without it the bench starts the emulator",
+    )
+    p.add_argument(
+        "--load",
+        nargs="+",
+        default=["1024"],
+        metavar="SIZE",
+        help="blurred image size(s), e.g. 1024 or 2048x1024: sets the render time (default 1024)",
+    )
     p.add_argument("--prompts", type=int, default=200, help="prompts per configuration")
     p.add_argument(
         "--render-ms",
         type=int,
         nargs="+",
-        default=[2000, 250],
-        help="emulated render times to measure (default 2000 250)",
+        help="emulator only: its render times to measure (default 2000 250)",
     )
     p.add_argument("--queue-ahead", type=int, default=2, help="the default configuration")
-    p.add_argument("--width", type=int, default=768, help="image width sent to the emulator")
-    p.add_argument("--height", type=int, default=960, help="image height sent to the emulator")
+    p.add_argument("--width", type=int, default=768, help="output image width")
+    p.add_argument("--height", type=int, default=960, help="output image height")
     p.add_argument("--json", action="store_true")
+
+
+@dataclass(frozen=True)
+class Plan:
+    loads: list[Load]
+    prompts: int
+    queue_aheads: list[int]
+    width: int
+    height: int
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    """The options checked; BenchInputError names the first bad one."""
+    loads = [parse_load(text) for text in args.load]
+    if args.prompts < 2:
+        raise BenchInputError(f"--prompts {args.prompts}: at least 2 (a gap needs two prompts)")
+    if args.queue_ahead < 0:
+        raise BenchInputError(f"--queue-ahead {args.queue_ahead}: must be 0 or more")
+    for name in ("width", "height"):
+        if getattr(args, name) < 1:
+            raise BenchInputError(f"--{name} {getattr(args, name)}: must be at least 1")
+    if args.comfy_url:
+        if not args.comfy_url.startswith(("http://", "https://")):
+            raise BenchInputError(
+                f"--comfy-url {args.comfy_url}: give the whole URL, like http://{args.comfy_url}"
+            )
+        if args.render_ms:
+            raise BenchInputError(
+                "--render-ms sets the emulator's render time; with --comfy-url use --load"
+            )
+    elif any(ms < 0 for ms in args.render_ms or []):
+        raise BenchInputError("--render-ms: times must be 0 or more")
+    queue_aheads = list(dict.fromkeys([args.queue_ahead, 0]))
+    return Plan(loads, args.prompts, queue_aheads, args.width, args.height)
 
 
 def _free_port() -> int:
@@ -65,87 +144,154 @@ def start_emulator(port: int, out_dir: Path) -> subprocess.Popen[bytes]:
             return proc
         except httpx.HTTPError:
             if proc.poll() is not None:
-                raise RuntimeError("the emulator exited at start-up") from None
+                raise BenchFailed("the emulator exited at start-up") from None
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the emulator did not answer within 60 s")
+    raise BenchFailed("the emulator did not answer within 60 s")
 
 
-def plan_bench_variants(work: Path, prompts: int, width: int, height: int) -> tuple[Any, Any]:
+def plan_bench_variants(work: Path, prompts: int) -> tuple[JobDir, list[str]]:
+    """A planned job of `prompts` variants for the render loop to work through."""
     tree, found = bench_workspace(work, prompts)
-    defaults = {**found.template.defaults, "width": width, "height": height}
-    expansion = expand_job(found.job, RunMode.exploration, "2026-02-09", prompts, defaults)
+    expansion = expand_job(
+        found.job, RunMode.exploration, "2026-02-09", prompts, found.template.defaults
+    )
     job_dir = tree.job("2026-02-09", found.key)
     write_variants(found, expansion, job_dir)
-    # The bench renders at its own size: patch params before rendering, as a planner would.
-    for v in expansion.variants:
-        p = job_dir.params(v.variant_id)
-        doc = json.loads(p.read_bytes())
-        doc["width"], doc["height"] = width, height
-        p.write_text(json.dumps(doc))
-    return found, (job_dir, [v.variant_id for v in expansion.variants])
+    return job_dir, [v.variant_id for v in expansion.variants]
 
 
-def measure(url: str, prompts: int, queue_ahead: int, width: int, height: int) -> dict[str, Any]:
+async def _check(url: str, plan: Plan) -> dict[str, Any]:
+    async with ComfyClient(url, timeouts=CHECK_TIMEOUTS) as client:
+        try:
+            return await check_server(client, plan.loads, plan.width, plan.height)
+        except ComfyError as exc:
+            raise BenchFailed(f"--comfy-url {url}: cannot use this ComfyUI: {exc}") from exc
+
+
+def measure(url: str, plan: Plan, load: Load, queue_ahead: int) -> dict[str, Any]:
+    """One configuration through the real render loop; the figures come from each prompt's
+    `/history` status messages as harvested into the variant's folder."""
     work = Path(tempfile.mkdtemp(prefix="nightrun-bench-render-"))
     try:
-        found, (job_dir, ids) = plan_bench_variants(work, prompts, width, height)
+        job_dir, ids = plan_bench_variants(work, plan.prompts)
+        # A fresh colour per prompt (and per run) so no prompt is served from the cache.
+        colors = itertools.count(random.randrange(COLORS))
 
         def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
-            return build_graph(
-                found.template, params, job=found.job, uploads=uploads, degrade=DEGRADE_LADDER[rung]
-            )
+            return blur_graph(load, plan.width, plan.height, next(colors))
 
-        run = RenderRun(
-            job_dir, ids, [url], build, settings=RenderSettings(queue_ahead=queue_ahead)
-        )
-        report = asyncio.run(run.run())
-        if report.rendered != prompts:
-            raise RuntimeError(f"only {report.rendered}/{prompts} rendered: {report.failed}")
+        settings = replace(BENCH_SETTINGS, queue_ahead=queue_ahead)
+        try:
+            report = asyncio.run(RenderRun(job_dir, ids, [url], build, settings=settings).run())
+        except (RenderUnavailable, JobBlocked, ComfyError) as exc:
+            raise BenchFailed(f"{url}: {exc}") from exc
+        if report.failed:
+            vid, reason = next(iter(report.failed.items()))
+            raise BenchFailed(f"{len(report.failed)}/{len(ids)} renders failed ({vid}: {reason})")
+        executions = []
+        for vid in ids:
+            for prompt_id, entry in json.loads((job_dir.meta(vid) / HISTORY).read_bytes()).items():
+                if (found := execution_of(prompt_id, entry)) is not None:
+                    executions.append(found)
+        duty = duty_of(executions)
         return {
+            "load": str(load),
             "queue_ahead": queue_ahead,
             "prompts": report.rendered,
-            "server_render_s": round(report.server_seconds, 3),
+            "renders": duty.renders,
+            "cached": duty.cached,
+            "busy_s": round(duty.busy_s, 3),
+            "span_s": round(duty.span_s, 3),
+            "duty_cycle": round(duty.duty_cycle or 0.0, 4),
+            "median_render_ms": duty.median_render_ms,
+            "median_gap_ms": duty.median_gap_ms,
             "wall_s": round(report.wall_seconds, 3),
-            "duty_cycle": round(report.duty_cycle or 0.0, 4),
             "mean_latency_s": round(report.mean_latency or 0.0, 3),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def command(args: argparse.Namespace) -> int:
-    port = _free_port()
-    out_dir = Path(tempfile.mkdtemp(prefix="nightrun-bench-sim-"))
-    proc = start_emulator(port, out_dir)
-    url = f"http://127.0.0.1:{port}"
+COLUMNS = ("render", "load", "queue-ahead", "renders", "median render", "median gap", "duty")
+WIDTHS = (9, 11, 13, 8, 14, 11, 0)
+
+
+def _table_row(row: dict[str, Any], default_qa: int) -> str:
+    qa = row["queue_ahead"]
+    gap = row["median_gap_ms"]
+    cells = (
+        f"{row['render_ms']} ms" if row.get("render_ms") is not None else "-",
+        row["load"],
+        f"{qa} (default)" if qa == default_qa else str(qa),
+        str(row["renders"]),
+        f"{row['median_render_ms']:.0f} ms",
+        f"{gap:.0f} ms" if gap is not None else "-",
+        f"{row['duty_cycle']:.4f}  ({row['busy_s']:.1f} s busy / {row['span_s']:.1f} s)",
+    )
+    return "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS, strict=True)).rstrip()
+
+
+def run_bench(args: argparse.Namespace, plan: Plan, url: str, emulator: bool) -> dict[str, Any]:
+    server = asyncio.run(_check(url, plan))
+    if not args.json:
+        where = "the emulator" if emulator else url
+        print(f"server  {where}  (ComfyUI {server['comfyui_version']}, {server['device']})")
+        for load in plan.loads:
+            print(f"graph   {describe_graph(load, plan.width, plan.height)}")
+        print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, WIDTHS, strict=True)).rstrip())
     rows = []
-    try:
-        for render_ms in args.render_ms:
+    for render_ms in (args.render_ms or EMULATOR_RENDER_MS) if emulator else [None]:
+        if render_ms is not None:
             httpx.post(f"{url}/emulator/faults", json={"render_ms": render_ms}, timeout=5)
-            for qa in dict.fromkeys([args.queue_ahead, 0]):
-                row = {
-                    "render_ms": render_ms,
-                    **measure(url, args.prompts, qa, args.width, args.height),
-                }
+        for load in plan.loads:
+            for qa in plan.queue_aheads:
+                row = {"render_ms": render_ms, **measure(url, plan, load, qa)}
                 rows.append(row)
                 if not args.json:
-                    print(
-                        f"render {render_ms:>5} ms  queue-ahead {qa}  duty {row['duty_cycle']:.3f}"
-                        f"  ({row['server_render_s']:.1f} s GPU / {row['wall_s']:.1f} s wall)",
-                        flush=True,
-                    )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(out_dir, ignore_errors=True)
-    result = {
+                    print(_table_row(row, args.queue_ahead), flush=True)
+    return {
         "bench": "render",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "image": f"{args.width}x{args.height}",
+        "server": {**server, "started_by_bench": emulator},
+        "graph": [describe_graph(load, plan.width, plan.height) for load in plan.loads],
+        "image": f"{plan.width}x{plan.height}",
         "results": rows,
     }
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """A refusal: one line on stderr, and with --json also one object on stdout."""
+    line = " ".join(message.split())
+    print(f"error: {line}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": line}, ensure_ascii=False))
+    return code
+
+
+def command(args: argparse.Namespace) -> int:
+    try:
+        plan = plan_of(args)
+    except BenchInputError as exc:
+        return _fail(args, str(exc), EXIT_BAD_ARGUMENT)
+    try:
+        if args.comfy_url:
+            result = run_bench(args, plan, args.comfy_url.rstrip("/"), emulator=False)
+        else:
+            out_dir = Path(tempfile.mkdtemp(prefix="nightrun-bench-sim-"))
+            port = _free_port()
+            proc = start_emulator(port, out_dir)
+            try:
+                result = run_bench(args, plan, f"http://127.0.0.1:{port}", emulator=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+                shutil.rmtree(out_dir, ignore_errors=True)
+    except BenchInputError as exc:
+        return _fail(args, str(exc), EXIT_BAD_ARGUMENT)
+    except (BenchFailed, ServerLacksNodes) as exc:
+        return _fail(args, str(exc), EXIT_FAILED)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, ensure_ascii=False))
     return 0
