@@ -64,7 +64,7 @@ from nightrun_dagster.scoring.weights import DEFAULT_WEIGHTS, applied_weights
 __all__ = ["DEFAULT_WEIGHTS", "SCORER_VERSION", "error_document", "score_file", "score_files"]
 
 # Bump when a change moves scores: score.json files written by another version are redone.
-SCORER_VERSION = 1
+SCORER_VERSION = 2
 VIDEO_SAMPLE_FRAMES = 4
 VIDEO_OCR_FRAMES = 2
 IMAGE_COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts")

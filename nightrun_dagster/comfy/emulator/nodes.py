@@ -239,17 +239,13 @@ def scale(image: Images, method: str, width: int, height: int, crop: str) -> Ima
     height = height or max(1, round(h0 * width / w0))
     pixels, alpha = image.pixels, image.alpha
     if crop == "center":
-        # comfy.utils.common_upscale: crop to the target aspect first.
-        if w0 / h0 > width / height:
-            keep = round(h0 * width / height)
-            x = (w0 - keep) // 2
-            pixels = pixels[:, :, x : x + keep]
-            alpha = alpha[:, :, x : x + keep] if alpha is not None else None
-        else:
-            keep = round(w0 * height / width)
-            y = (h0 - keep) // 2
-            pixels = pixels[:, y : y + keep]
-            alpha = alpha[:, y : y + keep] if alpha is not None else None
+        # comfy.utils.common_upscale: crop to the target aspect first, the same margin off
+        # both sides (rounded as it rounds), so a scorer can rebuild the very same pixels.
+        old, new = w0 / h0, width / height
+        x = round((w0 - w0 * (new / old)) / 2) if old > new else 0
+        y = round((h0 - h0 * (old / new)) / 2) if old < new else 0
+        pixels = pixels[:, y : h0 - y, x : w0 - x]
+        alpha = alpha[:, y : h0 - y, x : w0 - x] if alpha is not None else None
     mode = _INTERPOLATION.get(method, cv2.INTER_LINEAR)
     out = np.stack([cv2.resize(p, (width, height), interpolation=mode) for p in pixels])
     out_alpha = (

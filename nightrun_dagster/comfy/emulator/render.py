@@ -4,7 +4,8 @@ A scene (prompt text, seed, sampler settings, LoRAs, ControlNet, IP-Adapter prod
 becomes a background, a product, a headline, a brand and a price badge. Quality follows the
 settings the way a real model's does, so scoring code has something to tell apart: few steps blur,
 high CFG oversaturates and adds noise, strong LoRAs add artifacts, some seeds garble the headline,
-drop the price or leave the brand palette, and img2img drifts from its base with denoise.
+drop the price or leave the brand palette, and img2img keeps its base's layout at low denoise
+under a strong ControlNet and drifts from it as denoise rises or the ControlNet weakens.
 """
 
 from __future__ import annotations
@@ -304,28 +305,77 @@ def _draw_copy(
         )
 
 
+# A ControlNet at strength 1 keeps the drift to 65% of the denoise: the sampler re-draws
+# every pixel either way, the edges just pull it back onto the base's lines.
+CONTROL_HOLD = 0.35
+# The prompt's ad is laid over an img2img base from drift AD_FROM, whole by AD_FULL: at
+# denoise 0.25 the latent leaves the sampler no room to paint a panel over the screen.
+AD_FROM, AD_FULL = 0.15, 0.6
+
+
 def _drift(scene: Scene) -> float:
-    """How far img2img wanders from its base: denoise, loosened by a weak ControlNet."""
+    """How free img2img is to leave its base: the denoise (the share of the noise schedule
+    the sampler re-runs), held back a little by a ControlNet on the base's edges."""
     drift = scene.denoise
     if scene.control_strength is not None:
-        drift *= 1.6 - 0.9 * min(max(scene.control_strength, 0.0), 1.0)
+        drift *= 1.0 - CONTROL_HOLD * min(max(scene.control_strength, 0.0), 1.0)
     return min(max(drift, 0.0), 1.0)
 
 
+def _field(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """A smooth random field in about -1..1, varying over `cells` cells across the width."""
+    gh, gw = max(2, cells * h // w), max(2, cells)
+    coarse = rng.standard_normal((gh, gw)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
 def _img2img_base(scene: Scene, synthetic: np.ndarray) -> np.ndarray:
+    """The base as the sampler leaves it: in place, restyled, and loosened with drift.
+
+    Low denoise keeps the layout to the pixel (the latent still holds it); what changes is
+    style: the prompt's palette graded in, fine detail softened by the VAE round trip. As
+    drift grows, edges wobble (a smooth displacement field, a pixel or two at denoise 0.45
+    with a weak ControlNet), flat areas get invented texture, and from about 0.3 the prompt's
+    own picture starts to replace the base: about half of it at 0.65, all of it at 1."""
     assert scene.base is not None
     drift = _drift(scene)
     rng = np.random.default_rng(_stable("drift", scene.seed))
     h, w = synthetic.shape[:2]
-    angle = drift * 10.0 * (1 if rng.random() < 0.5 else -1)
-    scale = 1.0 + drift * 0.25
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    matrix[0, 2] += drift * 0.22 * w * float(rng.choice([-1.0, 1.0]))
-    matrix[1, 2] += drift * 0.12 * h * float(rng.choice([-1.0, 1.0]))
-    warped = cv2.warpAffine(scene.base, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-    mix = min(1.0, drift**1.5 * 0.7)
-    out = warped.astype(np.float32) * (1 - mix) + synthetic.astype(np.float32) * mix
-    return np.clip(out, 0, 255).astype(np.uint8)
+    size = w / 1024  # displacement and blur are in pixels of a 1024-wide render
+    out = scene.base
+    reach = 40.0 * drift**3 * size
+    if reach > 0.05:
+        xs, ys = _grid(h, w)
+        dx = _field(rng, h, w, 6) * reach
+        dy = _field(rng, h, w, 6) * reach
+        out = cv2.remap(out, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    sigma = 1.2 * drift * size
+    if sigma > 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    # Style: the prompt's palette graded in, then the prompt's picture taking over.
+    takeover = min(1.0, max(0.0, (drift - 0.3) / 0.7))
+    mix = 0.06 + 0.9 * takeover * takeover * (3 - 2 * takeover)
+    f = cv2.addWeighted(out.astype(np.float32), 1 - mix, synthetic.astype(np.float32), mix, 0.0)
+    # Invented texture, grain a couple of pixels wide (drawn at half size, then enlarged).
+    grain = rng.standard_normal((max(1, h // 2), max(1, w // 2)), dtype=np.float32)
+    grain = cv2.resize(cv2.GaussianBlur(grain, (0, 0), 0.75 * size + 0.1), (w, h))
+    # It belongs to the half-redrawn base: the prompt's own picture, once it takes over, is clean.
+    grain *= 14.0 * drift**2 * (1 - mix) / max(1e-6, float(grain.std()))
+    f += grain[..., None]
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
+def ad_opacity(scene: Scene) -> float:
+    """How much of the prompt's ad (panel, product, copy) img2img paints over its base: next
+    to nothing at low denoise, all of it once the base no longer holds the picture."""
+    return min(1.0, max(0.0, (_drift(scene) - AD_FROM) / (AD_FULL - AD_FROM)))
 
 
 def _quality(img: np.ndarray, scene: Scene) -> np.ndarray:
@@ -378,18 +428,17 @@ def render(scene: Scene) -> np.ndarray:
     background = _gradient(w, h, main, second, scene.seed)
     rng = np.random.default_rng(_stable("layout", scene.seed))
     if scene.base is not None:
-        base = _img2img_base(scene, background)
-        canvas = Image.fromarray(base).convert("RGBA")
-        # The ad sits in a panel over the screenshot; where depends on the seed.
+        canvas = Image.fromarray(_img2img_base(scene, background)).convert("RGBA")
+        # The ad is painted on its own layer, in a panel whose place depends on the seed, and
+        # laid over the screenshot as far as the denoise lets the prompt take over.
+        layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
         panel_h = int(h * 0.4)
         top = int(h * 0.58) if rng.random() < 0.6 else int(h * 0.02)
-        overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-        ImageDraw.Draw(overlay).rounded_rectangle(
+        ImageDraw.Draw(layer).rounded_rectangle(
             (int(w * 0.03), top, int(w * 0.97), top + panel_h),
             radius=max(4, w // 40),
             fill=(*main, 215),
         )
-        canvas.alpha_composite(overlay)
         pw = int(w * 0.28)
         product_box = (
             int(w * 0.06),
@@ -398,15 +447,18 @@ def render(scene: Scene) -> np.ndarray:
             top + panel_h - int(panel_h * 0.08),
         )
         region = (product_box[2] + int(w * 0.02), top, int(w * 0.97), top + panel_h)
+        _draw_product(layer, product_box, scene, colours)
+        _draw_copy(layer, scene, colours, region, compact=True)
+        alpha = np.asarray(layer.getchannel("A"), dtype=np.float32) * ad_opacity(scene)
+        layer.putalpha(Image.fromarray(alpha.astype(np.uint8)))
+        canvas.alpha_composite(layer)
     else:
         canvas = Image.fromarray(background).convert("RGBA")
-        region = (0, 0, w, h)
         pw, ph = int(w * 0.42), int(h * 0.42)
         cx = int(w * (0.5 + float(rng.uniform(-0.14, 0.1))))
         bottom = int(h * float(rng.uniform(0.78, 0.86)))
-        product_box = (cx - pw // 2, bottom - ph, cx + pw // 2, bottom)
-    _draw_product(canvas, product_box, scene, colours)
-    _draw_copy(canvas, scene, colours, region, compact=scene.base is not None)
+        _draw_product(canvas, (cx - pw // 2, bottom - ph, cx + pw // 2, bottom), scene, colours)
+        _draw_copy(canvas, scene, colours, (0, 0, w, h))
     return _quality(np.asarray(canvas.convert("RGB")), scene)
 
 
