@@ -24,7 +24,6 @@ shown, and approved when its first decision is approve or favorite.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from nightrun_dagster.expand.arms import apportion, params_arm_key
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.seeds import derived_seed
 from nightrun_dagster.selection.approvals import APPROVING
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.telegram import ledger
 
@@ -261,11 +261,11 @@ def reviewed_jobs(
             decisions = _first_decisions(job_dir, as_of)
             if not decisions:
                 continue
-            shortlist = _read_json(job_dir.selection / SHORTLIST_FILE) or {}
+            shortlist = try_read_json(job_dir.selection / SHORTLIST_FILE) or {}
             ids = [str(p["variant_id"]) for p in shortlist.get("picks", []) if "variant_id" in p]
             shown: dict[str, dict[str, Any]] = {}
             for vid in dict.fromkeys([*ids, *decisions]):
-                params = _read_json(job_dir.params(vid))
+                params = try_read_json(job_dir.params(vid))
                 if isinstance(params, dict):
                     shown[vid] = params
             yield Reviewed(night, key, job_dir, info, shown, decisions)
@@ -315,13 +315,6 @@ def _after(at: Any, as_of: datetime) -> bool:
 
 
 def _product(job_dir: JobDir) -> dict[str, Any]:
-    job = _read_json(job_dir.job_snapshot)
+    job = try_read_json(job_dir.job_snapshot)
     product = job.get("product") if isinstance(job, dict) else None
     return product if isinstance(product, dict) else {}
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None

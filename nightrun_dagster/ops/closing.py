@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.ops.breakers import Latch, history_path, read_latch
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir, Tree
-from nightrun_dagster.store.variant_state import is_complete, read_params, try_read_json
+from nightrun_dagster.store.variant_state import is_complete, read_params
 
 
 def job_state(job_dir: JobDir) -> dict[str, Any]:

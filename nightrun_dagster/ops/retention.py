@@ -15,9 +15,10 @@ from typing import Any
 
 from nightrun_dagster.selection.approvals import APPROVING
 from nightrun_dagster.store.atomic import atomic_copy, atomic_write_json
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import JobDir, Tree
-from nightrun_dagster.store.variant_state import RETENTION, read_json
+from nightrun_dagster.store.variant_state import RETENTION
 from nightrun_dagster.telegram import ledger
 
 REPORT_VERSION = 1
@@ -132,13 +133,6 @@ class RetentionReport:
         }
 
 
-def _read(path: Path) -> Any:
-    try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None
-
-
 def _files(folder: Path) -> list[Path]:
     """Plain files (symlinks too, never followed) directly or deeper under `folder`."""
     if not folder.is_dir():
@@ -154,7 +148,7 @@ def _approved(job_dir: JobDir) -> set[str]:
         for d in ledger.read(job_dir.path)
         if d.get("decision") in APPROVING and d.get("variant_id")
     }
-    doc = _read(job_dir.selection / "approved.json")
+    doc = try_read_json(job_dir.selection / "approved.json")
     for entry in (doc or {}).get("approved", []) if isinstance(doc, dict) else []:
         if isinstance(entry, dict) and entry.get("variant_id"):
             ids.add(str(entry["variant_id"]))
@@ -170,7 +164,7 @@ def _published(job_dir: JobDir) -> dict[str, Path]:
     for folder in sorted(job_dir.publish.iterdir()):
         if not folder.is_dir() or folder.name.startswith("."):
             continue  # dot-folders are publish staging leftovers, swept as temp files
-        manifest = _read(folder / "manifest.json")
+        manifest = try_read_json(folder / "manifest.json")
         vid = manifest.get("variant_id") if isinstance(manifest, dict) else None
         found[str(vid or folder.name)] = folder
     return found
@@ -179,13 +173,13 @@ def _published(job_dir: JobDir) -> dict[str, Path]:
 def _shortlisted(job_dir: JobDir) -> set[str]:
     # A pick may still be approved after its buttons expire (`nightrun approve` has no expiry);
     # its package needs the original, so the shortlist's picks are never pruned either.
-    doc = _read(job_dir.selection / "shortlisted.json")
+    doc = try_read_json(job_dir.selection / "shortlisted.json")
     picks = doc.get("picks", []) if isinstance(doc, dict) else []
     return {str(p["variant_id"]) for p in picks if isinstance(p, dict) and p.get("variant_id")}
 
 
 def _score_total(variant: Path) -> float | None:
-    doc = _read(variant / "meta" / "score.json")
+    doc = try_read_json(variant / "meta" / "score.json")
     total = doc.get("total") if isinstance(doc, dict) else None
     if isinstance(total, bool) or not isinstance(total, int | float) or total != total:
         return None
@@ -193,7 +187,7 @@ def _score_total(variant: Path) -> float | None:
 
 
 def _rendered_ok(variant: Path) -> bool:
-    params = _read(variant / "meta" / "params.json")
+    params = try_read_json(variant / "meta" / "params.json")
     render = params.get("render") if isinstance(params, dict) else None
     return isinstance(render, dict) and render.get("status") == "ok"
 
@@ -326,7 +320,7 @@ def _mark_pruned(variant: Path, removed: dict[str, int], policy: dict[str, Any])
     """Record in `meta/retention.json`, before the files go, which outputs retention removes:
     `is_complete` then still knows the variant rendered, and nothing renders it again."""
     path = variant / "meta" / RETENTION
-    doc = _read(path)
+    doc = try_read_json(path)
     files = doc.get("files") if isinstance(doc, dict) else None
     files = dict(files) if isinstance(files, dict) else {}
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -341,7 +335,7 @@ def _mark_pruned(variant: Path, removed: dict[str, int], policy: dict[str, Any])
 def _write_report(report: RetentionReport) -> Path:
     """Append this run to `ops/retention/<today>.json` (one file per day, every run in it)."""
     path = report.plan.root / "ops" / "retention" / f"{report.plan.today.isoformat()}.json"
-    doc = _read(path)
+    doc = try_read_json(path)
     runs = doc.get("runs") if isinstance(doc, dict) else None
     runs = list(runs) if isinstance(runs, list) else []
     report.report_path = path

@@ -12,8 +12,8 @@ from typing import Any
 from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, duplicate_groups, phash
 from nightrun_dagster.selection.shortlist import Candidate, Shortlist, select, variant_cluster
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variant_state import try_read_json
 
 SHORTLIST_FILE = "shortlisted.json"
 

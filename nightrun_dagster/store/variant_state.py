@@ -9,10 +9,9 @@ is there with its recorded size, or was pruned by retention (listed in `meta/ret
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.store.documents import read_json
 from nightrun_dagster.store.paths import JobDir
 
 PROMPT = "prompt.json"
@@ -21,18 +20,6 @@ SUBMITTED = "submitted.json"
 RENDER_KEYS = frozenset({"render", "server", "gpu"})
 HISTORY = "comfy_history.json"
 RETENTION = "retention.json"
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_bytes())
-
-
-def try_read_json(path: Path) -> Any | None:
-    """The document, or None when it is missing or unreadable (a record that may not exist)."""
-    try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None
 
 
 def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:

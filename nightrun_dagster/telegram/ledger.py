@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import Any
 import orjson
 
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.documents import read_object_or_empty
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +156,10 @@ def record(job_dir: Path, decision: dict[str, Any]) -> bool:
 def write_artifact_index(job_dir: Path, entries: dict[str, dict[str, str]]) -> None:
     """Merge `entries` (artifact id → {night, job_key, variant_id}) into `artifacts.json`."""
     path = artifacts_path(job_dir)
-    current = _load_index(path)
+    current = read_object_or_empty(path)
     merged = {**current, **entries}
     if merged != current:
         atomic_write_json(path, merged)
-
-
-def _load_index(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        log.warning("%s unreadable; treated as empty", path)
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # runs dir → {artifacts.json path → (mtime_ns, size, index)}: a sensor polling every 30 s
@@ -209,7 +198,7 @@ def resolve(runs_dir: Path, artifact: str) -> tuple[str, str, str] | None:
             continue
         known = cached.get(path)
         if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
-            known = (st.st_mtime_ns, st.st_size, _load_index(path))
+            known = (st.st_mtime_ns, st.st_size, read_object_or_empty(path))
         fresh[path] = known
     cached.clear()
     cached.update(fresh)

@@ -14,6 +14,7 @@ from typing import Any
 from telegram import ReplyParameters
 
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.documents import read_object_or_empty
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
 from nightrun_dagster.telegram.send import MAX_ATTEMPTS, SENT_FILE, Caller, make_bot
@@ -32,21 +33,10 @@ class OriginalsReport:
     retries: int = 0
 
 
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        log.warning("%s unreadable; treated as empty", path)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def candidate_messages(job_dir: Path) -> dict[str, tuple[int | str, int]]:
     """artifact → (chat id, candidate message id), from `selection/telegram_sent.json`."""
     out: dict[str, tuple[int | str, int]] = {}
-    for entry in _load(Path(job_dir) / "selection" / SENT_FILE).values():
+    for entry in read_object_or_empty(Path(job_dir) / "selection" / SENT_FILE).values():
         if isinstance(entry, dict):
             for art, mid in (entry.get("candidates") or {}).items():
                 out[art] = (entry.get("chat_id"), mid)
@@ -71,7 +61,7 @@ def send_originals(
     protect(bot_token)
     job_dir = Path(job_dir)
     record_path = job_dir / "selection" / ORIGINALS_FILE
-    done = _load(record_path)
+    done = read_object_or_empty(record_path)
     messages = candidate_messages(job_dir)
     first: dict[str, dict[str, Any]] = {}
     for decision in ledger.read(job_dir):

@@ -20,6 +20,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.documents import read_object_or_empty
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
 from nightrun_dagster.telegram.signing import artifact_id, sign
@@ -188,17 +189,6 @@ class Caller:
         raise TelegramFailure(f"{what}: gave up")  # unreachable: the loop returns or raises
 
 
-def _load_sent(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        log.warning("%s unreadable; starting a fresh send record", path)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _night_and_key(job_dir: Path, shortlist: dict[str, Any]) -> tuple[str, str]:
     night = shortlist.get("night") or job_dir.parent.name
     job_key = shortlist.get("job_key") or job_dir.name.removeprefix("job_")
@@ -248,7 +238,7 @@ def send_shortlist(
     picks = sorted(shortlist.get("picks") or [], key=lambda p: p.get("rank", 0))
 
     sent_path = job_dir / "selection" / SENT_FILE
-    sent = _load_sent(sent_path)
+    sent = read_object_or_empty(sent_path, "starting a fresh send record")
     entry = sent.get(digest)
     if isinstance(entry, dict) and entry.get("complete") and entry.get("chat_id") == chat_id:
         return SendReport(
