@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from nightrun_dagster.contact.browser import Browser, BrowserError
+from tests.contact.browser import Browser, BrowserError
 
 NIGHT = "2026-02-10"
 INJECTION = "</script><img src=x onerror=alert(1)>"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nightrun_dagster.contact.browser import Browser, BrowserError, find_chromium
+from tests.contact.browser import Browser, BrowserError, find_chromium
 
 
 def test_missing_chromium_is_an_error(monkeypatch, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from nightrun_dagster.defs.alerts import run_failure_alert
 from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.defs.resources import TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 TOKEN = "515151:AAH-alert-Secret_token-value-9876543210"
 CHAT = -1004321

@@ -18,7 +18,7 @@ from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.sensors import approval_sensor
 from nightrun_dagster.store.paths import Tree
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 NIGHT = "2026-02-09"
 KEY = "verde-yerba-static-2026-02"

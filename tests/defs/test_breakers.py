@@ -23,7 +23,7 @@ from nightrun_dagster.defs.schedules import window_schedule
 from nightrun_dagster.ops import breakers as b
 from nightrun_dagster.ops.clock import Phase, decide, read_plan
 from nightrun_dagster.store.paths import Tree
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 NIGHT = "2026-02-09"
 STATIC = "verde-yerba-static-2026-02"

@@ -15,9 +15,9 @@ from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.sensors import approval_sensor, job_queue_sensor
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import SendReport, send_shortlist
 from nightrun_dagster.workflows.templates import DEFAULT_WORKFLOWS_DIR
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "jobs"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import SendReport, send_shortlist
 from tests.telegram import taps
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 TOKEN = "424242:AAH-fake-Secret_token-value-0123456789"
 CHAT = -1001234

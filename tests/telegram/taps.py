@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import SendReport
 from nightrun_dagster.telegram.updates import PollResult, poll_decisions
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 CHAT = -1001234
 KEY = "signing-key"

@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import send_text
 from nightrun_dagster.telegram.signing import artifact_id, sign
 from nightrun_dagster.telegram.updates import PollResult
+from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.taps import ANA, BOB, CHAT, KEY, NOW, answer_to, poll
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.originals import ORIGINALS_FILE, send_originals
 from nightrun_dagster.telegram.send import SendReport
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

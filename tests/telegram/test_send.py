@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import (
     album_sizes,
@@ -19,6 +18,7 @@ from nightrun_dagster.telegram.send import (
     truncate,
 )
 from nightrun_dagster.telegram.signing import verify
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 CHAT = -1001234
 KEY = b"k3y"

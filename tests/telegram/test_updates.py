@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import SendReport
 from nightrun_dagster.telegram.updates import PollResult
+from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.taps import (
     ANA,
     BOB,

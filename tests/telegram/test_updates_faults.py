@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.fake_bot_api import FakeBotAPI
 from nightrun_dagster.telegram.send import SendReport
 from nightrun_dagster.telegram.signing import sign
 from nightrun_dagster.telegram.updates import PollResult
+from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.taps import ANA, CHAT, KEY, NOW, answer_to, answers, button, poll, runs_of, tap
 from tests.telegram.test_signing import forged_tags
 

@@ -1,4 +1,7 @@
-"""A tiny Chrome DevTools Protocol client: launch headless Chromium, navigate, evaluate, shoot."""
+"""A tiny Chrome DevTools Protocol client: launch headless Chromium, navigate, evaluate, shoot.
+
+It drives the system Chromium over DevTools so the tests need no browser download or extra package.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server (Starlette + uvicorn on loopback) for tests and rehearsals."""
+"""A fake Telegram Bot API server (Starlette + uvicorn on loopback) that the tests run."""
 
 from __future__ import annotations
 
