@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
 from nightrun_dagster.store.paths import default_root
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.signing import artifact_id
@@ -22,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--by", required=True, metavar="NAME", help="who decides (kept in the ledger)")
     p.add_argument(
-        "--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)"
+        "--root",
+        type=folder_path,
+        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
     )
     p.add_argument(
         "--decision",
@@ -49,6 +52,8 @@ def command(args: argparse.Namespace) -> int:
     if decision not in DECISIONS:
         print("choose a decision: approve, favorite or reject", file=sys.stderr)
         return 1
+    if not args.by.strip():
+        raise UserInputError("--by", "give the name of who decides (it is kept in the ledger)")
     root = args.root or default_root()
     runs_dir = Path(root) / "runs"
     located = _locate(runs_dir, args.artifact)
@@ -67,7 +72,13 @@ def command(args: argparse.Namespace) -> int:
         "via": "cli",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    if not ledger.record(job_dir, entry):
+    try:
+        recorded = ledger.record(job_dir, entry)
+    except OSError as exc:
+        # A ledger that is a folder, or not ours to write: say which file, record nothing.
+        where = exc.filename or ledger.decisions_path(job_dir)
+        raise UserInputError(where, f"cannot record the decision: {os_reason(exc)}", 1) from exc
+    if not recorded:
         first = ledger.find(job_dir, art) or {}
         print(
             f"already decided: {first.get('decision')} by {first.get('by')} at {first.get('at')}",

@@ -19,12 +19,23 @@ from nightrun_dagster.spec.limits import SpecLimits
 from nightrun_dagster.store.paths import Tree
 
 
+def _cpu_model() -> str:
+    # platform.processor() is empty or just "x86_64" on Linux; the model name says what ran.
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, object]:
     import os
 
     return {
         "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "system": platform.platform(),
     }

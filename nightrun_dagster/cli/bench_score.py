@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.bench import machine
+from nightrun_dagster.cli.user_input import existing_folder, positive_int
 from nightrun_dagster.scoring.context import ScoreContext
 from nightrun_dagster.scoring.pool import score_variants
 from nightrun_dagster.scoring.score import score_files
@@ -27,11 +28,16 @@ TARGET_NO_OCR_PER_S = 20.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--images", type=int, default=32, help="benchmark images (default 32)")
+    p.add_argument("--images", type=positive_int, default=32, help="benchmark images (default 32)")
     p.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="pool size (default all cores)"
+        "--workers",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="pool size (default all cores)",
     )
-    p.add_argument("--dir", type=Path, help="where to build the images (default: temp folder)")
+    p.add_argument(
+        "--dir", type=existing_folder, help="where to build the images (default: temp folder)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -168,9 +174,6 @@ def run_bench(count: int, workers: int, work: Path) -> dict[str, Any]:
 
 
 def command(args: argparse.Namespace) -> int:
-    if args.images < 1 or args.workers < 1:
-        print("--images and --workers must be at least 1")
-        return 2
     work = Path(tempfile.mkdtemp(prefix="nightrun-bench-score-", dir=args.dir))
     try:
         result = run_bench(args.images, args.workers, work)

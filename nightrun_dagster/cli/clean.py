@@ -6,6 +6,7 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
 from nightrun_dagster.ops.night import TZ
 from nightrun_dagster.ops.retention import (
     DEFAULT_KEEP_DAYS,
@@ -37,7 +38,9 @@ def _count(text: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)"
+        "--root",
+        type=folder_path,
+        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
     )
     p.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
     p.add_argument(
@@ -127,6 +130,11 @@ def command(args: argparse.Namespace) -> int:
     except RetentionError as exc:
         print(f"retention stopped: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A file of the tree that cannot be read or changed (a folder where a ledger belongs,
+        # no permission): name it. Variants pruned before it keep their meta/retention.json.
+        where = exc.filename or root
+        raise UserInputError(where, f"retention stopped: {os_reason(exc)}", 1) from exc
     if args.json:
         print(json.dumps(report.to_json()))
     else:

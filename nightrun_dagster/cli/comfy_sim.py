@@ -6,37 +6,56 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from nightrun_dagster.cli.user_input import (
+    UserInputError,
+    folder_path,
+    nonnegative_int,
+    os_reason,
+    port,
+    probability,
+    run_command,
+)
 from nightrun_dagster.comfy.emulator.config import MODEL_FOLDERS, EmulatorConfig, default_models
 from nightrun_dagster.comfy.emulator.server import Host
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8188, help="port (0: any free port)")
+    parser.add_argument("--port", type=port, default=8188, help="port (0: any free port)")
     parser.add_argument(
-        "--render-ms", type=int, default=2000, help="wall time of one prompt (default 2000)"
+        "--render-ms",
+        type=nonnegative_int,
+        default=2000,
+        help="wall time of one prompt (default 2000)",
     )
     parser.add_argument(
-        "--oom-probability", type=float, default=0.0, help="chance each execution OOMs (0..1)"
-    )
-    parser.add_argument("--oom-every", type=int, default=0, help="OOM the Nth, 2Nth, … execution")
-    parser.add_argument(
-        "--error-every", type=int, default=0, help="a node error on the Nth, 2Nth, … execution"
+        "--oom-probability", type=probability, default=0.0, help="chance each execution OOMs (0..1)"
     )
     parser.add_argument(
-        "--prompt-failures", type=int, default=0, help="the next N POST /prompt answer HTTP 500"
+        "--oom-every", type=nonnegative_int, default=0, help="OOM the Nth, 2Nth, … execution"
+    )
+    parser.add_argument(
+        "--error-every",
+        type=nonnegative_int,
+        default=0,
+        help="a node error on the Nth, 2Nth, … execution",
+    )
+    parser.add_argument(
+        "--prompt-failures",
+        type=nonnegative_int,
+        default=0,
+        help="the next N POST /prompt answer HTTP 500",
     )
     parser.add_argument(
         "--oom-max-pixels",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="OOM when a latent has more than this many pixels × batch × frames",
     )
     parser.add_argument(
         "--stall",
-        type=int,
+        type=nonnegative_int,
         action="append",
         default=[],
         metavar="N",
@@ -44,13 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--crash-after",
-        type=int,
+        type=nonnegative_int,
         default=0,
         metavar="N",
         help="crash once the Nth execution starts",
     )
     parser.add_argument(
-        "--restart-down-ms", type=int, default=1000, help="how long a crash refuses connections"
+        "--restart-down-ms",
+        type=nonnegative_int,
+        default=1000,
+        help="how long a crash refuses connections",
     )
     parser.add_argument(
         "--missing-model",
@@ -66,10 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FOLDER/NAME",
         help="add a model file to a folder (repeatable)",
     )
-    parser.add_argument("--slow-view-ms", type=int, default=0, help="delay before /view answers")
-    parser.add_argument("--output-dir", type=Path, help="output folder (default: a temp folder)")
-    parser.add_argument("--input-dir", type=Path, help="input (upload) folder")
-    parser.add_argument("--temp-dir", type=Path, help="temp (preview) folder")
+    parser.add_argument(
+        "--slow-view-ms", type=nonnegative_int, default=0, help="delay before /view answers"
+    )
+    parser.add_argument(
+        "--output-dir", type=folder_path, help="output folder (default: a temp folder)"
+    )
+    parser.add_argument("--input-dir", type=folder_path, help="input (upload) folder")
+    parser.add_argument("--temp-dir", type=folder_path, help="temp (preview) folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
 
 
@@ -78,9 +104,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     for spec in args.model:
         folder, sep, name = spec.partition("/")
         if not sep or not name:
-            raise SystemExit(f"--model {spec!r}: expected FOLDER/NAME")
+            raise UserInputError(f"--model {spec!r}", "expected FOLDER/NAME")
         if folder not in MODEL_FOLDERS and folder not in {"unet", "clip"}:
-            raise SystemExit(f"--model {spec!r}: unknown folder {folder!r}")
+            raise UserInputError(f"--model {spec!r}", f"unknown folder {folder!r}")
         folder = {"unet": "diffusion_models", "clip": "text_encoders"}.get(folder, folder)
         models.setdefault(folder, [])
         if name not in models[folder]:
@@ -110,7 +136,13 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def command(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="comfy-sim: %(message)s")
-    host = Host(config_from_args(args))
+    config = config_from_args(args)
+    try:
+        host = Host(config)
+    except OSError as exc:
+        # A folder it cannot create, or an address it cannot listen on: before serving anything.
+        where = exc.filename or f"--host {config.host} --port {config.port}"
+        raise UserInputError(where, f"the emulator cannot start: {os_reason(exc)}") from exc
     folders = host.folders
     print(
         f"comfy-sim listening on {host.url} (output {folders.output}, input {folders.input})",
@@ -131,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="nightrun comfy-sim", description="A ComfyUI 0.3.64 emulator with fault injection."
     )
     add_arguments(parser)
-    return command(parser.parse_args(argv))
+    return run_command(command, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

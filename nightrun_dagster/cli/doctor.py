@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP, intake_from
+from nightrun_dagster.cli.user_input import existing_folder, folder_path, http_url
 from nightrun_dagster.comfy.doctor import (
     SMOKE_TEMPLATE,
     SmokeGraph,
@@ -30,16 +31,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         help=f"ComfyUI base URL (repeat for several GPUs; default $COMFYUI_URL or {DEFAULT_URL})",
     )
-    p.add_argument("--root", type=Path, help="artifact root (queue and disk check)")
+    p.add_argument("--root", type=folder_path, help="artifact root (queue and disk check)")
     p.add_argument("--assets-root", type=Path, help="where asset paths point")
-    p.add_argument("--workflows-dir", type=Path, help=WORKFLOWS_DIR_HELP)
+    # A folder named by hand must be there; the default one missing is a check that fails.
+    p.add_argument("--workflows-dir", type=existing_folder, help=WORKFLOWS_DIR_HELP)
     p.add_argument("--min-free-gb", type=float, default=50.0, help="disk free needed (GiB)")
 
 
 def command(args: argparse.Namespace) -> int:
-    urls = args.comfy_url or [
-        u.strip() for u in os.environ.get("COMFYUI_URL", DEFAULT_URL).split(",") if u.strip()
-    ]
+    if args.comfy_url:
+        urls = [http_url("--comfy-url", u) for u in args.comfy_url]
+    else:
+        env = os.environ.get("COMFYUI_URL", DEFAULT_URL)
+        urls = [http_url("$COMFYUI_URL", u.strip()) for u in env.split(",") if u.strip()]
     root = args.root or default_root()
     intake = intake_from(args)
     registry = intake.registry()

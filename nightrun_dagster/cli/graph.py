@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.jobs import intake_for
+from nightrun_dagster.cli.user_input import os_reason
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import Expansion, expand_job
 from nightrun_dagster.intake.planned import GRAPH_ERRORS, params_graph, planned_graph
@@ -58,9 +59,12 @@ def command(args: argparse.Namespace) -> int:
         try:
             index = json.loads(job_dir.variants_index.read_bytes())
             ids = [str(v) for v in index["variants"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(f"{args.file}: cannot read {job_dir.variants_index}: {exc!r}", file=sys.stderr)
-            return EXIT_JOB
+        except OSError as exc:
+            return plan_unreadable(args.file, job_dir, f"cannot read: {os_reason(exc)}")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return plan_unreadable(args.file, job_dir, f"not valid JSON ({exc})")
+        except (KeyError, TypeError):
+            return plan_unreadable(args.file, job_dir, "no 'variants' list of variant ids")
         planned_mode = index.get("mode")
         if not args.mode or args.mode == planned_mode:
             return from_plan(args, found, job_dir, intake, night, ids)
@@ -144,6 +148,11 @@ def from_plan(
             return EXIT_JOB
         lines.append(graph_line(vid, graph))
     return write_lines(lines)
+
+
+def plan_unreadable(file: Path, job_dir: JobDir, reason: str) -> int:
+    print(f"{file}: the night's plan {job_dir.variants_index}: {reason}", file=sys.stderr)
+    return EXIT_JOB
 
 
 def graph_line(variant_id: str, graph: dict[str, Any]) -> str:

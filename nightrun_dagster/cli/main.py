@@ -22,6 +22,13 @@ from nightrun_dagster.cli import (
     template,
 )
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
+from nightrun_dagster.cli.user_input import (
+    existing_folder,
+    folder_path,
+    nonnegative_int,
+    positive_int,
+    run_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     def paths(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--root",
-            type=Path,
+            type=folder_path,
             help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
         )
         p.add_argument(
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--night", help="night as YYYY-MM-DD (default: tonight)")
     p.add_argument("--json", action="store_true", help="print every variant as JSON")
-    p.add_argument("--preview", type=int, default=20, help="rows in the preview table")
+    p.add_argument("--preview", type=nonnegative_int, default=20, help="rows in the preview table")
     p.set_defaults(func=jobs.expand_command)
 
     p = sub.add_parser("graph", help="print the graphs the render loop would send for a job")
@@ -102,12 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure speed; --json for one JSON object")
     bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     b = bench_sub.add_parser("expand", help="expand a large job and write every params.json")
-    b.add_argument("--variants", type=int, default=10_000, help="variants to expand")
+    b.add_argument("--variants", type=positive_int, default=10_000, help="variants to expand")
     b.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
-    b.add_argument("--dir", type=Path, help="where to write (default: the system temp folder)")
+    b.add_argument(
+        "--dir", type=existing_folder, help="where to write (default: the system temp folder)"
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench.bench_expand_command)
-    b = bench_sub.add_parser("render", help="GPU duty cycle of the render loop (emulator)")
+    b = bench_sub.add_parser(
+        "render", help="GPU duty cycle of the render loop (--comfy-url, else the emulator)"
+    )
     bench_render.add_arguments(b)
     b.set_defaults(func=bench_render.command)
     b = bench_sub.add_parser("score", help="images per second scored, with and without OCR")
@@ -119,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code = int(args.func(args) or 0)
+        code = run_command(args.func, args)
         sys.stdout.flush()
     except BrokenPipeError:
         # A reader that stopped early (`| head`) is not an error; keep Python from complaining

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
+from nightrun_dagster.cli.user_input import folder_path, run_command
 from nightrun_dagster.intake.assets import asset_root_candidates, assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.scoring.context import context_from_job, job_ui_assets
@@ -46,8 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
     p.add_argument("--detail", action="store_true", help="with --json: every raw measurement")
     p.add_argument("--no-ocr", action="store_true", help="skip OCR (the text component)")
-    p.add_argument("--cache-dir", type=Path, help="keep OCR results here for the next run")
-    p.add_argument("--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT)")
+    p.add_argument("--cache-dir", type=folder_path, help="keep OCR results here for the next run")
+    p.add_argument("--root", type=folder_path, help="artifact root (default $NIGHTRUN_ROOT)")
     p.add_argument(
         "--assets-root",
         type=Path,
@@ -121,6 +122,10 @@ def _table(docs: list[dict[str, Any]]) -> None:
         )
 
 
+def not_a_file(path: Path) -> str:
+    return "is a folder, not a file" if path.is_dir() else "no such file"
+
+
 def command(args: argparse.Namespace) -> int:
     intake = _intake(args)
     try:
@@ -133,7 +138,7 @@ def command(args: argparse.Namespace) -> int:
     mask = args.mask or (job_mask if args.base_ui is None else None)
     for label, path in (("--base-ui", base_ui), ("--mask", mask)):
         if path is not None and not path.is_file():
-            print(f"{label}: {path}: no such file", file=sys.stderr)
+            print(f"{label}: {path}: {not_a_file(path)}", file=sys.stderr)
             return EXIT_CANNOT_RUN
     if mask is not None and base_ui is None:
         print("--mask needs --base-ui (or a job with base_ui_screens)", file=sys.stderr)
@@ -146,7 +151,7 @@ def command(args: argparse.Namespace) -> int:
     cache = OcrCache(args.cache_dir) if args.cache_dir is not None else None
     missing = [p for p in args.images if not p.is_file()]
     for path in missing:
-        print(f"{path}: no such file", file=sys.stderr)
+        print(f"{path}: {not_a_file(path)}", file=sys.stderr)
     present = [p for p in args.images if p.is_file()]
     try:
         docs = score_files(present, ctx, ocr_cache=cache, ocr=not args.no_ocr, record_errors=True)
@@ -157,7 +162,7 @@ def command(args: argparse.Namespace) -> int:
     for doc in docs:
         if doc.get("error"):
             failed = True
-            print(f"{doc['file']}: {doc['error']}", file=sys.stderr)
+            print(doc["error"], file=sys.stderr)  # it names the file
     if args.json:
         by_path = {doc["file"]: doc for doc in docs}
         for path in args.images:
@@ -174,7 +179,7 @@ def command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nightrun score")
     add_arguments(parser)
-    return command(parser.parse_args(argv))
+    return run_command(command, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
+from nightrun_dagster.cli.user_input import os_reason
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.emulator.catalogue import real_catalogue
 from nightrun_dagster.comfy.errors import ComfyError
@@ -220,8 +221,12 @@ def _write(target: Path, doc: dict[str, Any]) -> None:
             load_template(trial)
         except TemplateError as exc:
             raise TemplateImportError(f"the template would not load: {exc.reason}") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, data)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        where = exc.filename or target
+        raise TemplateImportError(f"{where}: cannot write the template: {os_reason(exc)}") from exc
 
 
 def _print_report(report: ImportReport) -> None:

@@ -251,17 +251,26 @@ def read_latch(root: Path) -> Latch | None:
         return None
     except ValueError:
         # An unreadable latch still means "stopped": never run through a breaker by accident.
-        return Latch("unknown", f"{path} is unreadable", 0, 0, None, None, "?")
-    return Latch(
-        breaker=str(data.get("breaker", "unknown")),
-        reason=str(data.get("reason", "")),
-        value=float(data.get("value", 0)),
-        threshold=float(data.get("threshold", 0)),
-        night=data.get("night"),
-        job=data.get("job"),
-        tripped_at=str(data.get("tripped_at", "?")),
-        extra=dict(data.get("extra") or {}),
-    )
+        return _unreadable_latch(path)
+    if not isinstance(data, dict):
+        return _unreadable_latch(path)
+    try:
+        return Latch(
+            breaker=str(data.get("breaker", "unknown")),
+            reason=str(data.get("reason", "")),
+            value=float(data.get("value", 0)),
+            threshold=float(data.get("threshold", 0)),
+            night=data.get("night"),
+            job=data.get("job"),
+            tripped_at=str(data.get("tripped_at", "?")),
+            extra=dict(data.get("extra") or {}),
+        )
+    except (TypeError, ValueError):  # JSON of the wrong shape: as unreadable, still stopped
+        return _unreadable_latch(path)
+
+
+def _unreadable_latch(path: Path) -> Latch:
+    return Latch("unknown", f"{path} is unreadable", 0, 0, None, None, "?")
 
 
 def latch(
