@@ -21,7 +21,6 @@ import random
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import qmc
 
 _SOBOL_ROUNDS = 4
 
@@ -58,6 +57,10 @@ def select_indices(
         chosen.add(mixed_radix_index([p[r % len(p)] for p in perms], radices))
 
     varying = [i for i, n in enumerate(radices) if n > 1]
+    # Imported here: scipy.stats takes seconds to import and every `nightrun` command would
+    # pay for it, while only a down-selection needs it.
+    from scipy.stats import qmc
+
     sobol = qmc.Sobol(d=len(varying), scramble=True, seed=seed % 2**32)
     sizes = np.array([radices[i] for i in varying])
     place = np.array([math.prod(radices[i + 1 :]) for i in varying], dtype=np.int64)
