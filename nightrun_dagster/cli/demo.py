@@ -7,11 +7,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.cli.user_input import existing_folder, folder_path
 from nightrun_dagster.ops.night import (
     FIRST_NIGHT,
     TIMEZONE,
@@ -32,15 +34,18 @@ SCHEMA_FILE = "creative_job.schema.json"
 EXIT_BAD_ARGUMENT = 2  # argparse's code for a bad argument
 EXIT_BAD_NIGHT = EXIT_BAD_ARGUMENT
 EXIT_NIGHT_FAILED = 1  # a run of the night failed (the summary says which)
+APPROVALS_AT = time(7, 45)  # the demo's taps on Telegram, between the review and the hard stop
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--root", type=Path, help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)"
+        "--root",
+        type=folder_path,
+        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
     )
     p.add_argument(
         "--home",
-        type=Path,
+        type=folder_path,
         help="DAGSTER_HOME for the demo's instance (default <root>/dagster_home, SQLite)",
     )
     p.add_argument(
@@ -48,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="night as YYYY-MM-DD, one that has begun (default: tonight once its 22:45 warm-up "
         "has begun, else last night)",
     )
-    p.add_argument("--jobs", type=Path, default=EXAMPLES, help="folder of job files to queue")
+    p.add_argument(
+        "--jobs", type=existing_folder, default=EXAMPLES, help="folder of job files to queue"
+    )
     p.add_argument(
         "--workflows-dir",
         type=Path,
@@ -67,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--mode",
         choices=["exploration", "exploitation", "maintenance"],
         help="run mode (default: the night's weekday mode; a Sunday renders in exploration)",
+    )
+    p.add_argument(
+        "--keep-emulator-output",
+        action="store_true",
+        help="keep the emulator's own files (its output/, input/ and temp/, about 300 MB for a "
+        "whole night) in <root>/comfy-sim instead of removing them at the end",
     )
 
 
@@ -170,10 +183,14 @@ def demo_command(args: argparse.Namespace) -> int:
             "it in exploration mode (--mode maintenance to see maintenance instead)"
         )
     with comfyui_for_demo(args, root) as url:
-        print(f"[demo] ComfyUI        {url}")
+        print(f"[demo] ComfyUI        {url}", flush=True)
         summary = run_night(root, night, url, args.max_renders, mode)
-    for line in summary["timeline"]:
-        print(f"[demo] {line}")
+    if not args.comfy_url:
+        print(
+            f"[demo] emulator files kept in {root / 'comfy-sim'}"
+            if args.keep_emulator_output
+            else "[demo] emulator files removed (--keep-emulator-output keeps them)"
+        )
     print(f"[demo] night {night}, mode {summary['mode']}")
     for key, count in summary["variants"].items():
         r = summary["renders"].get(key, {})
@@ -204,22 +221,30 @@ def demo_command(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def comfyui_for_demo(args: argparse.Namespace, root: Path) -> Iterator[str]:
-    """The given ComfyUI URL, or an emulator on loopback for the length of the demo."""
+    """The given ComfyUI URL, or an emulator on loopback for the length of the demo. The
+    emulator's own files (what it "rendered" and was sent; the night keeps its copies under
+    runs/) live in a temporary folder of the root, removed at the end unless kept."""
     if args.comfy_url:
         yield args.comfy_url
         return
     from nightrun_dagster.comfy.emulator import EmulatorConfig, EmulatorServer
 
-    sim = root / "comfy-sim"
-    config = EmulatorConfig(
-        render_ms=args.render_ms,
-        output_dir=sim / "output",
-        input_dir=sim / "input",
-        temp_dir=sim / "temp",
-        models=demo_models(root),
-    )
-    with EmulatorServer(config).start() as server:
-        yield server.url
+    with contextlib.ExitStack() as stack:
+        if args.keep_emulator_output:
+            sim = root / "comfy-sim"
+        else:
+            sim = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix=".comfy-sim-", dir=root))
+            )
+        config = EmulatorConfig(
+            render_ms=args.render_ms,
+            output_dir=sim / "output",
+            input_dir=sim / "input",
+            temp_dir=sim / "temp",
+            models=demo_models(root),
+        )
+        with EmulatorServer(config).start() as server:
+            yield server.url
 
 
 def demo_models(root: Path) -> dict[str, list[str]]:
@@ -258,7 +283,8 @@ def run_night(
 
 
 class DemoNight:
-    """One night of the real schedules and assets, run in this process on Dagster's SQLite."""
+    """One night of the real schedules and the code location's named jobs, run in this process
+    on Dagster's SQLite; each tick and run is printed as it happens."""
 
     def __init__(
         self,
@@ -270,6 +296,7 @@ class DemoNight:
     ) -> None:
         import dagster as dg  # here, not at the top: `nightrun validate` should start fast
 
+        from nightrun_dagster.cli.demo_runs import Launcher, code_location
         from nightrun_dagster.definitions import build_defs
         from nightrun_dagster.defs.breakers import BreakersResource
         from nightrun_dagster.defs.resources import (
@@ -290,53 +317,46 @@ class DemoNight:
             "telegram": TelegramResource(),  # off: the demo approves from the command line
         }
         self.instance = dg.DagsterInstance.get()
-        self.defs = build_defs(root, comfy_url)
-        self.log: list[str] = []
+        location = build_defs(root, comfy_url)
+        # The code location's assets, jobs, schedules and sensors with the demo's resources;
+        # runs execute in this process, one step after another.
+        self.defs = dg.Definitions(
+            assets=location.assets,
+            jobs=location.jobs,
+            schedules=location.schedules,
+            sensors=location.sensors,
+            resources=self.resources,
+            executor=dg.in_process_executor,
+        )
+        self.launcher = Launcher(self.defs, self.instance, code_location())
         self.failed: list[str] = []  # "<job> <partition>: <why>", one per failed run
         self.results: dict[str, dict[str, dict[str, Any]]] = {}  # job key -> asset -> metadata
 
-    def assets_of(self, job_name: str) -> list[Any]:
-        """The assets the code location's job of that name materializes."""
-        keys = self.defs.get_job_def(job_name).asset_layer.executable_asset_keys
-        return [a for a in self.defs.assets or [] if a.key in keys]
+    def say(self, line: str) -> None:
+        """One line of the night's timeline, printed now (Dagster's own log goes to stderr)."""
+        print(f"[demo] {line}", flush=True)
 
-    def materialize(self, job_name: str, partition_key: Any, tags: dict[str, str]) -> str:
-        """Run one requested run; returns the partition's job key (or the night)."""
-        from nightrun_dagster.defs.tags import STOP_AT_TAG
+    def execute(self, run: Any) -> None:
+        """Run a requested run of a named job, saying when it starts and ends."""
+        from dagster._core.storage.tags import MULTIDIMENSIONAL_PARTITION_PREFIX, PARTITION_NAME_TAG
 
-        dg = self.dg
-        # The demo's clock is simulated: a stop time from the schedule means nothing here.
-        tags = {k: v for k, v in tags.items() if k != STOP_AT_TAG}
-        assets = self.assets_of(job_name)
-        result = dg.materialize(
-            assets,
-            instance=self.instance,
-            partition_key=partition_key,
-            resources=self.resources,
-            run_config=QUIET,
-            tags=tags,
-            raise_on_error=False,
-        )
-        key = (
-            partition_key.keys_by_dimension["job"]
-            if isinstance(partition_key, dg.MultiPartitionKey)
-            else str(partition_key)
-        )
-        done = self.results.setdefault(key, {})
-        for a in assets:
-            name = a.key.to_user_string()
-            events = result.asset_materializations_for_node(name)
-            if events:
-                done[name] = {k: v.value for k, v in events[0].metadata.items()}
-        if not result.success:
-            step = next((e for e in result.all_events if e.is_step_failure), None)
-            failure = step_failure(step) if step is not None else "failed"
-            self.log.append(f"  {job_name} {key}: FAILED ({failure})")
-            self.failed.append(f"{job_name} {key}: {failure}")
-        return key
+        tags, job_name = run.tags, run.job_name
+        key = tags.get(f"{MULTIDIMENSIONAL_PARTITION_PREFIX}job") or tags[PARTITION_NAME_TAG]
+        self.say(f"  {wall_clock()} {job_name} {key} started (run {run.run_id[:8]})")
+        done = self.launcher.execute(run)
+        self.results.setdefault(key, {}).update(done.metadata)
+        took = f"{done.seconds:.1f} s"
+        if done.success:
+            self.say(f"  {wall_clock()} {job_name} {key} succeeded in {took}")
+            return
+        failure = step_failure(done.failure) if done.failure is not None else "failed"
+        self.say(f"  {wall_clock()} {job_name} {key} FAILED in {took} ({failure})")
+        self.failed.append(f"{job_name} {key}: {failure}")
 
     def tick(self, schedule: Any, clock: str) -> None:
-        from nightrun_dagster.ops.night import at
+        """Evaluate the schedule at its time of the night, record its tick and run what it asks
+        for, with the tags the daemon would give those runs."""
+        from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULED_EXECUTION_TIME_TAG
 
         dg = self.dg
         when = at(self.night, time.fromisoformat(clock))
@@ -349,16 +369,23 @@ class DemoNight:
             data = schedule.evaluate_tick(ctx)
         requests = data.run_requests or []
         if not requests:
-            self.log.append(f"{clock} {schedule.name}: skipped ({data.skip_message})")
+            skipped = data.skip_message or "no runs requested"
+            self.launcher.record_tick(schedule.name, when, [], skipped=skipped)
+            self.say(f"{clock} {schedule.name}: skipped ({skipped})")
             return
-        self.log.append(f"{clock} {schedule.name}: {len(requests)} run(s)")
+        now = datetime.now(TZ)
+        runs = []
         for request in requests:
-            partition = request.partition_key
-            if isinstance(partition, str) and "|" in partition:
-                job, night = partition.split("|")
-                partition = dg.MultiPartitionKey({"night": night, "job": job})
-            key = self.materialize(schedule.job_name, partition, dict(request.tags))
-            self.log.append(f"  {schedule.job_name} {key}")
+            tags = rebase_stop_at(dict(request.tags), when, now)
+            tags[SCHEDULED_EXECUTION_TIME_TAG] = when.astimezone(UTC).isoformat()
+            if request.run_key:
+                tags[RUN_KEY_TAG] = request.run_key
+            runs.append(self.launcher.create(schedule.job_name, tags, run_config=QUIET))
+        # As the daemon: the tick submits every run it asked for, and they run in turn.
+        self.launcher.record_tick(schedule.name, when, runs)
+        self.say(f"{clock} {schedule.name}: {len(requests)} run(s)")
+        for run in runs:
+            self.execute(run)
 
     def sense_queue(self) -> None:
         from nightrun_dagster.defs.partitions import job_partitions
@@ -376,28 +403,68 @@ class DemoNight:
 
     def approve_top_picks(self) -> None:
         """A person would tap ✅ on Telegram; the demo runs `nightrun approve` for each job's top
-        pick, then builds approvals and publish packages as the approval sensor would."""
+        pick, then the approval sensor's tick asks for an approve_jobs run per decided job."""
         from nightrun_dagster.cli.main import main as nightrun
-        from nightrun_dagster.defs.partitions import night_job_key
 
+        decided = []
         for job_dir in sorted((self.root / "runs" / self.night).glob("job_*")):
             short = job_dir / "selection" / "shortlisted.json"
             if not short.is_file():
                 continue
             picks = json.loads(short.read_bytes())["picks"]
+            if not picks:
+                continue
             key = job_dir.name.removeprefix("job_")
-            if picks:
-                target = f"{self.night}/{key}/{picks[0]['variant_id']}"
-                with (
-                    contextlib.redirect_stdout(io.StringIO()),
-                    contextlib.redirect_stderr(io.StringIO()),
-                ):
-                    code = nightrun(["approve", target, "--by", "demo", "--root", str(self.root)])
-                self.log.append(
-                    f"  nightrun approve {target}: "
-                    + ("approved" if code == 0 else "already decided")
-                )
-            self.materialize("approve_jobs", night_job_key(self.night, key), {})
+            target = f"{self.night}/{key}/{picks[0]['variant_id']}"
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                code = nightrun(["approve", target, "--by", "demo", "--root", str(self.root)])
+            self.say(
+                f"  nightrun approve {target}: " + ("approved" if code == 0 else "already decided")
+            )
+            decided.append(key)
+        runs = [
+            self.launcher.create("approve_jobs", self.approval_tags(key), run_config=QUIET)
+            for key in decided
+        ]
+        skipped = None if runs else "no job has a pick to decide on"
+        when = at(self.night, APPROVALS_AT)
+        self.launcher.record_tick("approval_sensor", when, runs, sensor=True, skipped=skipped)
+        said = f"skipped ({skipped})" if skipped else f"{len(runs)} run(s)"
+        self.say(f"{APPROVALS_AT:%H:%M} approval_sensor: {said}")
+        for run in runs:
+            self.execute(run)
+
+    def approval_tags(self, key: str) -> dict[str, str]:
+        """The tags of the approval sensor's run for a job: its partition and run key."""
+        import hashlib
+
+        from dagster._core.storage.tags import RUN_KEY_TAG
+
+        from nightrun_dagster.defs.partitions import night_job_key
+        from nightrun_dagster.defs.sensors import approval_sensor
+        from nightrun_dagster.telegram import ledger
+
+        dg = self.dg
+        decisions = ledger.decisions_path(ledger.job_dir_for(self.root / "runs", self.night, key))
+        # The sensor's run key: the ledger's state ("empty" for a job nobody decided on).
+        try:
+            state = hashlib.sha256(decisions.read_bytes()).hexdigest()[:16]
+        except FileNotFoundError:
+            state = "empty"
+        request = dg.RunRequest(
+            partition_key=night_job_key(self.night, key),
+            run_key=f"approvals:{self.night}:{key}:{state}",
+        ).with_resolved_tags_and_config(
+            self.defs.resolve_job_def("approve_jobs"), [], self.instance
+        )
+        return {
+            **request.tags,
+            **dg.DagsterRun.tags_for_sensor(approval_sensor),
+            RUN_KEY_TAG: str(request.run_key),
+        }
 
     def run(self) -> dict:
         from nightrun_dagster.defs.schedules import (
@@ -425,7 +492,7 @@ class DemoNight:
         self.tick(images_resume_schedule, "03:00")
         self.tick(cool_down_schedule, "07:30")
         self.tick(review_schedule, "07:30")
-        self.log.append("07:45 approvals (as if tapped on Telegram)")
+        self.say(f"{APPROVALS_AT:%H:%M} approvals (as if tapped on Telegram)")
         self.approve_top_picks()
         self.tick(hard_stop_schedule, "08:00")
         return self.summary(rejected)
@@ -455,11 +522,28 @@ class DemoNight:
             "renders": rendered,
             "rejected": rejected,
             "contact_sheet": night.get("night_summary", {}).get("contact_sheet", "–"),
-            "timeline": self.log,
             "failed_runs": self.failed,
             "left": night.get("night_close", {}).get("left", 0),
             "cut_short": night.get("night_summary", {}).get("cut_short"),
         }
+
+
+def wall_clock() -> str:
+    """The real time of a run starting or ending, as Dagster's own log lines show it."""
+    return datetime.now().astimezone().strftime("%H:%M:%S")
+
+
+def rebase_stop_at(tags: dict[str, str], tick: datetime, now: datetime) -> dict[str, str]:
+    """The schedule's tags with its stop time moved onto the demo's clock: a night played now
+    stops submitting as long after its run starts as the schedule's stop is after its tick
+    (window 23:00 → 01:00: two hours from now), not at a time that may have passed."""
+    from nightrun_dagster.defs.tags import STOP_AT_TAG
+
+    raw = tags.get(STOP_AT_TAG)
+    if not raw:
+        return tags
+    stop = now + (datetime.fromisoformat(raw) - tick)
+    return {**tags, STOP_AT_TAG: stop.astimezone(TZ).isoformat(timespec="seconds")}
 
 
 def blocked_reason(planned: Any, blocked_file: Path) -> str | None:

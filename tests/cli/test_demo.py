@@ -1,6 +1,7 @@
 """`nightrun demo`: queues the example jobs, plans and renders a night (emulator, SQLite)."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,143 @@ from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import PROMPT
 
 REPO_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+
+
+def run_live(cmd: list[str], stderr: Path) -> tuple[subprocess.CompletedProcess[str], list]:
+    """Run the demo, reading its stdout line by line as it comes: each line with whether the
+    demo was still running when it arrived."""
+    arrived = []
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            arrived.append((line.rstrip("\n"), proc.poll() is None))
+        code = proc.wait(timeout=600)
+    out = "\n".join(line for line, _ in arrived) + "\n"
+    return subprocess.CompletedProcess(cmd, code, out, stderr.read_text()), arrived
+
+
+# The runs of a demo night, in order, as the daemon would start them: job, partition (the
+# job key, else the night), what requested it, its phase tag, and its run key's prefix.
+NIGHT_RUNS = [
+    ("plan_night", "2026-02-10", "warmup_schedule", "warm-up", "warmup:"),
+    ("night_jobs", "verde-yerba-static-2026-02", "window_schedule", "window", "window:"),
+    ("night_jobs", "mitienda-checkout-ui-2026-02", "window_schedule", "window", "window:"),
+    ("night_jobs", "verde-teaser-reel-2026-02", "video_slice_schedule", "video-slice", "video:"),
+    ("cool_down", "2026-02-10", "cool_down_schedule", "cool-down", "cool-down:"),
+    ("approve_jobs", "mitienda-checkout-ui-2026-02", "approval_sensor", None, "approvals:"),
+    ("approve_jobs", "verde-teaser-reel-2026-02", "approval_sensor", None, "approvals:"),
+    ("approve_jobs", "verde-yerba-static-2026-02", "approval_sensor", None, "approvals:"),
+    ("close_night", "2026-02-10", "hard_stop_schedule", "hard-stop", "hard-stop:"),
+]
+TICKS = {  # the simulated time each schedule ticked, Buenos Aires
+    "warmup_schedule": "2026-02-10T22:45:00-03:00",
+    "window_schedule": "2026-02-10T23:00:00-03:00",
+    "video_slice_schedule": "2026-02-11T01:00:00-03:00",
+    "cool_down_schedule": "2026-02-11T07:30:00-03:00",
+    "hard_stop_schedule": "2026-02-11T08:00:00-03:00",
+}
+WINDOW_HOURS = {"window_schedule": 2, "video_slice_schedule": 2}  # 23:00 → 01:00, 01:00 → 03:00
+
+
+def assert_runs_are_the_daemons_night(instance: dg.DagsterInstance) -> None:
+    """Every run belongs to a named job of the workspace's code location, so the UI's Jobs page
+    and Overview timeline list it, with the partition and tags its schedule or sensor gives."""
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    (location,) = location_origins_from_yaml_paths([str(workspace)])
+    label = f"__repository__@{location.location_name}"
+    runs = list(reversed(instance.get_runs()))
+    assert [r.job_name for r in runs] == [job for job, *_ in NIGHT_RUNS]
+    for run, (_job, partition, source, phase, run_key) in zip(runs, NIGHT_RUNS, strict=True):
+        tags = run.tags
+        assert run.status == dg.DagsterRunStatus.SUCCESS, run.job_name
+        assert run.remote_job_origin is not None
+        assert run.remote_job_origin.repository_origin.get_label() == label
+        key = tags.get("dagster/partition/job", tags["dagster/partition"])
+        assert key == partition, tags
+        if partition != "2026-02-10":
+            assert tags["dagster/partition/night"] == "2026-02-10"
+            assert tags["dagster/partition"] == f"{partition}|2026-02-10"
+        assert tags["dagster/run_key"].startswith(run_key), tags
+        if source == "approval_sensor":
+            assert tags["dagster/sensor_name"] == source
+            continue
+        assert tags["dagster/schedule_name"] == source
+        assert tags["nightrun/mode"] == "exploration" and tags["nightrun/phase"] == phase
+        tick = datetime.fromisoformat(TICKS[source])
+        assert datetime.fromisoformat(tags[".dagster/scheduled_execution_time"]) == tick
+        if source in WINDOW_HOURS:
+            # The schedule's stop time, as far after the run's start as it is after the tick.
+            stop = datetime.fromisoformat(tags["nightrun/stop_at"])
+            created = datetime.fromtimestamp(
+                instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp(), TZ
+            )
+            assert timedelta(hours=WINDOW_HOURS[source]) - (stop - created) < timedelta(minutes=5)
+            assert tags["dagster/priority"].isdigit()
+        else:
+            assert "nightrun/stop_at" not in tags
+    assert_the_ui_lists_them(instance, location.location_name)
+
+
+# What the UI asks Dagster's GraphQL API: every run with its code location (the Overview
+# timeline draws only runs that have one), and a job's runs (its page on the Jobs tab).
+RUNS_QUERY = "{ runsOrError { ... on Runs { results { pipelineName repositoryOrigin { "
+RUNS_QUERY += "repositoryName repositoryLocationName } } } } }"
+JOB_RUNS_QUERY = """query ($job: String!, $location: String!) {
+  pipelineOrError(params: {pipelineName: $job, repositoryName: "__repository__",
+                           repositoryLocationName: $location}) {
+    ... on Pipeline { runs { pipelineName } } } }"""
+TICKS_QUERY = """query ($name: String!, $location: String!) {
+  scheduleOrError(scheduleSelector: {scheduleName: $name, repositoryName: "__repository__",
+                                     repositoryLocationName: $location}) {
+    ... on Schedule { scheduleState { ticks { status timestamp runIds skipReason } } } } }"""
+SENSOR_TICKS_QUERY = """query ($name: String!, $location: String!) {
+  sensorOrError(sensorSelector: {sensorName: $name, repositoryName: "__repository__",
+                                 repositoryLocationName: $location}) {
+    ... on Sensor { sensorState { ticks { status timestamp runIds } } } } }"""
+
+
+def assert_the_ui_lists_them(instance: dg.DagsterInstance, location: str) -> None:
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace)])) as process:
+        ctx = process.create_request_context()
+        runs = execute_dagster_graphql(ctx, RUNS_QUERY).data["runsOrError"]["results"]
+        origin = {"repositoryName": "__repository__", "repositoryLocationName": location}
+        assert [r["repositoryOrigin"] for r in runs] == [origin] * len(NIGHT_RUNS)
+        for job in {job for job, *_ in NIGHT_RUNS}:
+            found = execute_dagster_graphql(
+                ctx, JOB_RUNS_QUERY, variables={"job": job, "location": location}
+            ).data["pipelineOrError"]["runs"]
+            assert len(found) == sum(j == job for j, *_ in NIGHT_RUNS), job
+        # Each schedule's tick history: its tick at its time of the night, and the runs it
+        # asked for (or why it skipped); the approval sensor's tick with the approve runs.
+        run_ids = {r.run_id: r.job_name for r in instance.get_runs()}
+        for name, when in TICKS.items():
+            data = execute_dagster_graphql(
+                ctx, TICKS_QUERY, variables={"name": name, "location": location}
+            ).data
+            (tick,) = data["scheduleOrError"]["scheduleState"]["ticks"]
+            assert tick["status"] == "SUCCESS"
+            assert tick["timestamp"] == datetime.fromisoformat(when).timestamp()
+            asked = [job for job, _, source, *_ in NIGHT_RUNS if source == name]
+            assert [run_ids[i] for i in tick["runIds"]] == asked, name
+        data = execute_dagster_graphql(
+            ctx, TICKS_QUERY, variables={"name": "maintenance_schedule", "location": location}
+        ).data
+        (tick,) = data["scheduleOrError"]["scheduleState"]["ticks"]
+        assert tick["status"] == "SKIPPED" and "maintenance runs on Sunday" in tick["skipReason"]
+        data = execute_dagster_graphql(
+            ctx, SENSOR_TICKS_QUERY, variables={"name": "approval_sensor", "location": location}
+        ).data
+        (tick,) = data["sensorOrError"]["sensorState"]["ticks"]
+        assert tick["timestamp"] == datetime.fromisoformat("2026-02-11T07:45:00-03:00").timestamp()
+        assert [run_ids[i] for i in tick["runIds"]] == ["approve_jobs"] * 3
 
 
 def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> None:
@@ -34,7 +172,7 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
         "--max-renders",
         "24",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    proc, arrived = run_live(cmd, tmp_path / "stderr.txt")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "night 2026-02-10, mode exploration" in proc.stdout
     # The real schedules, evaluated at their times, drove the night.
@@ -44,6 +182,7 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
         "23:00 maintenance_schedule: skipped",
         "01:00 video_slice_schedule: 1 run(s)",
         "07:30 cool_down_schedule: 1 run(s)",
+        "07:45 approval_sensor: 3 run(s)",
         "08:00 hard_stop_schedule: 1 run(s)",
     ):
         assert f"[demo] {line}" in proc.stdout, line
@@ -72,6 +211,23 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
     assert closed["left_for_next_night"] == {} and len(closed["jobs"]) == 3
     sheet = night / "contact_sheet.html"
     assert f"contact sheet  {sheet.as_uri()}" in proc.stdout and sheet.is_file()
+    # The timeline is printed as the night goes: each tick and run start and end, with time.
+    timeline = [line for line, _ in arrived]
+    started = next(i for i, x in enumerate(timeline) if " plan_night 2026-02-10 started (run " in x)
+    assert timeline[started - 1] == "[demo] 22:45 warmup_schedule: 1 run(s)"
+    assert re.fullmatch(
+        r"\[demo\]   \d\d:\d\d:\d\d plan_night 2026-02-10 succeeded in \d+\.\d s",
+        timeline[started + 1],
+    )
+    assert arrived[started + 1][1], "the run's end was printed only once the demo had ended"
+    # Scoring says how far it is and how long it has left, as rendering does.
+    assert re.search(r"scores \d+/\d+ \(\d+\.\d/s\), ETA \d+\.\d min", proc.stderr)
+    assert re.search(r"scores (\d+)/\1 in \d+ s", proc.stderr)
+    # No warning of ours or of Dagster's about how the demo uses it.
+    assert "Warning" not in proc.stdout + proc.stderr, proc.stderr[:3000]
+    # The emulator's own files were temporary.
+    assert "[demo] emulator files removed (--keep-emulator-output keeps them)" in proc.stdout
+    assert not (root / "comfy-sim").exists() and not list(root.glob(".comfy-sim-*"))
     # the lineage is in the demo's SQLite instance, where `dagster dev` will show it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert "sqlite" in type(instance.run_storage).__name__.lower()
@@ -79,6 +235,7 @@ def test_demo_plans_and_renders_the_night_for_every_example(tmp_path: Path) -> N
         assert len(parts) == 3
         assert instance.get_materialized_partitions(dg.AssetKey("renders")) == parts
         assert instance.get_materialized_partitions(dg.AssetKey("night_plan")) == {"2026-02-10"}
+        assert_runs_are_the_daemons_night(instance)
     # a second run changes nothing and still succeeds
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-4000:]
@@ -150,10 +307,13 @@ def test_a_job_without_product_images_goes_from_queue_to_publish_package(tmp_pat
     root = tmp_path / "root"
     cmd = [sys.executable, "-m", "nightrun_dagster.cli.main", "demo", "--root", str(root)]
     cmd += ["--home", str(tmp_path / "home"), "--night", "2026-02-10", "--jobs", str(jobs)]
-    cmd += ["--max-renders", "4"]
+    cmd += ["--max-renders", "4", "--keep-emulator-output"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "rejected" not in proc.stdout
+    # Asked to, the demo keeps the emulator's own files: the 4 renders and their previews.
+    assert f"[demo] emulator files kept in {root / 'comfy-sim'}" in proc.stdout
+    assert len(list((root / "comfy-sim" / "output").rglob("*.png"))) >= 4
     assert "sin-producto: 4 variants, 4 rendered, 0 failed, " in proc.stdout, proc.stdout
     assert "1 packaged" in proc.stdout.split("sin-producto:")[1].splitlines()[0]
     job_dir = root / "runs" / "2026-02-10" / "job_sin-producto"

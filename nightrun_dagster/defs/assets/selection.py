@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from nightrun_dagster.ops.closing import cut_short, cut_short_line, job_cut_shor
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.scoring.context import context_from_job
 from nightrun_dagster.scoring.pool import score_variants
+from nightrun_dagster.scoring.progress import ScoreProgress
 from nightrun_dagster.selection.job import write_shortlist
 from nightrun_dagster.selection.report import distribution_png, scores_frame, write_csv
 from nightrun_dagster.selection.shortlist import DEFAULT_K, DEFAULT_N
@@ -90,20 +90,13 @@ def scores(
         for v in ids
         if (json.loads(job_dir.params(v).read_bytes()).get("render") or {}).get("status") == "ok"
     ]
-    last = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        if done == total or time.monotonic() - last[0] > 10:
-            last[0] = time.monotonic()
-            context.log.info(f"scores {done}/{total}")
-
     score_variants(
         rendered,
         ctx,
         workers=config.workers,
         force=config.force,
         cache_dir=nightrun.tree().root / "cache" / "ocr",
-        on_progress=progress,
+        on_progress=ScoreProgress(context.log.info),
     )
     frame = scores_frame(job_dir, ids)
     write_csv(frame, job_dir.selection / "scores.csv")
