@@ -154,7 +154,7 @@ def test_job_text_cannot_escape_the_page(sample_night, injection) -> None:
     assert injection not in html
     assert "<b>#12</b>" not in html
     assert html.count("</script>") == 2  # the data block's and the script's own
-    assert "<h1>Promo &quot;Café&quot; &lt;b&gt;#12&lt;/b&gt;</h1>" in html
+    assert "<h1>Promo &#34;Café&#34; &lt;b&gt;#12&lt;/b&gt;</h1>" in html
     data = _embedded(html)
     prompts = {r["id"]: r["prompt"] for r in data["rows"]}
     assert prompts["v0006"] == f"checkout {injection} screen"

@@ -1,112 +1,5 @@
-"""The contact sheet's inline stylesheet and script (Python strings: they ship inside the wheel)."""
-
-CSS = """
-:root {
-  --bg: #16181c; --panel: #202329; --card: #262a31; --line: #363b44; --fg: #e8eaed;
-  --dim: #9aa0a8; --hi: #3fb27f; --mid: #d9a43b; --lo: #d9534f; --accent: #6aa8ff;
-  color-scheme: dark;
-}
-* { box-sizing: border-box; }
-body {
-  margin: 0; background: var(--bg); color: var(--fg);
-  font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-}
-body.lb-open { overflow: hidden; }
-a { color: var(--accent); }
-header { padding: 14px 18px 6px; }
-h1 { font-size: 20px; margin: 0 0 4px; word-break: break-word; }
-h2 { font-size: 16px; margin: 0; word-break: break-word; }
-.sub, .meta-line { color: var(--dim); margin: 2px 0; }
-.counts { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; padding: 0; list-style: none; }
-.counts li { background: var(--panel); border: 1px solid var(--line); border-radius: 4px;
-  padding: 2px 8px; }
-.counts b { font-variant-numeric: tabular-nums; }
-table.jobs { border-collapse: collapse; margin: 8px 0; }
-table.jobs th, table.jobs td { border-bottom: 1px solid var(--line); padding: 4px 10px;
-  text-align: right; font-variant-numeric: tabular-nums; }
-table.jobs th:first-child, table.jobs td:first-child { text-align: left; }
-.toolbar {
-  position: sticky; top: 0; z-index: 5; display: flex; flex-wrap: wrap; align-items: center;
-  gap: 8px 14px; padding: 8px 18px; background: var(--panel); border-bottom: 1px solid var(--line);
-}
-.toolbar label { display: inline-flex; align-items: center; gap: 5px; color: var(--dim); }
-.toolbar select, .toolbar input { background: var(--bg); color: var(--fg);
-  border: 1px solid var(--line); border-radius: 4px; padding: 3px 5px; font: inherit; }
-.toolbar input[type=number] { width: 64px; }
-.toolbar input[type=search] { width: 180px; }
-#count { margin-left: auto; font-weight: 600; font-variant-numeric: tabular-nums; }
-section.job { padding: 4px 18px 10px; }
-section.job > .job-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px;
-  margin: 12px 0 6px; }
-.job-count, .note { color: var(--dim); }
-.blocked { color: var(--lo); }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr));
-  gap: 12px; align-items: start; }
-#flat, #sheet > .grid { padding: 10px 18px; }
-.grouped .jobtag { display: none; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 6px;
-  overflow: hidden; content-visibility: auto; contain-intrinsic-size: 230px 430px; }
-.card.shortlisted { border-color: var(--mid); box-shadow: 0 0 0 1px var(--mid); }
-.thumb { position: relative; display: flex; align-items: center; justify-content: center;
-  width: 100%; height: 210px; padding: 0; border: 0; background: #0d0e10; cursor: zoom-in; }
-.thumb:disabled { cursor: default; }
-.thumb img { width: 100%; height: 100%; object-fit: contain; display: block; }
-.placeholder { color: var(--dim); font-weight: 700; letter-spacing: .08em; }
-.status-failed .placeholder, .status-missing .placeholder { color: var(--lo); }
-.play, .more { position: absolute; bottom: 6px; background: rgba(0, 0, 0, .7); color: #fff;
-  border-radius: 3px; padding: 1px 6px; font-size: 12px; }
-.play { left: 6px; }
-.more { right: 6px; }
-.body { padding: 8px 10px 10px; }
-.head { display: flex; align-items: center; gap: 6px; }
-.vid { font-weight: 700; font-family: ui-monospace, Menlo, Consolas, monospace; }
-.jobtag { color: var(--dim); overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
-  min-width: 0; flex: 1; }
-.star { color: var(--mid); font-weight: 700; }
-.badge { margin-left: auto; padding: 1px 7px; border-radius: 10px; font-weight: 700;
-  font-variant-numeric: tabular-nums; background: var(--line); white-space: nowrap; }
-.badge.hi { background: var(--hi); color: #06170f; }
-.badge.mid { background: var(--mid); color: #1e1500; }
-.badge.lo { background: var(--lo); color: #fff; }
-.badge.state { background: transparent; border: 1px solid var(--dim); color: var(--dim); }
-.badge.state.failed, .badge.state.missing { border-color: var(--lo); color: var(--lo); }
-.bars { margin: 7px 0 5px; }
-.bar { display: grid; grid-template-columns: 84px 1fr 34px; align-items: center; gap: 6px;
-  font-size: 11px; color: var(--dim); }
-.track { height: 6px; background: var(--bg); border-radius: 3px; overflow: hidden; }
-.fill { height: 100%; width: 0; background: var(--dim); }
-.fill.hi { background: var(--hi); } .fill.mid { background: var(--mid); }
-.fill.lo { background: var(--lo); }
-.bar .v { text-align: right; font-variant-numeric: tabular-nums; color: var(--fg); }
-.bar.na .v { color: var(--dim); }
-.p { margin: 2px 0; font-size: 12px; overflow-wrap: anywhere; }
-.p .k { color: var(--dim); }
-.prompt { margin-top: 5px; color: var(--dim); font-size: 12px; display: -webkit-box;
-  -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
-  overflow-wrap: anywhere; }
-.error { margin-top: 5px; color: var(--lo); font-size: 12px; overflow-wrap: anywhere; }
-.note.pruned { margin-top: 5px; font-size: 12px; }
-.warn { color: var(--mid); }
-.lightbox { position: fixed; inset: 0; z-index: 20; background: rgba(0, 0, 0, .92);
-  display: flex; flex-direction: column; align-items: center; justify-content: center;
-  padding: 40px 60px 16px; }
-.lightbox[hidden] { display: none; }
-.lb-stage { flex: 1; min-height: 0; width: 100%; display: flex; align-items: center;
-  justify-content: center; }
-/* Filling the stage scales small previews up too; contain keeps the proportions. */
-.lb-stage img, .lb-stage video { width: 100%; height: 100%; object-fit: contain; }
-.lb-caption { margin-top: 10px; color: var(--fg); text-align: center; max-width: 900px;
-  overflow-wrap: anywhere; }
-.lb-caption .lb-outs button { margin: 0 2px; }
-.lightbox > button { position: absolute; background: rgba(255, 255, 255, .1); color: #fff;
-  border: 0; border-radius: 4px; font-size: 26px; width: 44px; height: 44px; cursor: pointer; }
-#lb-close { top: 10px; right: 14px; }
-#lb-prev { left: 8px; top: 50%; }
-#lb-next { right: 8px; top: 50%; }
-.empty { color: var(--dim); padding: 10px 0; }
-"""
-
-JS = """
+// The contact sheet's script, inlined into every page (the page's CSP allows it by its hash):
+// cards from the embedded rows, sorting, filters and the lightbox.
 "use strict";
 (() => {
   const DATA = JSON.parse(document.getElementById("sheet-data").textContent);
@@ -132,7 +25,7 @@ JS = """
   }
   const fmt = (x) => (x === null || x === undefined ? "–" : x.toFixed(2));
   const band = (x) => (x >= 0.75 ? "hi" : x >= 0.5 ? "mid" : "lo");
-  const fold = (s) => String(s || "").normalize("NFD").replace(/[\\u0300-\\u036f]/g, "")
+  const fold = (s) => String(s || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "")
     .toLowerCase();
   const num = (x) => (x === null || x === undefined ? "?" : String(x));
   const prunedText = (out) => "pruned by retention" +
@@ -269,7 +162,7 @@ JS = """
       min: readNumber("f-min"),
       max: readNumber("f-max"),
       short: $("f-short").checked,
-      words: fold($("f-search").value).split(/\\s+/).filter(Boolean),
+      words: fold($("f-search").value).split(/\s+/).filter(Boolean),
     };
   }
 
@@ -431,4 +324,3 @@ JS = """
   apply();
   document.body.dataset.ready = "1";
 })();
-"""
