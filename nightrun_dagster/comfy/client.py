@@ -39,28 +39,9 @@ from nightrun_dagster.comfy.errors import (
     ComfyValidationError,
     MissingModel,
 )
+from nightrun_dagster.workflows.model_inputs import model_folder
 from nightrun_dagster.workflows.uploads import input_ref
 
-# Loader inputs that name model files: a `value_not_in_list` on one of them is a missing model.
-MODEL_INPUTS = frozenset(
-    {
-        "ckpt_name",
-        "lora_name",
-        "vae_name",
-        "control_net_name",
-        "unet_name",
-        "clip_name",
-        "clip_name1",
-        "clip_name2",
-        "clip_name3",
-        "model_name",
-        "ipadapter_file",
-        "style_model_name",
-        "upscale_model_name",
-        "gligen_name",
-        "hypernetwork_name",
-    }
-)
 _UNKNOWN_CLASS = re.compile(r"node (\S+) does not exist")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 OUTPUT_FILE_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
@@ -483,13 +464,15 @@ def classify_rejection(error: dict[str, Any], node_errors: dict[str, Any]) -> Co
     for node_id, entry in node_errors.items():
         for err in entry.get("errors", []):
             extra = err.get("extra_info") or {}
-            name = extra.get("input_name")
-            if err.get("type") == "value_not_in_list" and name in MODEL_INPUTS:
+            name = str(extra.get("input_name", ""))
+            class_type = str(entry.get("class_type", ""))
+            # A value missing from a model input's list is a model the server lacks.
+            if err.get("type") == "value_not_in_list" and model_folder(class_type, name):
                 missing.append(
                     MissingModel(
                         str(node_id),
-                        str(entry.get("class_type", "")),
-                        str(name),
+                        class_type,
+                        name,
                         str(extra.get("received_value", "")),
                     )
                 )

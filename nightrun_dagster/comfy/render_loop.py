@@ -14,8 +14,8 @@ A server that answered and then stops answering (a restart: connection refused o
 proxy's 502/503) is an outage, not a failure: the loop waits with capped back-off for as long as
 `outage_patience` allows, then asks the server about every prompt it had (harvest, wait or
 resubmit, as after a crash) and carries on. A websocket drop alone is no outage (the client
-reconnects and polls meanwhile). Outages are shown to the guard (OUTAGE_STARTED, _ENDED,
-_TOO_LONG), which trips `restart_loop` on too many of them.
+reconnects and polls meanwhile). Outages are shown to the guard (`LoopEvent.OUTAGE_STARTED`,
+`_ENDED`, `_TOO_LONG`), which trips `restart_loop` on too many of them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ from nightrun_dagster.store.variant_state import (
     PROMPT,
     RENDER_KEYS,
     SUBMITTED,
+    RenderStatus,
     clear_partial_downloads,
     is_complete,
     read_json,
@@ -71,6 +73,30 @@ from nightrun_dagster.workflows.uploads import upload_subfolder as upload_subfol
 GraphBuilder = Callable[[dict[str, Any], int, Mapping[str, str]], dict[str, Any]]
 
 
+class AttemptResult(StrEnum):
+    """How one prompt ended: a `RenderReport.outcomes` key and an attempt's `result` on disk."""
+
+    OK = "ok"
+    OOM = "oom"
+    STALLED = "stalled"
+    LOST = "lost"
+    LOST_IN_OUTAGE = "lost in an outage"  # counted as LOST, but no retry is spent on it
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class LoopEvent(StrEnum):
+    """What a guard observes; `value` is the latency (RENDERED) or the count (BACKLOG)."""
+
+    OOM = "oom"
+    RENDERED = "rendered"
+    VARIANT_FAILED = "variant_failed"
+    BACKLOG = "backlog"
+    OUTAGE_STARTED = "outage_started"  # the server stopped answering (it had answered before)
+    OUTAGE_ENDED = "outage_ended"  # value: how long it lasted, seconds
+    OUTAGE_TOO_LONG = "outage_too_long"  # value: the patience it outlasted, seconds
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     queue_ahead: int = 2  # prompts waiting on the server behind the running one
@@ -86,11 +112,12 @@ class RenderSettings:
     backoff_max: float = 30.0  # the most seconds between tries at an unreachable server
     delete_history_after_harvest: bool = True
 
-    def retry_limits(self) -> dict[str, int]:
+    def retry_limits(self) -> dict[AttemptResult, int]:
+        """How often a variant is resubmitted after each retried kind of failure."""
         return {
-            "lost": self.max_lost_resubmits,
-            "stalled": self.max_stall_retries,
-            "interrupted": self.max_interrupted_retries,
+            AttemptResult.LOST: self.max_lost_resubmits,
+            AttemptResult.STALLED: self.max_stall_retries,
+            AttemptResult.INTERRUPTED: self.max_interrupted_retries,
         }
 
 
@@ -107,15 +134,6 @@ class RenderUnavailable(Exception):
     """The server could not be reached at the start, or an outage outlasted the patience."""
 
 
-# Events a guard observes; `value` is the latency (rendered) or the count (backlog).
-OOM_EVENT = "oom"
-RENDERED = "rendered"
-VARIANT_FAILED = "variant_failed"
-BACKLOG = "backlog"
-OUTAGE_STARTED = "outage_started"  # the server stopped answering (it had answered before)
-OUTAGE_ENDED = "outage_ended"  # value: how long it lasted, seconds
-OUTAGE_TOO_LONG = "outage_too_long"  # value: the patience it outlasted, seconds
-
 log = logging.getLogger(__name__)
 
 
@@ -123,7 +141,7 @@ class Stop(Protocol):
     """Why a render loop stopped submitting (the guard's own type; ops.guard.Halt)."""
 
     @property
-    def kind(self) -> str: ...  # "breaker" (tripped here), "latched" (elsewhere), "window"
+    def kind(self) -> str: ...  # an ops.guard.StopKind: breaker, latched or window
 
     @property
     def reason(self) -> str: ...
@@ -132,7 +150,7 @@ class Stop(Protocol):
 class LoopGuard(Protocol):
     def before_submit(self) -> Stop | None: ...
 
-    def observe(self, event: str, value: float = 0.0) -> Stop | None: ...
+    def observe(self, event: LoopEvent, value: float = 0.0) -> Stop | None: ...
 
 
 class GpuProbe(Protocol):
@@ -157,7 +175,7 @@ class _Work:
     variant_id: str
     params: dict[str, Any]
     rung: int = 0
-    retries: Counter[str] = field(default_factory=Counter)  # by outcome: lost, stalled, …
+    retries: Counter[AttemptResult] = field(default_factory=Counter)  # LOST, STALLED, …
     resume: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     rejoin: bool = False  # `resume` is this run's own prompt, asked about again after an outage
@@ -175,7 +193,7 @@ class RenderReport:
     rendered: int = 0
     resumed: int = 0  # harvested or awaited from a previous run's prompt
     failed: dict[str, str] = field(default_factory=dict)
-    outcomes: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[AttemptResult] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # submit -> done, seconds
     server_seconds: float = 0.0
     first_submit: float | None = None
@@ -232,14 +250,14 @@ class _Worker:
     def _reachability(self, up: bool) -> None:
         run, client = self.run, self.client
         if not up:
-            run.observe(OUTAGE_STARTED)
+            run.observe(LoopEvent.OUTAGE_STARTED)
             run.notice(
                 f"ComfyUI at {self.url} unreachable since {_clock(client.down_since_wall)}, "
                 f"waiting ({run.settings.outage_patience:.0f} s of patience left)"
             )
             return
         lasted = time.monotonic() - client.down_since if client.down_since is not None else 0.0
-        run.observe(OUTAGE_ENDED, lasted)
+        run.observe(LoopEvent.OUTAGE_ENDED, lasted)
         run.notice(
             f"ComfyUI at {self.url} answers again after {lasted:.0f} s: asking it about the "
             "prompts it had"
@@ -267,7 +285,7 @@ class _Worker:
                 since = self.client.down_since or started
                 left = settings.outage_patience - (time.monotonic() - since)
                 if left <= 0:
-                    run.observe(OUTAGE_TOO_LONG, settings.outage_patience)
+                    run.observe(LoopEvent.OUTAGE_TOO_LONG, settings.outage_patience)
                     raise _GiveUp(
                         f"{self.url}: ComfyUI unreachable since "
                         f"{_clock(self.client.down_since_wall)}, longer than the outage "
@@ -302,7 +320,7 @@ class _Worker:
                     continue
                 # The server answers; this call does not (a sick /prompt): back off.
                 if time.monotonic() - first_failure > settings.outage_patience:
-                    self.run.observe(OUTAGE_TOO_LONG, settings.outage_patience)
+                    self.run.observe(LoopEvent.OUTAGE_TOO_LONG, settings.outage_patience)
                     raise _GiveUp(
                         f"{what}: failing for {settings.outage_patience:g} s ({exc})"
                     ) from exc
@@ -470,9 +488,9 @@ class _Worker:
         try:
             outcome = task.result()
         except ComfyOOM:
-            run.report.outcomes["oom"] += 1
-            run.observe(OOM_EVENT)
-            self._note(work, prompt_id, "oom")
+            run.report.outcomes[AttemptResult.OOM] += 1
+            run.observe(LoopEvent.OOM)
+            self._note(work, prompt_id, AttemptResult.OOM)
             with contextlib.suppress(ComfyError):
                 await self.client.free()
             work.rung += 1
@@ -482,25 +500,29 @@ class _Worker:
                 run.retry(work)
             return None
         except ComfyStalled as exc:
-            self._retry_or_fail(work, prompt_id, "stalled", str(exc))
+            self._retry_or_fail(work, prompt_id, AttemptResult.STALLED, str(exc))
             return None
         except ComfyLost:
             if self.client.outages != work.outages_seen:
                 # The server went away with it (a restart): not the variant's fault, no retry
                 # spent; resubmitted under a new prompt id.
-                run.report.outcomes["lost"] += 1
-                self._note(work, prompt_id, "lost in an outage")
+                run.report.outcomes[AttemptResult.LOST] += 1
+                self._note(work, prompt_id, AttemptResult.LOST_IN_OUTAGE)
                 work.outages_seen = self.client.outages
                 run.retry(work)
                 return None
-            self._retry_or_fail(work, prompt_id, "lost", "lost by the server too many times")
+            self._retry_or_fail(
+                work, prompt_id, AttemptResult.LOST, "lost by the server too many times"
+            )
             return None
         except ComfyInterrupted:
-            self._retry_or_fail(work, prompt_id, "interrupted", "interrupted at the server")
+            self._retry_or_fail(
+                work, prompt_id, AttemptResult.INTERRUPTED, "interrupted at the server"
+            )
             return None
         except ComfyExecutionError as exc:
-            run.report.outcomes["error"] += 1
-            self._note(work, prompt_id, "error")
+            run.report.outcomes[AttemptResult.ERROR] += 1
+            self._note(work, prompt_id, AttemptResult.ERROR)
             run.fail(work, str(exc))
             return None
         except ComfyUnavailable:
@@ -513,7 +535,9 @@ class _Worker:
         elapsed = time.monotonic() - t0
         return asyncio.create_task(self.complete(work, outcome, elapsed))
 
-    def _retry_or_fail(self, work: _Work, prompt_id: str, outcome: str, reason: str) -> None:
+    def _retry_or_fail(
+        self, work: _Work, prompt_id: str, outcome: AttemptResult, reason: str
+    ) -> None:
         """Resubmit while this kind of failure is under its limit, then give the variant up."""
         self.run.report.outcomes[outcome] += 1
         self._note(work, prompt_id, outcome)
@@ -523,7 +547,7 @@ class _Worker:
         else:
             self.run.fail(work, reason)
 
-    def _note(self, work: _Work, prompt_id: str, result: str) -> None:
+    def _note(self, work: _Work, prompt_id: str, result: AttemptResult) -> None:
         for attempt in work.attempts:
             if attempt["prompt_id"] == prompt_id:
                 attempt["result"] = result
@@ -536,11 +560,11 @@ class _Worker:
                 break
             except ComfyUnavailable:
                 await self.ride_out()  # the files stay on the server's disk across a restart
-        self._note(work, outcome.prompt_id, "ok")
+        self._note(work, outcome.prompt_id, AttemptResult.OK)
         rung = run.settings.degrade_rungs[min(work.rung, len(run.settings.degrade_rungs) - 1)]
         params = dict(work.params)
         params["render"] = {
-            "status": "ok",
+            "status": RenderStatus.OK,
             "prompt_id": outcome.prompt_id,
             "endpoint": self.url,
             "attempt": max(1, len(work.attempts)),
@@ -635,7 +659,7 @@ class RenderRun:
         if self.report.stopped is None:
             self.report.stopped = why
 
-    def observe(self, event: str, value: float = 0.0) -> None:
+    def observe(self, event: LoopEvent, value: float = 0.0) -> None:
         if self.guard is not None and (why := self.guard.observe(event, value)) is not None:
             self.stop(why)
 
@@ -688,11 +712,11 @@ class RenderRun:
     def done(self, work: _Work, outcome: Outcome, elapsed: float) -> None:
         r = self.report
         r.rendered += 1
-        r.outcomes["ok"] += 1
+        r.outcomes[AttemptResult.OK] += 1
         r.latencies.append(elapsed)
         r.server_seconds += outcome.server_seconds or 0.0
         r.last_harvest = time.monotonic()
-        self.observe(RENDERED, elapsed)
+        self.observe(LoopEvent.RENDERED, elapsed)
         if self.on_progress:
             self.on_progress(r, self.remaining())
 
@@ -700,13 +724,13 @@ class RenderRun:
         self.report.failed[work.variant_id] = reason
         params = dict(work.params)
         params["render"] = {
-            "status": "failed",
+            "status": RenderStatus.FAILED,
             "error": reason,
             "attempts": work.attempts,
             "failed_at": _now_iso(),
         }
         atomic_write_json(self.job_dir.params(work.variant_id), params)
-        self.observe(VARIANT_FAILED)
+        self.observe(LoopEvent.VARIANT_FAILED)
         if self.on_progress:
             self.on_progress(self.report, self.remaining())
 
@@ -786,6 +810,6 @@ class RenderRun:
             waiting = 0
             for w in connected:
                 waiting = max(waiting, await w.backlog())
-            self.observe(BACKLOG, waiting)
+            self.observe(LoopEvent.BACKLOG, waiting)
         await asyncio.gather(*(w.loop() for w in connected))
         return self.report

@@ -11,32 +11,22 @@ from typing import Any
 
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
 from nightrun_dagster.comfy.errors import ComfyError
-from nightrun_dagster.workflows.compat import check_graph, missing_models
+from nightrun_dagster.workflows.compat import ProblemKind, check_graph, missing_models
+from nightrun_dagster.workflows.model_inputs import checked_folders
 
-MODEL_FOLDERS = (
-    "checkpoints",
-    "loras",
-    "vae",
-    "controlnet",
-    "clip",
-    "text_encoders",
-    "diffusion_models",
-    "unet",
-    "ipadapter",
-    "clip_vision",
-)
 MB = 1024**2
 
 
 async def server_catalogue(client: ComfyClient) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """What a graph is checked against: the server's node schemas and its model files by
-    folder (the folders it lists among MODEL_FOLDERS)."""
+    folder (the folders it lists that a model input names)."""
     object_info = await client.object_info()
     folders = set(await client.model_folders())
-    return object_info, {f: await client.models(f) for f in MODEL_FOLDERS if f in folders}
+    return object_info, {f: await client.models(f) for f in checked_folders() if f in folders}
 
 
-MISSING = ("missing_node", "missing_model")  # what blocks a job (anything else is a warning)
+# What blocks a job (anything else is a warning).
+MISSING: tuple[ProblemKind, ...] = ("missing_node", "missing_model")
 
 
 @dataclass

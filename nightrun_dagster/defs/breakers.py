@@ -16,6 +16,7 @@ from nightrun_dagster.ops.breakers import (
     read_latch,
     resume,
 )
+from nightrun_dagster.ops.guard import StopKind
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import send_text
 
@@ -101,7 +102,7 @@ def check_result(latched: Latch | None, stop: Any, **metadata: Any) -> dg.AssetC
     latched; a window close is not a fault. Severity WARN: the partition is marked (and the
     latch stops the GPU), but the variants rendered before the trip are still scored and
     shortlisted."""
-    tripped = stop is not None and stop.kind in {"breaker", "latched"}
+    tripped = stop is not None and stop.kind in (StopKind.BREAKER, StopKind.LATCHED)
     if stop is None and latched is not None:
         tripped = True
     description = "no breaker tripped"

@@ -7,18 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.comfy.render_loop import (
-    BACKLOG,
-    OOM_EVENT,
-    OUTAGE_ENDED,
-    OUTAGE_STARTED,
-    OUTAGE_TOO_LONG,
-    RENDERED,
-    VARIANT_FAILED,
-)
+from nightrun_dagster.comfy.render_loop import LoopEvent
 from nightrun_dagster.ops.breakers import (
     BreakerConfig,
     BreakerMonitor,
@@ -31,16 +24,20 @@ from nightrun_dagster.ops.breakers import (
 from nightrun_dagster.ops.night import TZ
 from nightrun_dagster.store.paths import volume_of
 
-WINDOW = "window"  # the run's time is up (slice end or 08:00): not a fault
-BREAKER = "breaker"  # a breaker tripped in this loop
-LATCHED = "latched"  # a breaker tripped elsewhere (another job, the warm-up) and is latched
+
+class StopKind(StrEnum):
+    """Why a render loop stopped submitting (`kind` in breaker.json and window_closed.json)."""
+
+    WINDOW = "window"  # the run's time is up (slice end or 08:00): not a fault
+    BREAKER = "breaker"  # a breaker tripped in this loop
+    LATCHED = "latched"  # a breaker tripped elsewhere (another job, the warm-up) and is latched
 
 
 @dataclass(frozen=True)
 class Halt:
     """Why the loop stopped submitting."""
 
-    kind: str
+    kind: StopKind
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -89,7 +86,7 @@ class NightGuard:
         if self.stop_at is not None and self.now() >= self.stop_at:
             local = self.stop_at.astimezone(TZ)
             return Halt(
-                WINDOW,
+                StopKind.WINDOW,
                 f"window closed at {local:%H:%M} (Buenos Aires): the rest waits for the next night",
                 {"stop_at": self.stop_at.isoformat()},
             )
@@ -97,7 +94,7 @@ class NightGuard:
             current = read_latch(self.root)
             if current is not None:
                 self.latch = current
-                return Halt(LATCHED, current.describe(), {"breaker": current.breaker})
+                return Halt(StopKind.LATCHED, current.describe(), {"breaker": current.breaker})
         t = self.clock()
         if self._last_disk is None or t - self._last_disk >= self.disk_every_s:
             self._last_disk = t
@@ -106,23 +103,24 @@ class NightGuard:
                 return self._trip(trip)
         return None
 
-    def observe(self, event: str, value: float = 0.0) -> Halt | None:
+    def observe(self, event: LoopEvent, value: float = 0.0) -> Halt | None:
         m = self.monitor
         trip: Trip | None = None
-        if event == OOM_EVENT:
-            trip = m.on_oom()
-        elif event == RENDERED:
-            trip = m.on_render(value)
-        elif event == VARIANT_FAILED:
-            trip = m.on_variant_failed()
-        elif event == OUTAGE_STARTED:
-            trip = m.on_outage()
-        elif event == OUTAGE_TOO_LONG:
-            trip = m.on_outage_too_long(value)
-        elif event == OUTAGE_ENDED:
-            pass  # the server answered again: nothing to count (the start was counted)
-        elif event == BACKLOG:
-            trip = m.check_backlog(int(value))
+        match event:
+            case LoopEvent.OOM:
+                trip = m.on_oom()
+            case LoopEvent.RENDERED:
+                trip = m.on_render(value)
+            case LoopEvent.VARIANT_FAILED:
+                trip = m.on_variant_failed()
+            case LoopEvent.OUTAGE_STARTED:
+                trip = m.on_outage()
+            case LoopEvent.OUTAGE_TOO_LONG:
+                trip = m.on_outage_too_long(value)
+            case LoopEvent.OUTAGE_ENDED:
+                pass  # the server answered again: nothing to count (the start was counted)
+            case LoopEvent.BACKLOG:
+                trip = m.check_backlog(int(value))
         return self._trip(trip) if trip is not None else None
 
     def _trip(self, trip: Trip) -> Halt:
@@ -130,7 +128,7 @@ class NightGuard:
         self.latch = current
         self.created_latch = self.created_latch or created
         return Halt(
-            BREAKER,
+            StopKind.BREAKER,
             trip.reason,
             {"breaker": trip.breaker, "value": trip.value, "threshold": trip.threshold},
         )

@@ -9,6 +9,7 @@ is there with its recorded size, or was pruned by retention (listed in `meta/ret
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from nightrun_dagster.store.documents import read_json
@@ -22,6 +23,13 @@ HISTORY = "comfy_history.json"
 RETENTION = "retention.json"
 
 
+class RenderStatus(StrEnum):
+    """`render.status` in params.json: the render loop writes it, everything after reads it."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
 def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:
     return read_json(job_dir.params(variant_id))
 
@@ -33,7 +41,7 @@ def is_complete(job_dir: JobDir, variant_id: str, params: dict[str, Any] | None 
     except (OSError, ValueError):
         return False
     render = doc.get("render") or {}
-    if render.get("status") != "ok" or not render.get("outputs"):
+    if render.get("status") != RenderStatus.OK or not render.get("outputs"):
         return False
     base = job_dir.variant(variant_id)
     pruned: set[str] | None = None  # read only when a file is absent: this runs per variant

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from nightrun_dagster.workflows.compat import combo_choices, is_link, model_folder
+from nightrun_dagster.workflows.compat import combo_choices, is_link
+from nightrun_dagster.workflows.model_inputs import model_folder
 from nightrun_dagster.workflows.roles import PROMPT_INPUTS, SEED_INPUTS, VIDEO_LENGTH_INPUTS
 from nightrun_dagster.workflows.schemas import NodeSchemas
 

@@ -8,63 +8,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-ProblemKind = Literal["missing_node", "missing_model", "missing_input", "bad_link", "bad_value"]
+from nightrun_dagster.workflows.model_inputs import folder_names, model_folder
 
-# (class_type, input) -> the models folder (GET /models/<folder>) the value must be in.
-MODEL_INPUTS: Mapping[tuple[str, str], str] = MappingProxyType(
-    {
-        ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
-        ("CheckpointLoader", "ckpt_name"): "checkpoints",
-        ("CheckpointLoader", "config_name"): "configs",
-        ("ImageOnlyCheckpointLoader", "ckpt_name"): "checkpoints",
-        ("unCLIPCheckpointLoader", "ckpt_name"): "checkpoints",
-        ("LoraLoader", "lora_name"): "loras",
-        ("LoraLoaderModelOnly", "lora_name"): "loras",
-        ("ControlNetLoader", "control_net_name"): "controlnet",
-        ("DiffControlNetLoader", "control_net_name"): "controlnet",
-        ("VAELoader", "vae_name"): "vae",
-        ("CLIPLoader", "clip_name"): "text_encoders",
-        ("DualCLIPLoader", "clip_name1"): "text_encoders",
-        ("DualCLIPLoader", "clip_name2"): "text_encoders",
-        ("TripleCLIPLoader", "clip_name1"): "text_encoders",
-        ("TripleCLIPLoader", "clip_name2"): "text_encoders",
-        ("TripleCLIPLoader", "clip_name3"): "text_encoders",
-        ("UNETLoader", "unet_name"): "diffusion_models",
-        ("CLIPVisionLoader", "clip_name"): "clip_vision",
-        ("UpscaleModelLoader", "model_name"): "upscale_models",
-        ("StyleModelLoader", "style_model_name"): "style_models",
-        ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
-        ("QuadrupleCLIPLoader", "clip_name1"): "text_encoders",
-        ("QuadrupleCLIPLoader", "clip_name2"): "text_encoders",
-        ("QuadrupleCLIPLoader", "clip_name3"): "text_encoders",
-        ("QuadrupleCLIPLoader", "clip_name4"): "text_encoders",
-        ("ModelPatchLoader", "name"): "model_patches",
-        ("GLIGENLoader", "gligen_name"): "gligen",
-        ("HypernetworkLoader", "hypernetwork_name"): "hypernetworks",
-        ("PhotoMakerLoader", "photomaker_model_name"): "photomaker",
-        ("DiffusersLoader", "model_path"): "diffusers",
-        ("AudioEncoderLoader", "audio_encoder_name"): "audio_encoders",
-        ("LatentUpscaleModelLoader", "model_name"): "latent_upscale_models",
-    }
-)
-# Loader classes we do not list by name still use these input names for model files.
-MODEL_INPUT_NAMES: Mapping[str, str] = MappingProxyType(
-    {
-        "ckpt_name": "checkpoints",
-        "lora_name": "loras",
-        "control_net_name": "controlnet",
-        "vae_name": "vae",
-        "unet_name": "diffusion_models",
-        "ipadapter_file": "ipadapter",
-    }
-)
-# ComfyUI answers /models with the new folder names but still accepts the legacy ones.
-FOLDER_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "text_encoders": ("text_encoders", "clip"),
-        "diffusion_models": ("diffusion_models", "unet"),
-    }
-)
+ProblemKind = Literal["missing_node", "missing_model", "missing_input", "bad_link", "bad_value"]
 
 # Classes whose outputs end a graph (from a real server's /object_info, `output_node: true`);
 # used when no object_info is at hand.
@@ -149,6 +95,9 @@ class CompatProblem:
     class_type: str
     kind: ProblemKind
     detail: str
+    # Set on a missing_model problem: the folder and file the server lacks.
+    folder: str = ""
+    name: str = ""
 
     def __str__(self) -> str:
         return f"node {self.node_id} ({self.class_type}): {self.detail}"
@@ -176,10 +125,6 @@ def is_link(value: object) -> bool:
         and isinstance(value[1], int)
         and not isinstance(value[1], bool)
     )
-
-
-def model_folder(class_type: str, input_name: str) -> str | None:
-    return MODEL_INPUTS.get((class_type, input_name)) or MODEL_INPUT_NAMES.get(input_name)
 
 
 def is_sdxl_model(graph: Mapping[str, Any], link: object) -> bool | None:
@@ -271,7 +216,7 @@ def _spec_type(spec: object) -> str | None:
 def _folder_names(models: Mapping[str, list[str]], folder: str) -> set[str] | None:
     """Names the server lists for a folder (legacy aliases included); None: not listed."""
     names: set[str] | None = None
-    for alias in FOLDER_ALIASES.get(folder, (folder,)):
+    for alias in folder_names(folder):
         if alias in models:
             names = (names or set()) | set(models[alias])
     return names
@@ -349,8 +294,8 @@ def _check_node(
     optional: Mapping[str, Any] = (declared or {}).get("optional") or {}
     out: list[CompatProblem] = []
 
-    def add(kind: ProblemKind, detail: str) -> None:
-        out.append(CompatProblem(node_id, class_type, kind, detail))
+    def add(kind: ProblemKind, detail: str, folder: str = "", name: str = "") -> None:
+        out.append(CompatProblem(node_id, class_type, kind, detail, folder, name))
 
     for name in required:
         if name not in inputs:
@@ -369,7 +314,7 @@ def _check_node(
             if choices is None and listed is None:
                 continue  # nobody told us what this server holds in that folder
             if value not in (choices or ()) and value not in (listed or ()):
-                add("missing_model", f"{folder}/{value} is not on the server")
+                add("missing_model", f"{folder}/{value} is not on the server", folder, value)
             continue
         if spec is not None:
             detail = _value_problem(name, value, spec, choices)
@@ -384,6 +329,8 @@ def _check_node(
                     "missing_model",
                     f"{ref.folder}/{ref.name} is not on the server (preset "
                     f"{inputs.get('preset')!r} needs a file matching /{pattern}/)",
+                    ref.folder,
+                    ref.name,
                 )
     return out
 
@@ -461,5 +408,5 @@ def _number(value: Any, kind: str) -> int | float | None:
 
 def missing_models(problems: list[CompatProblem]) -> list[str]:
     """`folder/name` of every missing model, once each, for a job's 'blocked' message."""
-    names = [p.detail.split(" ", 1)[0] for p in problems if p.kind == "missing_model"]
+    names = [f"{p.folder}/{p.name}" for p in problems if p.kind == "missing_model"]
     return list(dict.fromkeys(names))

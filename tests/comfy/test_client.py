@@ -85,6 +85,31 @@ def test_missing_model_is_named(emulator_factory) -> None:
     assert server.stats()["executions"] == 0
 
 
+def test_only_model_inputs_name_missing_models(emulator) -> None:
+    """`clip_name` is a CLIP vision model on CLIPVisionLoader; a value absent from another
+    combo is no model: the rejection names the one model and nothing else."""
+    size = {"width": 64, "height": 64, "batch_size": 1, "color": 0}
+    scale = {"image": ["0", 0], "upscale_method": "sideways", "width": 64, "height": 64}
+    graph = {
+        "0": {"class_type": "EmptyImage", "inputs": size},
+        "1": {"class_type": "ImageScale", "inputs": {**scale, "crop": "disabled"}},
+        "2": {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": "vit.safetensors"}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+
+    async def go():
+        async with ComfyClient(emulator.url, timeouts=FAST) as client:
+            await client.submit(graph)
+
+    with pytest.raises(ComfyMissingModel) as info:
+        run(go())
+    assert set(info.value.node_errors) == {"1", "2"}
+    assert [(m.class_type, m.input_name, m.name) for m in info.value.models] == [
+        ("CLIPVisionLoader", "clip_name", "vit.safetensors")
+    ]
+
+
 def test_bad_values_are_a_validation_error(emulator) -> None:
     graph = smoke()
     graph["1"]["inputs"]["width"] = -5

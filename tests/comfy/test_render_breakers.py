@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.guard import BREAKER, LATCHED, WINDOW, NightGuard
+from nightrun_dagster.ops.guard import NightGuard, StopKind
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 from tests.comfy.render_helpers import NIGHT, make_run, plan, render
@@ -66,7 +66,7 @@ def test_oom_breaker_trips_over_its_limit_and_not_at_it(tree: Tree, emulator_fac
     report = render(
         found, job_dir, ids, server.url, queue_ahead=0, degrade_rungs=("none",), guard=over
     )
-    assert report.stopped is not None and report.stopped.kind == BREAKER
+    assert report.stopped is not None and report.stopped.kind == StopKind.BREAKER
     # The third OOM (the 6th execution) tripped it: only the prompt already running after it
     # finished, nothing more was submitted.
     assert_stopped_after(server, report, trip_at=6)
@@ -87,7 +87,7 @@ def test_latency_breaker(tree: Tree, emulator_factory) -> None:
     server = emulator_factory(render_ms=150)
     too_slow = guard(tree, found.key, latency_image_s=0.1, latency_samples=2)
     report = render(found, job_dir, ids, server.url, queue_ahead=0, guard=too_slow)
-    assert report.stopped is not None and report.stopped.kind == BREAKER
+    assert report.stopped is not None and report.stopped.kind == StopKind.BREAKER
     assert_stopped_after(server, report, trip_at=2)  # the mean of the first two was over
     assert b.read_latch(tree.root).breaker == b.LATENCY
 
@@ -151,7 +151,7 @@ def test_disk_breaker_is_checked_before_the_first_submit(tree: Tree, emulator) -
     posted = emulator.stats()["prompts_posted"]
     short = guard(tree, found.key, disk_free_min_gb=free + 1)
     report = render(found, job_dir, ids, emulator.url, guard=short)
-    assert report.stopped.kind == BREAKER and report.rendered == 0
+    assert report.stopped.kind == StopKind.BREAKER and report.rendered == 0
     assert emulator.stats()["prompts_posted"] == posted
     assert b.read_latch(tree.root).breaker == b.DISK
 
@@ -165,7 +165,7 @@ def test_backlog_breaker(tree: Tree, emulator) -> None:
     found, job_dir, ids = plan(tree, STATIC, 3)
     too_many = guard(tree, found.key, backlog_max=2)
     report = render(found, job_dir, ids, emulator.url, guard=too_many)
-    assert report.stopped.kind == BREAKER and report.rendered == 0
+    assert report.stopped.kind == StopKind.BREAKER and report.rendered == 0
     latch = b.read_latch(tree.root)
     assert latch.breaker == b.BACKLOG and latch.value == 3
 
@@ -176,7 +176,7 @@ def test_a_latch_stops_every_other_loop_until_resumed(tree: Tree, emulator) -> N
     posted = emulator.stats()["prompts_posted"]
     latched = guard(tree, found.key)
     report = render(found, job_dir, ids, emulator.url, guard=latched)
-    assert report.stopped.kind == LATCHED and "other-job" in report.stopped.reason
+    assert report.stopped.kind == StopKind.LATCHED and "other-job" in report.stopped.reason
     assert not latched.created_latch
     assert emulator.stats()["prompts_posted"] == posted
 
@@ -196,7 +196,7 @@ def test_window_close_takes_back_queued_prompts_and_finishes_the_running_one(
     closes = guard(tree, found.key, stop_at=start + timedelta(seconds=0.8))
     run = make_run(found, job_dir, ids, server.url, queue_ahead=2, guard=closes)
     report = asyncio.run(run.run())
-    assert report.stopped.kind == WINDOW
+    assert report.stopped.kind == StopKind.WINDOW
     done = rendered(job_dir, ids)
     assert 1 <= done < 10
     stats = server.stats()

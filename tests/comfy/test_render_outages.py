@@ -13,7 +13,7 @@ import pytest
 
 from nightrun_dagster.comfy.render_loop import RenderUnavailable
 from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.guard import BREAKER, NightGuard
+from nightrun_dagster.ops.guard import NightGuard, StopKind
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 from tests.comfy.render_helpers import FAST, NIGHT, make_run, plan
@@ -72,7 +72,7 @@ def test_an_outage_longer_than_the_patience_trips_restart_loop(
     settings = {**OUTAGE, "outage_patience": patience}
     run = make_run(found, job_dir, ids, server.url, guard=guard, **settings)
     report = asyncio.run(run.run())
-    assert report.stopped is not None and report.stopped.kind == BREAKER
+    assert report.stopped is not None and report.stopped.kind == StopKind.BREAKER
     latch = b.read_latch(tree.root)
     assert latch is not None and latch.breaker == b.RESTART_LOOP
     assert "outage patience (1 s)" in latch.reason
@@ -128,7 +128,7 @@ def test_more_outages_than_restart_max_in_the_window_trip_restart_loop(
     run.on_progress = restart_after_each_render
     report = asyncio.run(run.run())
     assert len(restarts) == 4
-    assert report.stopped is not None and report.stopped.kind == BREAKER
+    assert report.stopped is not None and report.stopped.kind == StopKind.BREAKER
     latch = b.read_latch(tree.root)
     assert latch.breaker == b.RESTART_LOOP and latch.value == 4 and latch.threshold == 3
     assert "4 outages in 30 min" in latch.reason

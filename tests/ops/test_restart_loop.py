@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from nightrun_dagster.comfy.render_loop import OUTAGE_ENDED, OUTAGE_STARTED, OUTAGE_TOO_LONG
+from nightrun_dagster.comfy.render_loop import LoopEvent
 from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.guard import BREAKER, NightGuard
+from nightrun_dagster.ops.guard import NightGuard, StopKind
 
 
 class Clock:
@@ -37,10 +37,10 @@ def test_outages_older_than_the_window_do_not_count() -> None:
 
 def test_the_guard_maps_outage_events(tmp_path: Path) -> None:
     g = NightGuard(tmp_path, night="2026-02-09", job="j", config=b.BreakerConfig(restart_max=1))
-    assert g.observe(OUTAGE_STARTED) is None
-    assert g.observe(OUTAGE_ENDED, 12.0) is None  # an ended outage adds nothing
-    halt = g.observe(OUTAGE_TOO_LONG, 600.0)
-    assert halt is not None and halt.kind == BREAKER
+    assert g.observe(LoopEvent.OUTAGE_STARTED) is None
+    assert g.observe(LoopEvent.OUTAGE_ENDED, 12.0) is None  # an ended outage adds nothing
+    halt = g.observe(LoopEvent.OUTAGE_TOO_LONG, 600.0)
+    assert halt is not None and halt.kind == StopKind.BREAKER
     assert halt.detail["breaker"] == b.RESTART_LOOP
     assert "longer than the outage patience (600 s)" in halt.reason
     assert b.read_latch(tmp_path).breaker == b.RESTART_LOOP

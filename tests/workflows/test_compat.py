@@ -114,6 +114,8 @@ def test_missing_model_is_named_like_the_server_does(
                 "CheckpointLoaderSimple",
                 "missing_model",
                 "checkpoints/missing.safetensors is not on the server",
+                folder="checkpoints",
+                name="missing.safetensors",
             )
         ]
         assert {p.node_id for p in problems} == server_node_errors(capture, name)
@@ -286,6 +288,20 @@ def test_legacy_folder_names_count() -> None:
     assert (
         check_graph(graph, info, {"clip": ["umt5.safetensors"], "unet": ["wan.safetensors"]}) == []
     )
+
+
+def test_a_missing_model_with_spaces_in_its_name_is_named_whole() -> None:
+    """Model files may have spaces (and sit in subfolders): the problem carries the name."""
+    graph = {
+        "1": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"lora_name": "brand/v2 final.safetensors"},
+        }
+    }
+    info = {"LoraLoaderModelOnly": {"input": {"required": {"lora_name": [[]]}}}}
+    (problem,) = check_graph(graph, info, {"loras": ["brand/v1.safetensors"]})
+    assert (problem.folder, problem.name) == ("loras", "brand/v2 final.safetensors")
+    assert missing_models([problem]) == ["loras/brand/v2 final.safetensors"]
 
 
 def test_a_dangling_node_is_judged_like_the_server_judges_it(

@@ -18,6 +18,7 @@ from typing import Any
 
 from nightrun_dagster.comfy.emulator.object_info_captured import CAPTURED
 from nightrun_dagster.comfy.emulator.object_info_extra import extra_object_info
+from nightrun_dagster.workflows.model_inputs import MODEL_INPUTS as LOADER_INPUTS
 
 DATA = Path(__file__).resolve().parent / "data"
 FULL_CATALOGUE = DATA / "object_info_full.json"
@@ -26,35 +27,19 @@ CLASS_ORDER_FILE = DATA / "class_order.json"
 Info = dict[str, Any]
 Models = Callable[[str], list[str]]
 
-# Loader inputs that list a model folder (folder_paths.get_filename_list(folder)).
-MODEL_INPUTS: dict[str, dict[str, str]] = {
-    "CheckpointLoaderSimple": {"ckpt_name": "checkpoints"},
-    "CheckpointLoader": {"ckpt_name": "checkpoints"},
-    "ImageOnlyCheckpointLoader": {"ckpt_name": "checkpoints"},
-    "unCLIPCheckpointLoader": {"ckpt_name": "checkpoints"},
-    "CreateHookModelAsLora": {"ckpt_name": "checkpoints"},
-    "CreateHookModelAsLoraModelOnly": {"ckpt_name": "checkpoints"},
-    "LoraLoader": {"lora_name": "loras"},
-    "LoraLoaderModelOnly": {"lora_name": "loras"},
-    "CreateHookLora": {"lora_name": "loras"},
-    "CreateHookLoraModelOnly": {"lora_name": "loras"},
-    "VAELoader": {"vae_name": "vae"},
-    "CLIPLoader": {"clip_name": "text_encoders"},
-    "DualCLIPLoader": {"clip_name1": "text_encoders", "clip_name2": "text_encoders"},
-    "TripleCLIPLoader": {f"clip_name{i}": "text_encoders" for i in (1, 2, 3)},
-    "QuadrupleCLIPLoader": {f"clip_name{i}": "text_encoders" for i in (1, 2, 3, 4)},
-    "UNETLoader": {"unet_name": "diffusion_models"},
-    "ControlNetLoader": {"control_net_name": "controlnet"},
-    "DiffControlNetLoader": {"control_net_name": "controlnet"},
-    "CLIPVisionLoader": {"clip_name": "clip_vision"},
-    "StyleModelLoader": {"style_model_name": "style_models"},
-    "UpscaleModelLoader": {"model_name": "upscale_models"},
-    "GLIGENLoader": {"gligen_name": "gligen"},
-    "HypernetworkLoader": {"hypernetwork_name": "hypernetworks"},
-    "PhotoMakerLoader": {"photomaker_model_name": "photomaker"},
-    "ModelPatchLoader": {"name": "model_patches"},
-    "DiffusersLoader": {"model_path": "diffusers"},
-}
+
+def _model_inputs() -> dict[str, dict[str, str]]:
+    """{class: {input: folder}} of the captured classes' loader inputs (folder_paths.
+    get_filename_list(folder)). Config files ship with ComfyUI: the capture's list stands."""
+    captured = set(json.loads(CLASS_ORDER_FILE.read_text())["classes"])
+    out: dict[str, dict[str, str]] = {}
+    for (class_type, name), folder in LOADER_INPUTS.items():
+        if class_type in captured and folder != "configs":
+            out.setdefault(class_type, {})[name] = folder
+    return out
+
+
+MODEL_INPUTS = _model_inputs()
 
 # Inputs that name a file in the input folder: (class, input) -> lister(input folder).
 _3D_SUFFIXES = {".gltf", ".glb", ".obj", ".fbx", ".stl"}

@@ -7,33 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# `GET /models` of a real 0.3.64 server (captured), plus the folder ComfyUI_IPAdapter_plus adds.
-MODEL_FOLDERS: tuple[str, ...] = (
-    "checkpoints",
-    "configs",
-    "loras",
-    "vae",
-    "text_encoders",
-    "diffusion_models",
-    "clip_vision",
-    "style_models",
-    "embeddings",
-    "diffusers",
-    "vae_approx",
-    "controlnet",
-    "gligen",
-    "upscale_models",
-    "custom_nodes",
-    "hypernetworks",
-    "photomaker",
-    "classifiers",
-    "model_patches",
-    "audio_encoders",
-    "ipadapter",
-)
+from nightrun_dagster.workflows.model_inputs import LEGACY_FOLDERS
+from nightrun_dagster.workflows.model_inputs import MODEL_FOLDERS as MODEL_FOLDERS
 
-# Legacy folder names ComfyUI maps onto the current ones (folder_paths.map_legacy).
-FOLDER_ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
+# Legacy folder names ComfyUI maps onto the current ones, by the name the emulator's callers use.
+FOLDER_ALIASES = LEGACY_FOLDERS
 
 # Every model file the templates in workflows/*.json name, the brand LoRAs the example jobs use,
 # the SDXL ControlNets a job may pick, and what IP-Adapter's PLUS preset needs.

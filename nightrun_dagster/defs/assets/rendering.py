@@ -21,7 +21,7 @@ from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.ops.guard import BREAKER, WINDOW, NightGuard
+from nightrun_dagster.ops.guard import NightGuard, StopKind
 from nightrun_dagster.ops.night import default_stop_at
 from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.plan.graphs import graph_builder
@@ -242,19 +242,23 @@ def renders(
             "taken_back": report.taken_back,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        target = job_dir.window_closed if stop.kind == WINDOW else job_dir.breaker
+        target = job_dir.window_closed if stop.kind == StopKind.WINDOW else job_dir.breaker
         atomic_write_json(target, record)
         context.log.warning(
             f"render loop stopped ({stop.kind}): {stop.reason}; {len(pending)} left"
         )
+        # Plain text: Dagster's metadata takes no enum members.
         metadata.update(
-            stopped=stop.kind, stop_reason=stop.reason, pending=len(pending), record=str(target)
+            stopped=str(stop.kind),
+            stop_reason=stop.reason,
+            pending=len(pending),
+            record=str(target),
         )
-    if stop is not None and stop.kind == BREAKER and guard.created_latch:
+    if stop is not None and stop.kind == StopKind.BREAKER and guard.created_latch:
         metadata["notified"] = notify_trip(telegram, tree.root, context.log)
     if notices:
         metadata["telemetry_notice"] = "; ".join(notices)
-    if stop is not None and stop.kind != WINDOW:
+    if stop is not None and stop.kind != StopKind.WINDOW:
         latched = guard.latch
         metadata["cut_short"] = (
             f"circuit breaker {latched.breaker if latched else '?'} tripped at "
