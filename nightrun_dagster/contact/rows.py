@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from nightrun_dagster.store.variant_state import RETENTION
+from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
 
 # Order of the component bars and of the sort menu; components a scorer adds later still show,
 # after these, in the order score.json lists them.
@@ -161,9 +161,9 @@ def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str)
     params = params if isinstance(params, dict) else {}
     score = score if isinstance(score, dict) else None
     render = params.get("render") if isinstance(params.get("render"), dict) else {}
-    status = render.get("status")
+    status = render_status(params)
 
-    outputs = _outputs(prefix, vid, vdir, render, score) if status == "ok" else []
+    outputs = _outputs(prefix, vid, vdir, render, score) if status is RenderStatus.OK else []
     pick = picks.get(vid)
     # The card shows the output the shortlist picked, else the scorer's best, else the first.
     main = 0
@@ -175,9 +175,9 @@ def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str)
 
     if not params:
         state, error = "missing", params_error or "meta/params.json is missing"
-    elif status == "failed":
+    elif status is RenderStatus.FAILED:
         state, error = "failed", str(render.get("error") or "render failed")
-    elif status != "ok":
+    elif status is not RenderStatus.OK:
         state, error = "pending", None
     elif not outputs:
         state, error = "failed", "render lists no outputs"

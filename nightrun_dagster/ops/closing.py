@@ -11,7 +11,12 @@ from typing import Any
 from nightrun_dagster.ops.breakers import Latch, history_path, read_latch
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir, Tree
-from nightrun_dagster.store.variant_state import is_complete, read_params
+from nightrun_dagster.store.variant_state import (
+    RenderStatus,
+    is_complete,
+    read_params,
+    render_status,
+)
 
 
 def job_state(job_dir: JobDir) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def job_state(job_dir: JobDir) -> dict[str, Any]:
             continue
         if is_complete(job_dir, vid, params):
             rendered += 1
-        elif (params.get("render") or {}).get("status") == "failed":
+        elif render_status(params) is RenderStatus.FAILED:
             failed += 1
         else:
             left.append(vid)

@@ -18,7 +18,7 @@ from nightrun_dagster.store.atomic import atomic_copy, atomic_write_json
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import JobDir, Tree
-from nightrun_dagster.store.variant_state import RETENTION
+from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
 from nightrun_dagster.telegram import ledger
 
 REPORT_VERSION = 1
@@ -187,9 +187,7 @@ def _score_total(variant: Path) -> float | None:
 
 
 def _rendered_ok(variant: Path) -> bool:
-    params = try_read_json(variant / "meta" / "params.json")
-    render = params.get("render") if isinstance(params, dict) else None
-    return isinstance(render, dict) and render.get("status") == "ok"
+    return render_status(try_read_json(variant / "meta" / "params.json")) is RenderStatus.OK
 
 
 def rank(variants: Iterable[tuple[str, float | None]]) -> list[str]:

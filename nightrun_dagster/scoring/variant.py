@@ -18,7 +18,7 @@ from nightrun_dagster.scoring.ocr import PREP_VERSION
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import SCORER_VERSION, error_document, score_files
 from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.variant_state import RETENTION
+from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
 
 SCORE_DOC_VERSION = 1
 PARAMS = Path("meta/params.json")
@@ -37,9 +37,9 @@ def rendered_outputs(variant_dir: Path) -> list[str] | None:
     params = _read_json(variant_dir / PARAMS)
     if not isinstance(params, dict):
         return None
-    render = params.get("render")
-    if not isinstance(render, dict) or render.get("status") != "ok":
+    if render_status(params) is not RenderStatus.OK:
         return None
+    render = params["render"]
     files = [o.get("file") for o in render.get("outputs") or [] if isinstance(o, dict)]
     files = [f for f in files if isinstance(f, str) and f]
     # An output path that leaves the variant folder is not ours to read.

@@ -14,6 +14,7 @@ from nightrun_dagster.selection.shortlist import Candidate, Shortlist, select, v
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import RenderStatus, render_status
 
 SHORTLIST_FILE = "shortlisted.json"
 
@@ -62,7 +63,7 @@ def gather(
     for vid in variant_ids:
         params = try_read_json(job_dir.params(vid))
         score = try_read_json(job_dir.meta(vid) / "score.json")
-        if not params or not score or (params.get("render") or {}).get("status") != "ok":
+        if not params or not score or render_status(params) is not RenderStatus.OK:
             continue
         best = score["outputs"][score.get("best", 0)]
         rendered = {o["file"]: o for o in params["render"]["outputs"]}

@@ -30,6 +30,16 @@ class RenderStatus(StrEnum):
     FAILED = "failed"
 
 
+def render_status(params: object) -> RenderStatus | None:
+    """What params.json says of the variant's render; None: not rendered yet (or unreadable)."""
+    render = params.get("render") if isinstance(params, dict) else None
+    status = render.get("status") if isinstance(render, dict) else None
+    try:
+        return RenderStatus(status) if isinstance(status, str) else None
+    except ValueError:
+        return None
+
+
 def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:
     return read_json(job_dir.params(variant_id))
 

@@ -23,6 +23,7 @@ from nightrun_dagster.selection.report import distribution_png, scores_frame, wr
 from nightrun_dagster.selection.shortlist import DEFAULT_K, DEFAULT_N
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_state import RenderStatus, render_status
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import send_text
 
@@ -88,7 +89,7 @@ def scores(
     rendered = [
         job_dir.variant(v)
         for v in ids
-        if (json.loads(job_dir.params(v).read_bytes()).get("render") or {}).get("status") == "ok"
+        if render_status(json.loads(job_dir.params(v).read_bytes())) is RenderStatus.OK
     ]
     score_variants(
         rendered,
@@ -192,9 +193,9 @@ def night_digest(night_dir: Path) -> dict[str, Any]:
         short = json.loads(short_path.read_bytes()) if short_path.is_file() else {}
         rendered = failed = 0
         for vid in index.get("variants", []):
-            status = (json.loads(jd.params(vid).read_bytes()).get("render") or {}).get("status")
-            rendered += status == "ok"
-            failed += status == "failed"
+            status = render_status(json.loads(jd.params(vid).read_bytes()))
+            rendered += status is RenderStatus.OK
+            failed += status is RenderStatus.FAILED
         picks = short.get("picks", [])
         jobs.append(
             {
