@@ -2,7 +2,8 @@
 # Idempotent developer/CI setup:
 #   1. Debian packages (only those missing; apt-get update only when needed)
 #   2. .venv at the repo root (Python >= 3.11)
-#   3. pip install -e '.[test]' (skipped while pyproject.toml is unchanged)
+#   3. requirements.lock into .venv, exactly (hash-checked), then the project itself,
+#      editable; redone when pyproject.toml or the lock changes (refresh it: scripts/lock.sh)
 # Usage: scripts/setup.sh            (from anywhere)
 # Env:   PYTHON=/path/to/python3.x   interpreter used to create .venv
 set -euo pipefail
@@ -97,15 +98,40 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 # ---------------------------------------------------------------- pip install
-PYPROJECT_SHA="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-STAMP="$VENV/.installed-$PYPROJECT_SHA"
+[[ -f requirements.lock ]] || die "requirements.lock is missing (scripts/lock.sh makes it)"
+DEPS_SHA="$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
+STAMP="$VENV/.installed-$DEPS_SHA"
 if [[ -f "$STAMP" ]]; then
 	log "python deps up to date"
 else
-	log "pip install -e '.[test]'"
-	"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-	"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+	vpip() { "$VENV/bin/python" -m pip -q --disable-pip-version-check "$@"; }
+	# PEP 503 names, as the lock spells them: lowercase, runs of -_. as one -.
+	canonical() { tr '[:upper:]' '[:lower:]' | sed -E 's/[-_.]+/-/g'; }
 	rm -f "$VENV"/.installed-*
+	log "pip install -r requirements.lock (exact versions, hash-checked)"
+	# Hash-checking also refuses any dependency the lock does not pin.
+	vpip install --require-hashes -r requirements.lock
+	# A .venv made from an older lock may hold packages this one dropped.
+	stale="$(comm -23 \
+		<(vpip freeze --all --exclude-editable | sed -n -E 's/^([A-Za-z0-9._-]+)( @ |==).*/\1/p' |
+			canonical | sort -u) \
+		<(sed -n -E 's/^([A-Za-z0-9._-]+)(\[[^]]*\])?==.*/\1/p' requirements.lock |
+			canonical | sort -u))"
+	if [[ -n "$stale" ]]; then
+		log "pip uninstall (not in the lock): ${stale//$'\n'/ }"
+		# shellcheck disable=SC2086  # one name per word
+		vpip uninstall -y $stale
+	fi
+	# The project alone: its dependencies are the lock's, and the build uses the locked
+	# setuptools instead of whatever is newest on PyPI.
+	log "pip install -e . (no dependencies: the lock's)"
+	# setuptools warns on every editable build that a folder named like the package could
+	# shadow it: that folder is the package itself.
+	PYTHONWARNINGS="ignore:Editable installation" vpip install --no-deps --no-build-isolation -e .
+	if ! broken="$("$VENV/bin/python" -m pip check --disable-pip-version-check)"; then
+		echo "$broken" >&2
+		die "requirements.lock does not satisfy pyproject.toml: refresh it with scripts/lock.sh"
+	fi
 	touch "$STAMP"
 fi
 
