@@ -32,8 +32,6 @@ from nightrun_dagster.defs.schedules import NIGHT_SCHEDULES
 from nightrun_dagster.defs.sensors import approval_sensor, job_queue_sensor
 from nightrun_dagster.store.paths import default_root
 
-DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
-
 
 def telegram_from_env() -> TelegramResource:
     """Telegram from the environment: secrets as EnvVar (never shown in the UI), off if unset."""
@@ -42,14 +40,13 @@ def telegram_from_env() -> TelegramResource:
         token=dg.EnvVar("TELEGRAM_BOT_TOKEN") if env.get("TELEGRAM_BOT_TOKEN") else "",
         signing_key=dg.EnvVar("NIGHTRUN_SIGNING_KEY") if env.get("NIGHTRUN_SIGNING_KEY") else "",
         review_chat_id=int(env.get("TELEGRAM_REVIEW_CHAT_ID") or 0),
-        approver_ids=env.get("TELEGRAM_APPROVER_IDS", ""),
+        # approver_ids: $TELEGRAM_APPROVER_IDS, read and checked by the resource itself.
     )
 
 
 def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.Definitions:
     """Definitions with the artifact root made absolute (runs may start in another folder)."""
     resolved = (root or default_root()).resolve()
-    urls = comfyui_url or os.environ.get("COMFYUI_URL") or DEFAULT_COMFYUI_URL
     return dg.Definitions(
         assets=[
             warm_up,
@@ -85,7 +82,8 @@ def build_defs(root: Path | None = None, comfyui_url: str | None = None) -> dg.D
         sensors=[job_queue_sensor, approval_sensor, run_failure_alert],
         resources={
             "nightrun": NightrunResource(root=str(resolved)),
-            "comfyui": ComfyUIResource(urls=urls),
+            # Without a URL: $COMFYUI_URL, else the local default (the resource reads it).
+            "comfyui": ComfyUIResource(urls=comfyui_url) if comfyui_url else ComfyUIResource(),
             "breakers": BreakersResource(),
             "telegram": telegram_from_env(),
         },

@@ -9,11 +9,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.cli.user_input import existing_folder, folder_path
+from nightrun_dagster.cli.user_input import existing_folder, folder_path, http_url
 from nightrun_dagster.ops.night import (
     FIRST_NIGHT,
     TIMEZONE,
@@ -21,8 +21,9 @@ from nightrun_dagster.ops.night import (
     WARMUP,
     at,
     mode_for_night,
+    night_ahead,
+    night_of,
     parse_night,
-    tonight,
 )
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.templates import WORKFLOWS_DIR_ENV, default_workflows_dir
@@ -129,23 +130,16 @@ def check_night(night: str, now: datetime | None = None) -> str:
     return night
 
 
-def default_night(now: datetime | None = None) -> str:
-    """Tonight once its warm-up has begun, else the night before (by day, tonight's partition
-    does not exist yet)."""
-    night = tonight(now)
-    if (now or datetime.now(TZ)) < opens_at(night):
-        night = (parse_night(night) - timedelta(days=1)).isoformat()
-    return night
-
-
 def demo_command(args: argparse.Namespace) -> int:
     root = (args.root or default_root()).resolve()
     home = (args.home or root / "dagster_home").resolve()
     if args.night is None:
-        night = default_night()
-        if night != tonight():
+        # The last night that has begun: by day tonight's partition does not exist yet.
+        now = datetime.now(TZ)
+        night, ahead = night_of(now), night_ahead(now)
+        if night != ahead:
             print(
-                f"[demo] tonight ({tonight()}) opens at {opens_at(tonight()):%H:%M}; "
+                f"[demo] tonight ({ahead}) opens at {opens_at(ahead):%H:%M}; "
                 f"the demo runs the last night that has begun, {night} (--night to choose)"
             )
     else:
@@ -154,6 +148,8 @@ def demo_command(args: argparse.Namespace) -> int:
         except BadNight as exc:
             print(f"--night: {exc}", file=sys.stderr)
             return EXIT_BAD_NIGHT
+    if args.comfy_url:
+        http_url("--comfy-url", args.comfy_url)  # before anything is staged
     if args.workflows_dir is not None:
         workflows = args.workflows_dir.expanduser().resolve()
         if not workflows.is_dir():

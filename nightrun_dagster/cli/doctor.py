@@ -16,7 +16,7 @@ from nightrun_dagster.comfy.doctor import (
 from nightrun_dagster.intake.planned import first_variant_graph
 from nightrun_dagster.intake.queue import review_queue
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.ops.night import tonight
+from nightrun_dagster.ops.night import night_ahead
 from nightrun_dagster.plan.probe import smoke_graph
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.compat import check_graph
@@ -48,7 +48,7 @@ def command(args: argparse.Namespace) -> int:
     intake = intake_from(args)
     registry = intake.registry()
     queue = review_queue(Tree(root), intake)
-    night = tonight()
+    night = night_ahead()
     report = run_doctor(
         urls,
         root,

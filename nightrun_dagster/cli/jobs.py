@@ -9,7 +9,7 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.assets import assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
-from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
+from nightrun_dagster.ops.night import mode_for_night, night_ahead, parse_night
 from nightrun_dagster.spec.errors import JobSpecInvalid
 from nightrun_dagster.spec.schema import render_schema
 from nightrun_dagster.store.paths import Tree, default_root
@@ -69,7 +69,7 @@ def expand_command(args: argparse.Namespace) -> int:
     intake = intake_for(args, args.file)
     try:
         # Canonical YYYY-MM-DD: the night salts random seeds, so 20260209 must equal 2026-02-09.
-        night = parse_night(args.night).isoformat() if args.night else tonight()
+        night = parse_night(args.night).isoformat() if args.night else night_ahead()
     except ValueError as exc:
         print(f"--night: {exc}", file=sys.stderr)
         return 2

@@ -3,13 +3,15 @@ jobs dynamic."""
 
 import dagster as dg
 
-from nightrun_dagster.ops.night import FIRST_NIGHT, TIMEZONE, WARMUP
+from nightrun_dagster.ops.night import FIRST_NIGHT, NIGHT_OPENS, TIMEZONE
 
-# A night's partition opens with its warm-up (22:45), so the warm-up run can already target it.
+# A night's partition opens with its warm-up (22:45), so the warm-up run can already target it:
+# a daily partition appears when its 24 hours end, end_offset 1 moves that to when they begin.
+# The newest key at any moment is `ops.night.night_of` of that moment.
 night_partitions = dg.DailyPartitionsDefinition(
     start_date=FIRST_NIGHT,
-    hour_offset=WARMUP.hour,
-    minute_offset=WARMUP.minute,
+    hour_offset=NIGHT_OPENS.hour,
+    minute_offset=NIGHT_OPENS.minute,
     timezone=TIMEZONE,
     end_offset=1,
 )

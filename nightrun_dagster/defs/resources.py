@@ -1,7 +1,9 @@
-"""The `nightrun` resource: the artifact root, where job paths point, and the limits."""
+"""The resources: `nightrun` (the artifact root, where job paths point, the limits), `comfyui`
+(the servers) and `telegram` (the review chat)."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -72,10 +74,33 @@ class NightrunResource(dg.ConfigurableResource):
         return Intake(assets_root=assets, workflows_dir=workflows, limits=limits)
 
 
+COMFYUI_URL_ENV = "COMFYUI_URL"
+DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+APPROVER_IDS_ENV = "TELEGRAM_APPROVER_IDS"
+
+
+def list_setting(value: Any, field: str, env: str) -> tuple[Any, str]:
+    """A list setting's value and the name an error gives it: unset means $`env`; a string, the
+    form the variable takes (and which Python callers may pass too), is split on commas."""
+    source = field
+    if value in (None, "", []):
+        value, source = os.environ.get(env, ""), f"${env}"
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    return value, source
+
+
 class ComfyUIResource(dg.ConfigurableResource):
     """The ComfyUI servers, one per GPU, and how patiently to talk to them."""
 
-    urls: str = Field(description="ComfyUI base URLs, comma-separated, one per GPU ($COMFYUI_URL).")
+    urls: list[str] = Field(
+        default=[],
+        validate_default=True,
+        description=(
+            f"ComfyUI base URLs, one per GPU; default ${COMFYUI_URL_ENV} (comma-separated), "
+            f"else {DEFAULT_COMFYUI_URL}. A comma-separated string is accepted too."
+        ),
+    )
     queue_ahead: int = Field(
         default=2, description="Prompts kept queued on a server behind the running one."
     )
@@ -99,8 +124,27 @@ class ComfyUIResource(dg.ConfigurableResource):
         default=30.0, description="Most seconds between tries while a server is unreachable."
     )
 
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        value, source = list_setting(value, "urls", COMFYUI_URL_ENV)
+        if not isinstance(value, list):
+            return value  # pydantic says which type it wanted
+        if not value:
+            if source == "urls":
+                raise ValueError("urls: give at least one ComfyUI URL")
+            return [DEFAULT_COMFYUI_URL]
+        urls = [str(url).strip().rstrip("/") for url in value]
+        for url in urls:
+            # httpx would refuse it only at the first request, with a less helpful message.
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"{source}: {url!r} is not a ComfyUI URL: give the whole URL, like http://{url}"
+                )
+        return urls
+
     def endpoints(self) -> list[str]:
-        return [u.strip().rstrip("/") for u in self.urls.split(",") if u.strip()]
+        return list(self.urls)
 
     def timeouts(self) -> Timeouts:
         return Timeouts(
@@ -123,8 +167,13 @@ class TelegramResource(dg.ConfigurableResource):
         default="", description="HMAC key for buttons ($NIGHTRUN_SIGNING_KEY)."
     )
     review_chat_id: int = Field(default=0, description="Chat where candidates are reviewed.")
-    approver_ids: str = Field(
-        default="", description="Telegram user ids allowed to decide, comma-separated."
+    approver_ids: list[int] = Field(
+        default=[],
+        validate_default=True,
+        description=(
+            f"Telegram user ids allowed to decide; default ${APPROVER_IDS_ENV} "
+            "(comma-separated). A comma-separated string is accepted too."
+        ),
     )
     # Resolved when the resource is built, so every Bot API call (review, sensor, summary,
     # alerts) goes to the same server.
@@ -151,6 +200,22 @@ class TelegramResource(dg.ConfigurableResource):
         ),
     )
 
+    @field_validator("approver_ids", mode="before")
+    @classmethod
+    def _approver_ids(cls, value: Any) -> Any:
+        value, source = list_setting(value, "approver_ids", APPROVER_IDS_ENV)
+        if not isinstance(value, list):
+            return value
+        ids = []
+        for item in value:
+            try:
+                ids.append(int(item))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{source}: {item!r} is not a Telegram user id (whole numbers, comma-separated)"
+                ) from None
+        return ids
+
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url_from_env(cls, value: str | None) -> str:
@@ -160,4 +225,4 @@ class TelegramResource(dg.ConfigurableResource):
         return bool(self.token and self.signing_key and self.review_chat_id)
 
     def approvers(self) -> set[int]:
-        return {int(x) for x in self.approver_ids.replace(" ", "").split(",") if x}
+        return set(self.approver_ids)

@@ -5,29 +5,37 @@ from datetime import datetime
 
 import dagster as dg
 
+# What `define_asset_job` returns; Dagster does not export the name.
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition as AssetJob,
+)
+
 from nightrun_dagster.defs.assets.learning import week_partitions
+from nightrun_dagster.defs.jobs import (
+    close_night_job,
+    cool_down_job,
+    learning_job,
+    maintenance_job,
+    night_jobs_job,
+    plan_night_job,
+    review_jobs_job,
+)
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.ops.breakers import read_latch
 from nightrun_dagster.ops.clock import (
-    CLOSE_NIGHT_JOB,
-    COOL_DOWN_JOB,
-    MAINTENANCE_JOB,
-    NIGHT_JOBS_JOB,
-    PLAN_NIGHT_JOB,
     Phase,
     Request,
     UnreadablePlan,
     cron,
     decide,
     image_progress,
-    night_of,
     read_plan,
     shortlists_to_review,
 )
-from nightrun_dagster.ops.night import TIMEZONE, TZ
+from nightrun_dagster.ops.night import TIMEZONE, TZ, night_of
 
 Evaluation = list[dg.RunRequest] | dg.SkipReason
 
@@ -46,8 +54,7 @@ def run_request(request: Request) -> dg.RunRequest:
 def evaluate(
     context: dg.ScheduleEvaluationContext, nightrun: NightrunResource, phase: Phase
 ) -> Evaluation:
-    when = context.scheduled_execution_time or datetime.now(TZ)
-    night = night_of(when)
+    night = night_of(context.scheduled_execution_time)
     tree = nightrun.tree()
     try:
         plan = read_plan(tree, night)
@@ -72,109 +79,80 @@ def evaluate(
     return [run_request(r) for r in decision.requests]
 
 
-def _schedule_kwargs(phase: Phase) -> dict:
-    return {
-        "cron_schedule": cron(phase),
-        "execution_timezone": TIMEZONE,
-        "default_status": dg.DefaultScheduleStatus.RUNNING,
-    }
+def night_schedule(
+    name: str, phase: Phase, job: AssetJob, description: str
+) -> dg.ScheduleDefinition:
+    """The schedule of one phase of the night: at the phase's time, Buenos Aires, it starts
+    `job` with what `ops.clock.decide` asks for."""
+
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=cron(phase),
+        execution_timezone=TIMEZONE,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource) -> Evaluation:
+        return evaluate(context, nightrun, phase)
+
+    return _schedule
 
 
-@dg.schedule(
-    name="warmup_schedule",
-    job_name=PLAN_NIGHT_JOB,
-    description=(
-        "22:45: plan tonight (ComfyUI health, budgets, run mode by weekday or the nightrun "
-        "resource's mode_override). Skips while a circuit breaker is latched."
-    ),
-    **_schedule_kwargs(Phase.warm_up),
+warmup_schedule = night_schedule(
+    "warmup_schedule",
+    Phase.warm_up,
+    plan_night_job,
+    "22:45: plan tonight (ComfyUI health, budgets, run mode by weekday or the nightrun "
+    "resource's mode_override). Skips while a circuit breaker is latched.",
 )
-def warmup_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.warm_up)
-
-
-@dg.schedule(
-    name="window_schedule",
-    job_name=NIGHT_JOBS_JOB,
-    description=(
-        "23:00: one night_jobs run per image job with a budget, highest priority first (the "
-        "GPU pool serializes them), stopping at 01:00 when a video job waits, else 08:00. "
-        "Skips on maintenance nights, without a night plan or while a circuit breaker is "
-        "latched."
-    ),
-    **_schedule_kwargs(Phase.window),
+window_schedule = night_schedule(
+    "window_schedule",
+    Phase.window,
+    night_jobs_job,
+    "23:00: one night_jobs run per image job with a budget, highest priority first (the "
+    "GPU pool serializes them), stopping at 01:00 when a video job waits, else 08:00. "
+    "Skips on maintenance nights, without a night plan or while a circuit breaker is "
+    "latched.",
 )
-def window_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.window)
-
-
-@dg.schedule(
-    name="maintenance_schedule",
-    job_name=MAINTENANCE_JOB,
-    description=(
-        "23:00 on maintenance nights (Sunday, or a maintenance plan): the maintenance job "
-        "instead of renders (a latched breaker does not stop it). Skips on other nights."
-    ),
-    **_schedule_kwargs(Phase.maintenance),
+maintenance_schedule = night_schedule(
+    "maintenance_schedule",
+    Phase.maintenance,
+    maintenance_job,
+    "23:00 on maintenance nights (Sunday, or a maintenance plan): the maintenance job "
+    "instead of renders (a latched breaker does not stop it). Skips on other nights.",
 )
-def maintenance_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.maintenance)
-
-
-@dg.schedule(
-    name="video_slice_schedule",
-    job_name=NIGHT_JOBS_JOB,
-    description=(
-        "01:00: one night_jobs run per video job with a budget; they stop submitting at 03:00."
-    ),
-    **_schedule_kwargs(Phase.video_slice),
+video_slice_schedule = night_schedule(
+    "video_slice_schedule",
+    Phase.video_slice,
+    night_jobs_job,
+    "01:00: one night_jobs run per video job with a budget; they stop submitting at 03:00.",
 )
-def video_slice_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.video_slice)
-
-
-@dg.schedule(
-    name="images_resume_schedule",
-    job_name=NIGHT_JOBS_JOB,
-    description=(
-        "03:00: after a video slice, image jobs with variants still pending render again "
-        "until 08:00."
-    ),
-    **_schedule_kwargs(Phase.images_resume),
+images_resume_schedule = night_schedule(
+    "images_resume_schedule",
+    Phase.images_resume,
+    night_jobs_job,
+    "03:00: after a video slice, image jobs with variants still pending render again until 08:00.",
 )
-def images_resume_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.images_resume)
-
-
-@dg.schedule(
-    name="cool_down_schedule",
-    job_name=COOL_DOWN_JOB,
-    description=(
-        "07:30: the night's summary, contact sheet, Telegram report and temp cleanup. Runs "
-        "while a circuit breaker is latched, and says the night was cut short."
-    ),
-    **_schedule_kwargs(Phase.cool_down),
+cool_down_schedule = night_schedule(
+    "cool_down_schedule",
+    Phase.cool_down,
+    cool_down_job,
+    "07:30: the night's summary, contact sheet, Telegram report and temp cleanup. Runs "
+    "while a circuit breaker is latched, and says the night was cut short.",
 )
-def cool_down_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.cool_down)
-
-
-@dg.schedule(
-    name="hard_stop_schedule",
-    job_name=CLOSE_NIGHT_JOB,
-    description=(
-        "08:00: the window closes; records what was left for the next night. Runs even while "
-        "a circuit breaker is latched (it only records)."
-    ),
-    **_schedule_kwargs(Phase.hard_stop),
+hard_stop_schedule = night_schedule(
+    "hard_stop_schedule",
+    Phase.hard_stop,
+    close_night_job,
+    "08:00: the window closes; records what was left for the next night. Runs even while "
+    "a circuit breaker is latched (it only records).",
 )
-def hard_stop_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunResource):
-    return evaluate(context, nightrun, Phase.hard_stop)
 
 
 @dg.schedule(
     name="learning_schedule",
-    job_name="learning",
+    job=learning_job,
     cron_schedule="0 23 * * 0",
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -203,7 +181,7 @@ def learning_schedule(context: dg.ScheduleEvaluationContext, nightrun: NightrunR
 
 @dg.schedule(
     name="review_schedule",
-    job_name="review_jobs",
+    job=review_jobs_job,
     cron_schedule=["30 7 * * *", "15 8 * * *"],
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -222,8 +200,7 @@ def review_schedule(
         return dg.SkipReason(
             "Telegram is not configured (TELEGRAM_BOT_TOKEN, …): approve with `nightrun approve`"
         )
-    when = context.scheduled_execution_time or datetime.now(TZ)
-    night = night_of(when)
+    night = night_of(context.scheduled_execution_time)
     try:
         plan = read_plan(tree, night)
     except UnreadablePlan as exc:

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -15,7 +15,6 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.ops.breakers import Latch
 from nightrun_dagster.ops.night import (
     COOL_DOWN,
-    TZ,
     VIDEO_SLICE_END,
     VIDEO_SLICE_START,
     WARMUP,
@@ -26,13 +25,6 @@ from nightrun_dagster.ops.night import (
 )
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.variant_state import is_complete
-
-# Dagster jobs the schedules start (defined in nightrun_dagster/defs/jobs.py).
-PLAN_NIGHT_JOB = "plan_night"
-NIGHT_JOBS_JOB = "night_jobs"
-MAINTENANCE_JOB = "maintenance"
-COOL_DOWN_JOB = "cool_down"
-CLOSE_NIGHT_JOB = "close_night"
 
 
 class Phase(StrEnum):
@@ -67,9 +59,9 @@ class UnreadablePlan(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    """One run a schedule asks for. `job_key` None: the night partition; else night × job."""
+    """One run a schedule asks for, of the job that phase's schedule starts. `job_key` None: the
+    night partition; else night × job."""
 
-    job_name: str
     night: str
     job_key: str | None
     run_key: str
@@ -99,14 +91,6 @@ class Progress:
 def cron(phase: Phase) -> str:
     clock = PHASE_CLOCK[phase]
     return f"{clock.minute} {clock.hour} * * *"
-
-
-def night_of(when: datetime) -> str:
-    """The night a schedule tick belongs to: 22:45 and 23:00 open the night of their own date,
-    01:00–08:00 belong to the night that started the day before (08:00 included, which
-    `tonight()` already counts as the next night)."""
-    local = when.astimezone(TZ)
-    return (local - timedelta(hours=12)).date().isoformat()
 
 
 def read_plan(tree: Tree, night: str) -> dict[str, Any] | None:
@@ -203,7 +187,7 @@ def decide(
         # It only records that the window closed, so a latched breaker must not stop it.
         notes = (f"latched: {latch.describe()}",) if latch else ()
         mode = str(plan["mode"]) if plan else (mode_override or mode_for_night(night)).value
-        return Decision((_night_request(CLOSE_NIGHT_JOB, night, phase, mode),), notes=notes)
+        return Decision((_night_request(night, phase, mode),), notes=notes)
     if phase is Phase.cool_down:
         # A latch stops the GPU, not the morning: the cool-down summarizes what was rendered.
         notes = (f"latched: {latch.describe()}",) if latch else ()
@@ -214,19 +198,19 @@ def decide(
             mode = (mode_override or mode_for_night(night)).value
         else:
             return Decision(skip=f"{missing_plan(night)} Nothing ran tonight to summarize.")
-        return Decision((_night_request(COOL_DOWN_JOB, night, phase, mode),), notes=notes)
+        return Decision((_night_request(night, phase, mode),), notes=notes)
     if latch is not None and phase in SENDS_TO_COMFYUI:
         return Decision(skip=latch.describe())
     if phase is Phase.warm_up:
         mode = (mode_override or mode_for_night(night)).value
-        return Decision((_night_request(PLAN_NIGHT_JOB, night, phase, mode, "warmup"),))
+        return Decision((_night_request(night, phase, mode, "warmup"),))
     if plan is None:
         return Decision(skip=missing_plan(night))
     mode = str(plan["mode"])
     if phase is Phase.maintenance:
         if mode != RunMode.maintenance:
             return Decision(skip=f"{mode} night: maintenance runs on Sunday nights")
-        return Decision((_night_request(MAINTENANCE_JOB, night, phase, mode),))
+        return Decision((_night_request(night, phase, mode),))
     if mode == RunMode.maintenance:
         return Decision(skip=f"maintenance night ({night}): no renders, the maintenance job runs")
     if phase is Phase.window:
@@ -236,10 +220,8 @@ def decide(
     return _images_resume(night, plan, mode, progress or {})
 
 
-def _night_request(
-    job_name: str, night: str, phase: Phase, mode: str, prefix: str | None = None
-) -> Request:
-    return Request(job_name, night, None, f"{prefix or phase.value}:{night}", phase, mode)
+def _night_request(night: str, phase: Phase, mode: str, prefix: str | None = None) -> Request:
+    return Request(night, None, f"{prefix or phase.value}:{night}", phase, mode)
 
 
 def _job_requests(
@@ -247,7 +229,6 @@ def _job_requests(
 ) -> tuple[Request, ...]:
     return tuple(
         Request(
-            NIGHT_JOBS_JOB,
             night,
             str(j["key"]),
             f"{prefix}:{night}:{j['key']}",

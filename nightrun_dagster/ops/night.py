@@ -1,5 +1,5 @@
 """The night's clock (warm-up 22:45, window 23:00–08:00 Buenos Aires, video slice 01:00–03:00,
-cool-down 07:30) and the run mode each night gets."""
+cool-down 07:30), which night a moment belongs to, and the run mode each night gets."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ VIDEO_SLICE_START = time(1, 0)
 VIDEO_SLICE_END = time(3, 0)
 COOL_DOWN = time(7, 30)
 WINDOW_END = time(8, 0)
+# A night opens with its warm-up: from then on it is "the night" (see `night_of`).
+NIGHT_OPENS = WARMUP
 FIRST_NIGHT = "2026-01-01"
 
 
@@ -51,11 +53,26 @@ def default_stop_at(night: str, now: datetime) -> datetime | None:
     return end if now < end else None
 
 
-def tonight(now: datetime | None = None) -> str:
-    """The night in progress, or the next one when called during the day."""
-    local = (now or datetime.now(TZ)).astimezone(TZ)
-    # Before 08:00 we are still inside the night that started yesterday.
-    return (local - timedelta(hours=WINDOW_END.hour)).date().isoformat()
+def night_of(moment: datetime | None = None) -> str:
+    """Which night it is at `moment` (default now): the latest night that has opened. A night
+    opens with its 22:45 warm-up (Buenos Aires) on its own date, the moment Dagster's partition
+    for it appears (defs/partitions.py), and stays the night until the next one opens: its
+    window (23:00–08:00) and the day after, when its reports and approvals come in, belong to
+    it. Schedules, partitions and commands all ask this."""
+    local = (moment or datetime.now(TZ)).astimezone(TZ)
+    day = local.date() if local.time() >= NIGHT_OPENS else local.date() - timedelta(days=1)
+    return day.isoformat()
+
+
+def night_ahead(moment: datetime | None = None) -> str:
+    """The night whose window has not ended at `moment` (default now): the one rendering now,
+    or by day (08:00–22:45) the one that opens this evening. What previews of a night's
+    variants and graphs default to; `night_of` for everything else."""
+    moment = moment or datetime.now(TZ)
+    night = night_of(moment)
+    if moment >= window(night)[1]:
+        night = (parse_night(night) + timedelta(days=1)).isoformat()
+    return night
 
 
 def mode_for_night(night: str) -> RunMode:

@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from nightrun_dagster.cli.demo import BadNight, check_night, default_night
-from nightrun_dagster.ops.night import TZ, tonight
+from nightrun_dagster.cli.demo import BadNight, check_night
+from nightrun_dagster.ops.night import TZ, night_of
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import PROMPT
 
@@ -262,7 +262,7 @@ def test_a_night_the_demo_cannot_run_is_a_clear_error(
     from nightrun_dagster.cli.main import main
 
     root = tmp_path / "root"
-    future = (date.fromisoformat(tonight()) + timedelta(days=3)).isoformat()
+    future = (date.fromisoformat(night_of()) + timedelta(days=3)).isoformat()
     cases = {
         future: f"night {future} has not opened yet: it opens at {future} 22:45 "
         "America/Argentina/Buenos_Aires",
@@ -288,9 +288,9 @@ def test_a_night_opens_at_its_warm_up() -> None:
     assert check_night("2026-02-10", now=ba(10, 22, 45)) == "2026-02-10"
     assert check_night("20260210", now=ba(11, 3, 0)) == "2026-02-10"  # the canonical key
     # By day tonight is not open yet: the default is the night that ended this morning.
-    assert default_night(ba(10, 12, 0)) == "2026-02-09"
-    assert default_night(ba(10, 23, 0)) == "2026-02-10"
-    assert default_night(ba(11, 3, 0)) == "2026-02-10"
+    assert night_of(ba(10, 12, 0)) == "2026-02-09"
+    assert night_of(ba(10, 23, 0)) == "2026-02-10"
+    assert night_of(ba(11, 3, 0)) == "2026-02-10"
 
 
 def test_a_job_without_product_images_goes_from_queue_to_publish_package(tmp_path: Path) -> None:

@@ -452,6 +452,12 @@ CASES = [
         ("--max-renders", "many"),
         argparse_line("--max-renders", "invalid int value: 'many'"),
     ),
+    case(
+        "demo-url-without-scheme",
+        "demo",
+        ("--night", "2026-02-10", "--comfy-url", "gpu1:8188"),
+        r"^--comfy-url gpu1:8188: give the whole URL, like http://gpu1:8188$",
+    ),
     case("demo-root-is-a-file", "demo", ("--root", "file.txt"), ROOT_IS_A_FILE),
     case(
         "demo-root-env-is-a-file",

@@ -135,7 +135,7 @@ def test_oom_breaker_stops_the_gpu_scores_what_rendered_notifies_once_and_latche
         # The 07:30 cool-down runs through the latch and says the night was cut short.
         plan = read_plan(tree, NIGHT)
         cool = decide(Phase.cool_down, NIGHT, plan=plan, latch=b.read_latch(tree.root))
-        assert cool.skip is None and [r.job_name for r in cool.requests] == ["cool_down"]
+        assert cool.skip is None and [r.phase for r in cool.requests] == [Phase.cool_down]
         summary_run = dg.materialize(
             [night_summary], instance=pg_instance, partition_key=NIGHT, resources=resources
         )

@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from nightrun_dagster.defs.assets.learning import week_partitions
+from nightrun_dagster.definitions import build_defs
 from nightrun_dagster.defs.assets.planning import night_plan
-from nightrun_dagster.defs.partitions import night_job_key, night_job_partitions, night_partitions
+from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.schedules import (
     NIGHT_SCHEDULES,
@@ -53,37 +53,11 @@ class Tick:
     skip_message: str | None
 
 
-@dg.op
-def _noop() -> None:
-    pass
-
-
-def stand_in(name: str, partitions: dg.PartitionsDefinition) -> dg.JobDefinition:
-    """An empty job with the name and partitions of a real one, so the schedules' partitioned
-    requests resolve (and are validated) the way the daemon resolves them, without the render
-    assets' resources."""
-    return dg.GraphDefinition(name=name, node_defs=[_noop]).to_job(
-        name=name, partitions_def=partitions
-    )
-
-
 @pytest.fixture
-def repo(nightrun: NightrunResource) -> dg.RepositoryDefinition:
-    defs = dg.Definitions(
-        assets=[night_plan],
-        jobs=[
-            stand_in("plan_night", night_partitions),
-            stand_in("night_jobs", night_job_partitions),
-            stand_in("maintenance", night_partitions),
-            stand_in("cool_down", night_partitions),
-            stand_in("close_night", night_partitions),
-            stand_in("learning", week_partitions),
-            stand_in("review_jobs", night_job_partitions),
-        ],
-        schedules=NIGHT_SCHEDULES,
-        resources={"nightrun": nightrun},
-    )
-    return defs.get_repository_def()
+def repo(tree: Tree) -> dg.RepositoryDefinition:
+    """The code location's definitions: the schedules' partitioned requests resolve (and are
+    validated) against the jobs they target, the way the daemon resolves them."""
+    return build_defs(tree.root).get_repository_def()
 
 
 @pytest.fixture

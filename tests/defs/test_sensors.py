@@ -233,7 +233,7 @@ def telegram(bot_api: FakeBotAPI) -> TelegramResource:
         token=TOKEN,
         signing_key="k" * 32,
         review_chat_id=CHAT,
-        approver_ids=f"{APPROVER},{SECOND}",
+        approver_ids=[APPROVER, SECOND],
         base_url=bot_api.base_url,
         per_message_delay_s=0,
         poll_timeout_s=0,

@@ -12,22 +12,16 @@ import pytest
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.ops.breakers import Latch
 from nightrun_dagster.ops.clock import (
-    CLOSE_NIGHT_JOB,
-    COOL_DOWN_JOB,
-    MAINTENANCE_JOB,
-    NIGHT_JOBS_JOB,
-    PLAN_NIGHT_JOB,
     Phase,
     Progress,
     UnreadablePlan,
     cron,
     decide,
     image_progress,
-    night_of,
     pending_variants,
     read_plan,
 )
-from nightrun_dagster.ops.night import TZ, at
+from nightrun_dagster.ops.night import TZ, at, night_of
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"  # Monday
@@ -79,7 +73,8 @@ def test_window_orders_image_jobs_by_priority_then_key() -> None:
     assert d.skip is None
     assert keys(d) == ["a-high", "b-high", "low"]
     assert [r.priority for r in d.requests] == [90, 90, 10]
-    assert {r.job_name for r in d.requests} == {NIGHT_JOBS_JOB}
+    # Each phase's schedule starts one job (tests/defs/test_schedules.py): window → night_jobs.
+    assert {(r.phase, r.job_key is not None) for r in d.requests} == {(Phase.window, True)}
     assert {r.stop_at for r in d.requests} == {at(NIGHT, time(1, 0))}
     assert d.requests[0].stop_at.isoformat() == "2026-02-10T01:00:00-03:00"
     assert d.requests[0].run_key == "window:2026-02-09:a-high"
@@ -155,13 +150,13 @@ def test_latch_stops_what_sends_work_to_comfyui_only() -> None:
         else:
             assert d.skip != LATCH.describe(), phase
     assert "circuit breaker gpu_oom latched" in LATCH.describe()
-    for phase, job in [(Phase.hard_stop, CLOSE_NIGHT_JOB), (Phase.cool_down, COOL_DOWN_JOB)]:
+    for phase in (Phase.hard_stop, Phase.cool_down):  # close_night, cool_down: they still run
         d = decide(phase, NIGHT, plan=MIXED, latch=LATCH)
-        assert [r.job_name for r in d.requests] == [job]
+        assert [(r.phase, r.job_key) for r in d.requests] == [(phase, None)]
         assert d.notes == (f"latched: {LATCH.describe()}",)
     # The warm-up latched before writing the plan: the cool-down still says so in the morning.
     d = decide(Phase.cool_down, NIGHT, plan=None, latch=LATCH)
-    assert [r.job_name for r in d.requests] == [COOL_DOWN_JOB]
+    assert [(r.phase, r.job_key) for r in d.requests] == [(Phase.cool_down, None)]
     other = Latch("disk_free", "3 GB free", 3, 50, "2026-02-01", None, "2026-02-01")
     assert "Nothing ran tonight" in decide(Phase.cool_down, NIGHT, plan=None, latch=other).skip
 
@@ -169,8 +164,8 @@ def test_latch_stops_what_sends_work_to_comfyui_only() -> None:
 def test_night_wide_phases() -> None:
     warm = decide(Phase.warm_up, NIGHT, plan=None, latch=None)
     (r,) = warm.requests
-    assert (r.job_name, r.job_key, r.run_key, r.mode) == (
-        PLAN_NIGHT_JOB,
+    assert (r.phase, r.job_key, r.run_key, r.mode) == (
+        Phase.warm_up,
         None,
         "warmup:2026-02-09",
         "exploration",
@@ -178,18 +173,18 @@ def test_night_wide_phases() -> None:
     forced = decide(Phase.warm_up, NIGHT, plan=None, latch=None, mode_override=RunMode.maintenance)
     assert forced.requests[0].mode == "maintenance"
     cool = decide(Phase.cool_down, NIGHT, plan=MIXED, latch=None)
-    assert [(r.job_name, r.run_key) for r in cool.requests] == [
-        (COOL_DOWN_JOB, "cool-down:2026-02-09")
+    assert [(r.phase, r.run_key) for r in cool.requests] == [
+        (Phase.cool_down, "cool-down:2026-02-09")
     ]
     stop = decide(Phase.hard_stop, "2026-02-13", plan=None, latch=None)
-    assert [(r.job_name, r.mode) for r in stop.requests] == [(CLOSE_NIGHT_JOB, "exploitation")]
+    assert [(r.phase, r.mode) for r in stop.requests] == [(Phase.hard_stop, "exploitation")]
 
 
 def test_maintenance_plan_replaces_renders() -> None:
     sunday = plan(job("a", 1, budget=0), mode="maintenance")
     d = decide(Phase.maintenance, "2026-02-15", plan=sunday, latch=None)
-    assert [(r.job_name, r.run_key, r.phase) for r in d.requests] == [
-        (MAINTENANCE_JOB, "maintenance:2026-02-15", Phase.maintenance)
+    assert [(r.job_key, r.run_key, r.phase) for r in d.requests] == [
+        (None, "maintenance:2026-02-15", Phase.maintenance)
     ]
     for phase in (Phase.window, Phase.video_slice, Phase.images_resume):
         assert decide(phase, "2026-02-15", plan=sunday, latch=None).skip == (

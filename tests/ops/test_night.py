@@ -1,4 +1,4 @@
-"""The night window, tonight's night and the weekday run modes."""
+"""The night window, which night a moment belongs to and the weekday run modes."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -9,8 +9,9 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.ops.night import (
     default_stop_at,
     mode_for_night,
+    night_ahead,
+    night_of,
     parse_night,
-    tonight,
     window,
 )
 
@@ -26,16 +27,38 @@ def test_window_is_23_to_08_buenos_aires() -> None:
 @pytest.mark.parametrize(
     ("local", "night"),
     [
+        (datetime(2026, 2, 9, 22, 44, 59, tzinfo=BA), "2026-02-08"),
+        (datetime(2026, 2, 9, 22, 45, tzinfo=BA), "2026-02-09"),  # the warm-up opens it
         (datetime(2026, 2, 9, 23, 30, tzinfo=BA), "2026-02-09"),
         (datetime(2026, 2, 10, 3, 0, tzinfo=BA), "2026-02-09"),
         (datetime(2026, 2, 10, 7, 59, tzinfo=BA), "2026-02-09"),
+        # The window has closed; its reports and approvals still belong to it until 22:45.
+        (datetime(2026, 2, 10, 8, 0, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 15, 0, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 22, 45, tzinfo=BA), "2026-02-10"),
+        (datetime(2026, 2, 10, 4, 0, tzinfo=ZoneInfo("UTC")), "2026-02-09"),  # 01:00 in BA
+        (datetime(2026, 2, 11, 1, 45, tzinfo=ZoneInfo("UTC")), "2026-02-10"),  # 22:45 in BA
+    ],
+)
+def test_night_of_switches_at_the_warm_up(local: datetime, night: str) -> None:
+    assert night_of(local) == night
+
+
+@pytest.mark.parametrize(
+    ("local", "night"),
+    [
+        (datetime(2026, 2, 9, 23, 30, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 3, 0, tzinfo=BA), "2026-02-09"),
+        (datetime(2026, 2, 10, 7, 59, tzinfo=BA), "2026-02-09"),
+        # By day the night ahead is the one that opens this evening.
         (datetime(2026, 2, 10, 8, 0, tzinfo=BA), "2026-02-10"),
         (datetime(2026, 2, 10, 15, 0, tzinfo=BA), "2026-02-10"),
+        (datetime(2026, 2, 10, 22, 45, tzinfo=BA), "2026-02-10"),
         (datetime(2026, 2, 10, 4, 0, tzinfo=ZoneInfo("UTC")), "2026-02-09"),  # 01:00 in BA
     ],
 )
-def test_tonight(local: datetime, night: str) -> None:
-    assert tonight(local) == night
+def test_night_ahead_switches_when_the_window_ends(local: datetime, night: str) -> None:
+    assert night_ahead(local) == night
 
 
 @pytest.mark.parametrize(
