@@ -15,10 +15,12 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import Expansion, expand_job
 from nightrun_dagster.intake.planned import GRAPH_ERRORS, params_graph, planned_graph
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
-from nightrun_dagster.ops.night import mode_for_night, parse_night, tonight
+from nightrun_dagster.ops.night import mode_for_night, night_ahead, parse_night
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.spec.errors import JobSpecInvalid
+from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.paths import JobDir, Tree, default_root
+from nightrun_dagster.store.variants_index import read_variants_index
 
 # Exit codes: 1 the job or its template is wrong, 2 the command line asks for what is not there.
 EXIT_JOB = 1
@@ -40,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    night = args.night or tonight()
+    night = args.night or night_ahead()
     try:
         parse_night(night)
     except ValueError as exc:
@@ -57,15 +59,13 @@ def command(args: argparse.Namespace) -> int:
     job_dir = Tree(args.root or default_root()).job(night, found.key)
     if job_dir.variants_index.is_file():
         try:
-            index = json.loads(job_dir.variants_index.read_bytes())
-            ids = [str(v) for v in index["variants"]]
+            index = read_variants_index(job_dir)
         except OSError as exc:
             return plan_unreadable(args.file, job_dir, f"cannot read: {os_reason(exc)}")
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            return plan_unreadable(args.file, job_dir, f"not valid JSON ({exc})")
-        except (KeyError, TypeError):
-            return plan_unreadable(args.file, job_dir, "no 'variants' list of variant ids")
-        planned_mode = index.get("mode")
+        except DocumentError as exc:  # not JSON, or no list of variant ids
+            return plan_unreadable(args.file, job_dir, exc.reason)
+        ids = index.variants
+        planned_mode = index.mode
         if not args.mode or args.mode == planned_mode:
             return from_plan(args, found, job_dir, intake, night, ids)
         print(

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from nightrun_dagster.store.selection_docs import ShortlistPick, try_read_shortlist
 from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
+from nightrun_dagster.store.variants_index import try_read_variants_index
 
 # Order of the component bars and of the sort menu; components a scorer adds later still show,
 # after these, in the order score.json lists them.
@@ -73,26 +75,22 @@ def _components(raw: Any) -> dict[str, float | None]:
 
 def variant_ids(job_dir: Path) -> list[str]:
     """The ids `variants/index.json` lists, or the variant folders when there is no index."""
-    index, _ = _read(job_dir / "variants" / "index.json")
-    if isinstance(index, dict) and isinstance(index.get("variants"), list):
-        return [v for v in index["variants"] if isinstance(v, str) and _safe_rel(v) == v]
+    index = try_read_variants_index(job_dir)
+    if index is not None:
+        return [v for v in index.variants if _safe_rel(v) == v]
     root = job_dir / "variants"
     return sorted(p.name for p in root.glob("v*") if p.is_dir()) if root.is_dir() else []
 
 
-def shortlist_picks(job_dir: Path) -> dict[str, dict[str, Any]]:
-    """Variant id -> its best-ranked pick in `selection/shortlisted.json` (empty when absent)."""
-    doc, _ = _read(job_dir / "selection" / "shortlisted.json")
-    picks: dict[str, dict[str, Any]] = {}
-    if not isinstance(doc, dict) or not isinstance(doc.get("picks"), list):
-        return picks
-    for pick in doc["picks"]:
-        if not isinstance(pick, dict) or not isinstance(pick.get("variant_id"), str):
-            continue
-        rank = _num(pick.get("rank"))
-        held = picks.get(pick["variant_id"])
-        if held is None or (rank is not None and rank < (_num(held.get("rank")) or 1e9)):
-            picks[pick["variant_id"]] = pick
+def shortlist_picks(job_dir: Path) -> dict[str, ShortlistPick]:
+    """Variant id -> its best-ranked pick in `selection/shortlisted.json` (empty when absent
+    or unreadable)."""
+    doc = try_read_shortlist(job_dir)
+    picks: dict[str, ShortlistPick] = {}
+    for pick in doc.picks if doc else []:
+        held = picks.get(pick.variant_id)
+        if held is None or pick.rank < held.rank:
+            picks[pick.variant_id] = pick
     return picks
 
 
@@ -154,7 +152,7 @@ def _loras(raw: Any) -> list[dict[str, Any]]:
     return loras
 
 
-def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
+def _row(job_dir: Path, vid: str, picks: dict[str, ShortlistPick], prefix: str) -> dict[str, Any]:
     vdir = job_dir / "variants" / vid
     params, params_error = _read(vdir / "meta" / "params.json")
     score, score_error = _read(vdir / "meta" / "score.json")
@@ -167,8 +165,8 @@ def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str)
     pick = picks.get(vid)
     # The card shows the output the shortlist picked, else the scorer's best, else the first.
     main = 0
-    if pick and pick.get("file"):
-        main = next((i for i, o in enumerate(outputs) if o["name"] == pick["file"]), 0)
+    if pick and pick.file:
+        main = next((i for i, o in enumerate(outputs) if o["name"] == pick.file), 0)
     elif score and isinstance(score.get("best"), int) and 0 <= score["best"] < len(outputs):
         main = score["best"]
     first = outputs[main] if outputs else None
@@ -232,9 +230,9 @@ def _row(job_dir: Path, vid: str, picks: dict[str, dict[str, Any]], prefix: str)
         "main": main,
         # Outputs retention removed (old night, not kept): scores and parameters stay.
         "pruned": sum(1 for o in outputs if o.get("pruned")),
-        "rank": int(r) if pick and (r := _num(pick.get("rank"))) is not None else None,
-        "cluster": pick.get("cluster") if pick else None,
-        "reason": pick.get("reason") if pick else None,
+        "rank": pick.rank if pick else None,
+        "cluster": pick.cluster if pick else None,
+        "reason": pick.reason if pick else None,
     }
 
 

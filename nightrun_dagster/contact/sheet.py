@@ -19,7 +19,10 @@ from nightrun_dagster.contact.rows import (
 )
 from nightrun_dagster.ops.closing import cut_short_line, job_cut_short
 from nightrun_dagster.store.atomic import atomic_write_bytes
+from nightrun_dagster.store.night_plan import try_read_night_plan
+from nightrun_dagster.store.night_records import try_read_night_summary
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variants_index import VariantsIndex, try_read_variants_index
 
 __all__ = [
     "SHEET_NAME",
@@ -66,10 +69,9 @@ def _job_key(job_dir: Path) -> str:
 def _job_info(
     job_dir: Path, rows: list[dict[str, Any]], planned_id: str | None = None
 ) -> dict[str, Any]:
-    index = _read(job_dir / "variants" / "index.json")
-    index = index if isinstance(index, dict) else {}
+    index = try_read_variants_index(job_dir) or VariantsIndex(variants=[])
     blocked = _read(job_dir / "blocked.json")
-    job_id = index.get("job_id") or planned_id
+    job_id = index.job_id or planned_id
     if not isinstance(job_id, str):
         params = (
             _read(job_dir / "variants" / rows[0]["id"] / "meta" / "params.json") if rows else {}
@@ -78,11 +80,11 @@ def _job_info(
     return {
         "key": _job_key(job_dir),
         "job_id": str(job_id),
-        "night": str(index.get("night") or job_dir.parent.name),
-        "mode": index.get("mode"),
-        "cap": index.get("cap"),
-        "sweep_size": index.get("sweep_size"),
-        "selection": index.get("selection"),
+        "night": index.night or job_dir.parent.name,
+        "mode": index.mode,
+        "cap": index.cap,
+        "sweep_size": index.sweep_size,
+        "selection": index.selection,
         "blocked": (str(blocked.get("reason") or "blocked") if isinstance(blocked, dict) else None),
         "summary": summarize(rows),
     }
@@ -175,33 +177,25 @@ def job_dirs(night_dir: Path) -> list[Path]:
     """The night's jobs: every job of `night_plan.json` in its order (by priority), whether or
     not its folder exists yet, then any other `job_*` folder, by name."""
     found = {p.name: p for p in night_dir.glob("job_*") if p.is_dir()}
-    plan = _read(night_dir / "night_plan.json")
+    plan = try_read_night_plan(night_dir)
     ordered: list[Path] = []
-    for job in plan.get("jobs", []) if isinstance(plan, dict) else []:
-        key = job.get("key") if isinstance(job, dict) else None
+    for job in plan.jobs if plan else []:
         # A plan is read from disk: only a real job key may become a path.
-        if isinstance(key, str) and _KEY.fullmatch(key):
-            ordered.append(found.pop(f"job_{key}", night_dir / f"job_{key}"))
+        if _KEY.fullmatch(job.key):
+            ordered.append(found.pop(f"job_{job.key}", night_dir / f"job_{job.key}"))
     return ordered + [found[n] for n in sorted(found)]
 
 
 def _planned_ids(night_dir: Path) -> dict[str, str]:
-    plan = _read(night_dir / "night_plan.json")
-    jobs = plan.get("jobs", []) if isinstance(plan, dict) else []
-    return {
-        j["key"]: j["job_id"]
-        for j in jobs
-        if isinstance(j, dict)
-        and isinstance(j.get("key"), str)
-        and isinstance(j.get("job_id"), str)
-    }
+    plan = try_read_night_plan(night_dir)
+    return {j.key: j.job_id for j in plan.jobs if j.job_id} if plan else {}
 
 
 def _night_cut_short(night_dir: Path) -> str | None:
     """From `night_summary.json` (the cool-down writes it just before the sheet)."""
-    summary = _read(night_dir / "night_summary.json")
-    record = summary.get("cut_short") if isinstance(summary, dict) else None
-    if not isinstance(record, dict):
+    summary = try_read_night_summary(night_dir)
+    record = summary.cut_short if summary else None
+    if not record:
         return None
     try:
         return cut_short_line(record)
@@ -223,14 +217,14 @@ def night_sheet_html(night_dir: Path) -> str:
         job = {k: info[k] for k in ("key", "job_id", "blocked", "summary")}
         # A planned job whose folder is not there yet has no page to link to.
         jobs.append(job | {"href": f"{href}{SHEET_NAME}" if job_dir.is_dir() else None})
-    plan = _read(night_dir / "night_plan.json")
-    plan = plan if isinstance(plan, dict) else {}
-    night = str(plan.get("night") or night_dir.name)
+    plan = try_read_night_plan(night_dir)
+    night = (plan.night if plan else None) or night_dir.name
     sub = [f"{len(jobs)} jobs"]
-    if plan.get("mode"):
-        sub.append(str(plan["mode"]))
-    if plan.get("total_budget") is not None:
-        sub.append(f"{plan['total_budget']} renders planned of {plan.get('max_renders', '?')}")
+    if plan and plan.mode:
+        sub.append(plan.mode)
+    if plan and plan.total_budget is not None:
+        most = "?" if plan.max_renders is None else plan.max_renders
+        sub.append(f"{plan.total_budget} renders planned of {most}")
     return _page(
         "night.html.j2",
         sub=sub,

@@ -39,6 +39,7 @@ from nightrun_dagster.expand.seeds import derived_seed
 from nightrun_dagster.selection.approvals import APPROVING
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.selection_docs import try_read_shortlist
 from nightrun_dagster.telegram import ledger
 
 EXPLORATION_FLOOR = 0.2
@@ -46,7 +47,6 @@ START_EXPLORATION = 0.8
 EVIDENCE_SCALE = 60.0  # reviewed picks that take exploration halfway from start to floor
 THOMPSON_DRAWS = 4000
 LOOKBACK_NIGHTS = 28
-SHORTLIST_FILE = "shortlisted.json"
 
 
 class BanditConfigError(ValueError):
@@ -261,8 +261,8 @@ def reviewed_jobs(
             decisions = _first_decisions(job_dir, as_of)
             if not decisions:
                 continue
-            shortlist = try_read_json(job_dir.selection / SHORTLIST_FILE) or {}
-            ids = [str(p["variant_id"]) for p in shortlist.get("picks", []) if "variant_id" in p]
+            shortlist = try_read_shortlist(job_dir)
+            ids = shortlist.pick_ids() if shortlist else []
             shown: dict[str, dict[str, Any]] = {}
             for vid in dict.fromkeys([*ids, *decisions]):
                 params = try_read_json(job_dir.params(vid))

@@ -10,6 +10,15 @@ from typing import Any
 
 from nightrun_dagster.ops.breakers import Latch, history_path, read_latch
 from nightrun_dagster.store.documents import try_read_json
+from nightrun_dagster.store.night_plan import try_read_night_plan
+from nightrun_dagster.store.night_records import (
+    JobClosed,
+    NightClosed,
+    try_read_breaker_record,
+    try_read_night_closed,
+    try_read_warmup,
+    try_read_window_closed,
+)
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.variant_state import (
     RenderStatus,
@@ -17,11 +26,12 @@ from nightrun_dagster.store.variant_state import (
     read_params,
     render_status,
 )
+from nightrun_dagster.store.variants_index import try_read_variants_index
 
 
-def job_state(job_dir: JobDir) -> dict[str, Any]:
-    index = try_read_json(job_dir.variants_index) or {}
-    ids = list(index.get("variants", []))
+def job_state(job_dir: JobDir) -> JobClosed:
+    index = try_read_variants_index(job_dir)
+    ids = index.variants if index else []
     rendered = failed = 0
     left: list[str] = []
     for vid in ids:
@@ -36,21 +46,21 @@ def job_state(job_dir: JobDir) -> dict[str, Any]:
             failed += 1
         else:
             left.append(vid)
-    stopped = try_read_json(job_dir.breaker) or try_read_json(job_dir.window_closed)
+    stopped = try_read_breaker_record(job_dir) or try_read_window_closed(job_dir)
     blocked = try_read_json(job_dir.blocked)
-    return {
-        "job": job_dir.path.name.removeprefix("job_"),
-        "variants": len(ids),
-        "rendered": rendered,
-        "failed": failed,
-        "left": len(left),
-        "left_variants": left,
-        "stopped_by": (stopped or {}).get("kind") or ("blocked" if blocked else None),
-        "stop_reason": (stopped or {}).get("reason") or (blocked or {}).get("reason"),
-    }
+    return JobClosed(
+        job=job_dir.path.name.removeprefix("job_"),
+        variants=len(ids),
+        rendered=rendered,
+        failed=failed,
+        left=len(left),
+        left_variants=left,
+        stopped_by=(stopped.kind if stopped else None) or ("blocked" if blocked else None),
+        stop_reason=(stopped.reason if stopped else None) or (blocked or {}).get("reason"),
+    )
 
 
-def close_record(tree: Tree, night: str, latch: Latch | None) -> dict[str, Any]:
+def close_record(tree: Tree, night: str, latch: Latch | None) -> NightClosed:
     """The night-closed document: every job folder of the night, plus the latch if any."""
     night_dir = tree.night(night)
     jobs = (
@@ -58,20 +68,20 @@ def close_record(tree: Tree, night: str, latch: Latch | None) -> dict[str, Any]:
         if night_dir.is_dir()
         else []
     )
-    return {
-        "night": night,
-        "closed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "jobs": jobs,
-        "left_for_next_night": {j["job"]: j["left"] for j in jobs if j["left"]},
-        "breaker": asdict(latch) if latch is not None else None,
-    }
+    return NightClosed(
+        night=night,
+        closed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        jobs=jobs,
+        left_for_next_night={j.job: j.left for j in jobs if j.left},
+        breaker=asdict(latch) if latch is not None else None,
+    )
 
 
 def carried_over(tree: Tree, previous_night: str) -> dict[str, int]:
     """Variants each job left unrendered at the previous night's close (0 if it closed clean
     or never ran)."""
-    record = try_read_json(tree.night(previous_night) / "night_closed.json") or {}
-    return {str(k): int(v) for k, v in (record.get("left_for_next_night") or {}).items()}
+    record = try_read_night_closed(tree, previous_night)
+    return dict(record.left_for_next_night) if record else {}
 
 
 def _tripped_tonight(root: Path, night: str) -> dict[str, Any] | None:
@@ -115,21 +125,20 @@ def _left_by_job(tree: Tree, night: str) -> dict[str, int]:
     left its whole budget; without a plan, what the warm-up counted as tonight's demand."""
     night_dir = tree.night(night)
     left: dict[str, int] = {}
-    plan = try_read_json(tree.night_plan(night))
-    planned = plan.get("jobs", []) if isinstance(plan, dict) else []
+    plan = try_read_night_plan(tree.night_dir(night))
+    planned = plan.jobs if plan else []
     for entry in planned:
-        if not isinstance(entry, dict) or entry.get("blocked"):
+        if entry.blocked:
             continue
-        key, budget = str(entry.get("key")), int(entry.get("budget") or 0)
-        if budget > 0 and not tree.job(night, key).variants_index.is_file():
-            left[key] = budget
+        if entry.budget > 0 and not tree.job(night, entry.key).variants_index.is_file():
+            left[entry.key] = entry.budget
     for path in sorted(night_dir.glob("job_*")) if night_dir.is_dir() else []:
         state = job_state(JobDir(path))
-        if state["variants"]:
-            left[state["job"]] = state["left"]
+        if state.variants:
+            left[state.job] = state.left
     if not planned and not left:
-        warmup = try_read_json(night_dir / "warmup.json") or {}
-        tonight = int((warmup.get("backlog") or {}).get("tonight") or 0)
+        warmup = try_read_warmup(tree.night_dir(night))
+        tonight = warmup.backlog.tonight if warmup else 0
         if tonight:
             left["(not planned)"] = tonight
     return {k: v for k, v in left.items() if v}
@@ -163,17 +172,15 @@ def cut_short_line(record: dict[str, Any]) -> str:
 def job_cut_short(job_dir: JobDir) -> str | None:
     """The job's render loop stopped on a circuit breaker (its `breaker.json`): one sentence
     with the breaker, when and how many variants it left; None when it was not cut short."""
-    record = try_read_json(job_dir.breaker)
-    if not isinstance(record, dict) or record.get("kind") not in ("breaker", "latched"):
+    record = try_read_breaker_record(job_dir)
+    if record is None or record.kind not in ("breaker", "latched"):
         return None
-    breaker = (record.get("detail") or {}).get("breaker") or "?"
-    left = f"{int(record.get('pending') or 0)} variant(s) left unrendered"
-    if record.get("kind") == "latched":  # tripped elsewhere: the reason is the latch's own text
+    breaker = record.detail.get("breaker") or "?"
+    left = f"{record.pending} variant(s) left unrendered"
+    at = record.at or "?"
+    if record.kind == "latched":  # tripped elsewhere: the reason is the latch's own text
         return (
             f"Night cut short: circuit breaker {breaker} was latched when this job's renders "
-            f"started ({record.get('at', '?')}); {left}."
+            f"started ({at}); {left}."
         )
-    return (
-        f"Night cut short: circuit breaker {breaker} tripped at {record.get('at', '?')} "
-        f"({record.get('reason', '')}); {left}."
-    )
+    return f"Night cut short: circuit breaker {breaker} tripped at {at} ({record.reason}); {left}."

@@ -18,6 +18,7 @@ from nightrun_dagster.store.atomic import atomic_copy, atomic_write_json
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.selection_docs import try_read_approvals, try_read_shortlist
 from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
 from nightrun_dagster.telegram import ledger
 
@@ -148,10 +149,8 @@ def _approved(job_dir: JobDir) -> set[str]:
         for d in ledger.read(job_dir.path)
         if d.get("decision") in APPROVING and d.get("variant_id")
     }
-    doc = try_read_json(job_dir.selection / "approved.json")
-    for entry in (doc or {}).get("approved", []) if isinstance(doc, dict) else []:
-        if isinstance(entry, dict) and entry.get("variant_id"):
-            ids.add(str(entry["variant_id"]))
+    doc = try_read_approvals(job_dir)
+    ids.update(e.variant_id for e in (doc.approved if doc else []) if e.variant_id)
     return ids
 
 
@@ -173,9 +172,8 @@ def _published(job_dir: JobDir) -> dict[str, Path]:
 def _shortlisted(job_dir: JobDir) -> set[str]:
     # A pick may still be approved after its buttons expire (`nightrun approve` has no expiry);
     # its package needs the original, so the shortlist's picks are never pruned either.
-    doc = try_read_json(job_dir.selection / "shortlisted.json")
-    picks = doc.get("picks", []) if isinstance(doc, dict) else []
-    return {str(p["variant_id"]) for p in picks if isinstance(p, dict) and p.get("variant_id")}
+    doc = try_read_shortlist(job_dir)
+    return {vid for vid in (doc.pick_ids() if doc else []) if vid}
 
 
 def _score_total(variant: Path) -> float | None:

@@ -133,11 +133,3 @@ def job_arm_budgets(plan: dict[str, Any], key: str) -> dict[str, int] | None:
             arms = entry.get("arms")
             return None if arms is None else {a["arm"]: int(a["budget"]) for a in arms}
     return None
-
-
-def job_budget(plan: dict[str, Any], key: str) -> int | None:
-    """The budget the plan gives a job, or None if the job is not in the plan."""
-    for entry in plan.get("jobs", []):
-        if entry["key"] == key:
-            return int(entry["budget"])
-    return None

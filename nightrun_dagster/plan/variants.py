@@ -11,12 +11,16 @@ from nightrun_dagster.intake.planned import params_document
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.store.atomic import (
     atomic_write_bytes,
-    atomic_write_json,
     dump_json,
     write_new_tree,
 )
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.variant_state import RENDER_KEYS
+from nightrun_dagster.store.variants_index import (
+    VariantsIndex,
+    variants_index_bytes,
+    write_variants_index,
+)
 
 
 class VariantConflict(RuntimeError):
@@ -39,7 +43,7 @@ def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> Wr
             (f"{v.variant_id}/meta/params.json", dump_json(params_document(found, expansion, v)))
             for v in expansion.variants
         ]
-        files.append((job_dir.variants_index.name, dump_json(index)))
+        files.append((job_dir.variants_index.name, variants_index_bytes(index)))
         write_new_tree(job_dir.variants, files)
         return WriteReport(len(expansion.variants), 0)
     written = unchanged = 0
@@ -60,23 +64,23 @@ def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> Wr
                 )
         atomic_write_bytes(path, data)
         written += 1
-    atomic_write_json(job_dir.variants_index, index)
+    write_variants_index(job_dir, index)
     return WriteReport(written, unchanged)
 
 
-def _index_document(found: ValidJob, expansion: Expansion) -> dict[str, Any]:
-    return {
-        "job_id": found.job.job_id,
-        "night": expansion.night,
-        "mode": expansion.mode.value,
-        "cap": expansion.cap,
-        "sweep_size": expansion.sweep_size,
-        "selection": expansion.selection,
+def _index_document(found: ValidJob, expansion: Expansion) -> VariantsIndex:
+    return VariantsIndex(
+        job_id=found.job.job_id,
+        night=expansion.night,
+        mode=expansion.mode.value,
+        cap=expansion.cap,
+        sweep_size=expansion.sweep_size,
+        selection=expansion.selection,
         # The bandit's per-arm budgets this selection followed (None: one selection overall).
-        "arm_budgets": None if expansion.arm_budgets is None else dict(expansion.arm_budgets),
-        "count": len(expansion.variants),
-        "variants": [v.variant_id for v in expansion.variants],
-    }
+        arm_budgets=None if expansion.arm_budgets is None else dict(expansion.arm_budgets),
+        count=len(expansion.variants),
+        variants=[v.variant_id for v in expansion.variants],
+    )
 
 
 def _planned_part(data: bytes) -> dict[str, Any]:

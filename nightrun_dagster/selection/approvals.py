@@ -11,20 +11,25 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from nightrun_dagster.store.selection_docs import (
+    ApprovalEntry,
+    ApprovalsDocument,
+    ShortlistDocument,
+)
 from nightrun_dagster.store.variant_state import RENDER_KEYS
 
 APPROVING = {"approve", "favorite"}
 
 
 def fold(
-    shortlist: Mapping[str, Any],
+    shortlist: ShortlistDocument,
     decisions: Iterable[Mapping[str, Any]],
     sent: set[str],
     params: Mapping[str, Mapping[str, Any]],
     *,
     review_closes_at: datetime | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> ApprovalsDocument:
     """The approvals document of one job: a state per shortlisted variant, the approved ones
     with who approved them and when, and the parameters that reproduce each."""
     first: dict[str, Mapping[str, Any]] = {}
@@ -33,27 +38,28 @@ def fold(
     now = now or datetime.now(UTC)
     closed = review_closes_at is not None and now >= review_closes_at
     states: dict[str, str] = {}
-    approved, log = [], []
-    for pick in shortlist.get("picks", []):
-        vid = str(pick["variant_id"])
+    approved: list[ApprovalEntry] = []
+    log: list[ApprovalEntry] = []
+    for pick in shortlist.picks:
+        vid = pick.variant_id
         decision = first.get(vid)
         if decision is not None:
             kind = str(decision["decision"])
             states[vid] = "approved" if kind in APPROVING else "rejected"
-            entry = {
-                "variant_id": vid,
-                "artifact": decision.get("artifact"),
-                "decision": kind,
-                "favorite": kind == "favorite",
-                "by": decision.get("by"),
-                "via": decision.get("via"),
-                "at": decision.get("at"),
-                "job_id": shortlist.get("job_id"),
-                "rank": pick.get("rank"),
-                "total": pick.get("total"),
-                "file": pick.get("file"),
-                "params": {k: v for k, v in params.get(vid, {}).items() if k not in RENDER_KEYS},
-            }
+            entry = ApprovalEntry(
+                variant_id=vid,
+                artifact=decision.get("artifact"),
+                decision=kind,
+                favorite=kind == "favorite",
+                by=decision.get("by"),
+                via=decision.get("via"),
+                at=decision.get("at"),
+                job_id=shortlist.job_id,
+                rank=pick.rank,
+                total=pick.total,
+                file=pick.file,
+                params={k: v for k, v in params.get(vid, {}).items() if k not in RENDER_KEYS},
+            )
             log.append(entry)
             if kind in APPROVING:
                 approved.append(entry)
@@ -64,12 +70,12 @@ def fold(
     counts: dict[str, int] = {}
     for state in states.values():
         counts[state] = counts.get(state, 0) + 1
-    return {
-        "night": shortlist.get("night"),
-        "job_id": shortlist.get("job_id"),
-        "job_key": shortlist.get("job_key"),
-        "states": states,
-        "counts": counts,
-        "approved": approved,
-        "log": log,
-    }
+    return ApprovalsDocument(
+        night=shortlist.night,
+        job_id=shortlist.job_id,
+        job_key=shortlist.job_key,
+        states=states,
+        counts=counts,
+        approved=approved,
+        log=log,
+    )

@@ -7,16 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, duplicate_groups, phash
 from nightrun_dagster.selection.shortlist import Candidate, Shortlist, select, variant_cluster
-from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.selection_docs import (
+    MissingPictures,
+    ShortlistDocument,
+    ShortlistPick,
+    Skipped,
+    try_read_shortlist,
+    write_shortlist_document,
+)
 from nightrun_dagster.store.variant_state import RenderStatus, render_status
-
-SHORTLIST_FILE = "shortlisted.json"
 
 
 @dataclass
@@ -29,18 +33,6 @@ class Gathered:
     blind: set[str] = field(default_factory=set)
     # Picture gone and no pHash remembered: left out.
     left_out: list[str] = field(default_factory=list)
-
-
-def recorded_phashes(doc: Any) -> dict[str, int]:
-    """Variant id -> pHash, as a shortlist document records them (`phashes`, hex strings)."""
-    raw = doc.get("phashes") if isinstance(doc, dict) else None
-    found: dict[str, int] = {}
-    for vid, value in (raw if isinstance(raw, dict) else {}).items():
-        try:
-            found[str(vid)] = int(value, 16)
-        except (TypeError, ValueError):
-            continue
-    return found
 
 
 def _phash_or_none(image: Path) -> int | None:
@@ -121,51 +113,50 @@ def _select_seeing(gathered: Gathered, k: int, n: int) -> tuple[Shortlist, list[
 
 def write_shortlist(
     job_dir: JobDir, night: str, job_id: str, job_key: str, variant_ids: list[str], k: int, n: int
-) -> tuple[Shortlist, dict[str, Any]]:
+) -> tuple[Shortlist, ShortlistDocument]:
     """Select and write `selection/shortlisted.json`; returns the selection and the document.
     The document records every candidate's pHash, so a later run still ranks variants whose
     pictures retention pruned exactly as this one did."""
-    path = job_dir.selection / SHORTLIST_FILE
-    gathered = gather(job_dir, variant_ids, recorded_phashes(try_read_json(path)))
+    before = try_read_shortlist(job_dir)
+    gathered = gather(job_dir, variant_ids, before.recorded_phashes() if before else None)
     result, dropped = _select_seeing(gathered, k, n)
     ranked = [c for c in gathered.found if c.variant_id not in dropped]
-    doc = {
-        "night": night,
-        "job_id": job_id,
-        "job_key": job_key,
-        "k": k,
-        "n": n,
-        "duplicate_distance": DUPLICATE_DISTANCE,
-        "variants": len(variant_ids),
-        "candidates": len(ranked),
-        "picks": [
-            {
-                "rank": p.rank,
-                "variant_id": p.candidate.variant_id,
-                "file": p.candidate.file,
-                "preview": p.candidate.preview,
-                "total": round(p.candidate.total, 4),
-                "cluster": p.candidate.cluster,
-                "dup_group": p.dup_group,
-                "components": p.candidate.components,
-                "reason": p.reason,
-            }
+    doc = ShortlistDocument(
+        night=night,
+        job_id=job_id,
+        job_key=job_key,
+        k=k,
+        n=n,
+        duplicate_distance=DUPLICATE_DISTANCE,
+        variants=len(variant_ids),
+        candidates=len(ranked),
+        picks=[
+            ShortlistPick(
+                rank=p.rank,
+                variant_id=p.candidate.variant_id,
+                file=p.candidate.file,
+                preview=p.candidate.preview,
+                total=round(p.candidate.total, 4),
+                cluster=p.candidate.cluster,
+                dup_group=p.dup_group,
+                components=p.candidate.components,
+                reason=p.reason,
+            )
             for p in result.picks
         ],
-        "clusters": result.clusters,
-        "duplicate_groups": {g: ids for g, ids in result.dup_groups.items() if len(ids) > 1},
-        "skipped": {
-            "cluster_full": result.skipped_full_cluster,
-            "near_duplicate": result.skipped_duplicate,
-        },
+        clusters=result.clusters,
+        duplicate_groups={g: ids for g, ids in result.dup_groups.items() if len(ids) > 1},
+        skipped=Skipped(
+            cluster_full=result.skipped_full_cluster, near_duplicate=result.skipped_duplicate
+        ),
         # Variants whose picture is gone: ranked from the recorded pHash, or left out of the
         # candidates (no pHash on record, or it would have been picked).
-        "missing_pictures": {
-            "ranked": sorted(gathered.blind - set(dropped)),
-            "left_out": sorted([*gathered.left_out, *dropped]),
-        },
-        "phashes": {c.variant_id: f"{c.phash:016x}" for c in gathered.found},
-        "selected_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    atomic_write_json(path, doc)
+        missing_pictures=MissingPictures(
+            ranked=sorted(gathered.blind - set(dropped)),
+            left_out=sorted([*gathered.left_out, *dropped]),
+        ),
+        phashes={c.variant_id: f"{c.phash:016x}" for c in gathered.found},
+        selected_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_shortlist_document(job_dir, doc)
     return result, doc

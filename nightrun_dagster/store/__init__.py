@@ -1,1 +1,1 @@
-"""The artifact tree: paths, atomic writes and sidecars (stdlib only)."""
+"""The artifact tree: paths, atomic writes and the typed documents it holds."""

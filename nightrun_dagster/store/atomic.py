@@ -16,16 +16,32 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write `data` to `path` through a temporary sibling. `durable`: flush the data and the
+    rename to disk before returning, for records a power cut must not take back."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     try:
         with tmp.open("wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename lives in the folder's entry table: without this a power cut may undo it.
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def dump_json(payload: Any) -> bytes:
@@ -33,8 +49,8 @@ def dump_json(payload: Any) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
-def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_bytes(path, dump_json(payload))
+def atomic_write_json(path: Path, payload: Any, *, durable: bool = False) -> None:
+    atomic_write_bytes(path, dump_json(payload), durable=durable)
 
 
 def atomic_copy(src: Path, dst: Path) -> None:

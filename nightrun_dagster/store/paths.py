@@ -39,11 +39,51 @@ class Tree:
     def night(self, night: str) -> Path:
         return self.root / "runs" / night
 
+    def night_dir(self, night: str) -> NightDir:
+        return NightDir(self.night(night))
+
     def night_plan(self, night: str) -> Path:
-        return self.night(night) / "night_plan.json"
+        return self.night_dir(night).night_plan
+
+    def night_closed(self, night: str) -> Path:
+        return self.night_dir(night).night_closed
 
     def job(self, night: str, job_key: str) -> JobDir:
         return JobDir(self.night(night) / f"job_{job_key}")
+
+
+def as_night_dir(where: NightDir | Path) -> NightDir:
+    return where if isinstance(where, NightDir) else NightDir(Path(where))
+
+
+def as_job_dir(where: JobDir | Path) -> JobDir:
+    return where if isinstance(where, JobDir) else JobDir(Path(where))
+
+
+@dataclass(frozen=True)
+class NightDir:
+    """`runs/<night>/`: the night's own records, next to its job folders."""
+
+    path: Path
+
+    @property
+    def night_plan(self) -> Path:
+        return self.path / "night_plan.json"
+
+    @property
+    def warmup(self) -> Path:
+        """What the 22:45 warm-up found (see store.night_records)."""
+        return self.path / "warmup.json"
+
+    @property
+    def night_summary(self) -> Path:
+        """The night at a glance, written by the cool-down (see store.night_records)."""
+        return self.path / "night_summary.json"
+
+    @property
+    def night_closed(self) -> Path:
+        """The 08:00 record of how the night ended (see store.night_records)."""
+        return self.path / "night_closed.json"
 
 
 @dataclass(frozen=True)
@@ -102,6 +142,16 @@ class JobDir:
     @property
     def selection(self) -> Path:
         return self.path / "selection"
+
+    @property
+    def shortlisted(self) -> Path:
+        """The shortlist: the picks sent for review (see store.selection_docs)."""
+        return self.selection / "shortlisted.json"
+
+    @property
+    def approved(self) -> Path:
+        """The decisions folded into a state per pick and the approval log."""
+        return self.selection / "approved.json"
 
     @property
     def publish(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import math
@@ -21,6 +20,11 @@ from telegram.warnings import PTBDeprecationWarning
 
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.documents import read_object_or_empty
+from nightrun_dagster.store.selection_docs import (
+    ShortlistDocument,
+    ShortlistPick,
+    read_shortlist_with_digest,
+)
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
 from nightrun_dagster.telegram.signing import artifact_id, sign
@@ -189,10 +193,10 @@ class Caller:
         raise TelegramFailure(f"{what}: gave up")  # unreachable: the loop returns or raises
 
 
-def _night_and_key(job_dir: Path, shortlist: dict[str, Any]) -> tuple[str, str]:
-    night = shortlist.get("night") or job_dir.parent.name
-    job_key = shortlist.get("job_key") or job_dir.name.removeprefix("job_")
-    return str(night), str(job_key)
+def _night_and_key(job_dir: Path, shortlist: ShortlistDocument) -> tuple[str, str]:
+    night = shortlist.night or job_dir.parent.name
+    job_key = shortlist.job_key or job_dir.name.removeprefix("job_")
+    return night, job_key
 
 
 def _params(job_dir: Path, variant_id: str) -> dict[str, Any]:
@@ -205,9 +209,9 @@ def _params(job_dir: Path, variant_id: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _preview(job_dir: Path, pick: dict[str, Any]) -> Path | None:
-    folder = job_dir / "variants" / str(pick.get("variant_id"))
-    for rel in (pick.get("preview"), pick.get("file")):
+def _preview(job_dir: Path, pick: ShortlistPick) -> Path | None:
+    folder = job_dir / "variants" / pick.variant_id
+    for rel in (pick.preview, pick.file):
         if rel and (folder / rel).is_file():
             return folder / rel
     return None
@@ -231,11 +235,9 @@ def send_shortlist(
     circuit breaker cut the night short) goes first, as its own message, once."""
     protect(bot_token)
     job_dir = Path(job_dir)
-    raw = (job_dir / "selection" / "shortlisted.json").read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    shortlist = json.loads(raw)
+    shortlist, digest = read_shortlist_with_digest(job_dir)
     night, job_key = _night_and_key(job_dir, shortlist)
-    picks = sorted(shortlist.get("picks") or [], key=lambda p: p.get("rank", 0))
+    picks = sorted(shortlist.picks, key=lambda p: p.rank)
 
     sent_path = job_dir / "selection" / SENT_FILE
     sent = read_object_or_empty(sent_path, "starting a fresh send record")
@@ -260,11 +262,7 @@ def send_shortlist(
         }
     sent[digest] = entry
 
-    ids = {
-        p["variant_id"]: artifact_id(night, job_key, p["variant_id"])
-        for p in picks
-        if p.get("variant_id")
-    }
+    ids = {p.variant_id: artifact_id(night, job_key, p.variant_id) for p in picks if p.variant_id}
     # The index must exist before any button does, or an early tap could not be resolved.
     ledger.write_artifact_index(
         job_dir,
@@ -301,7 +299,7 @@ def send_shortlist(
                         lambda pick=pick, path=path: bot.send_photo(
                             chat_id,
                             path.read_bytes(),
-                            caption=f"#{pick.get('rank')} {pick.get('variant_id')}",
+                            caption=f"#{pick.rank} {pick.variant_id}",
                         ),
                     )
                     entry["albums"].append([msg.message_id])
@@ -309,7 +307,7 @@ def send_shortlist(
                     media = [
                         InputMediaPhoto(
                             path.read_bytes(),
-                            caption=f"#{pick.get('rank')} {pick.get('variant_id')}",
+                            caption=f"#{pick.rank} {pick.variant_id}",
                             filename=path.name,
                         )
                         for pick, path in group
@@ -321,11 +319,11 @@ def send_shortlist(
                     entry["albums"].append([m.message_id for m in msgs])
                 save()
             for pick in picks:
-                variant = pick.get("variant_id")
+                variant = pick.variant_id
                 if not variant or ids[variant] in entry["candidates"]:
                     continue
                 art = ids[variant]
-                text = candidate_text(pick, _params(job_dir, variant), art)
+                text = candidate_text(pick.model_dump(mode="json"), _params(job_dir, variant), art)
                 markup = keyboard(art, entry["expiry"], signing_key)
                 msg = await caller(
                     "sendMessage",

@@ -59,9 +59,9 @@ def test_rows_say_pruned_and_keep_the_scores(pruned_night: Any) -> None:
 def test_night_digest_and_sheets_of_a_pruned_night(pruned_night: Any) -> None:
     night_dir = pruned_night.night_dir
     digest = night_digest(night_dir)
-    jobs = {j["job"]: j for j in digest["jobs"]}
-    assert jobs["promo-cafe-12"]["rendered"] == 6 and jobs["promo-cafe-12"]["failed"] == 1
-    assert jobs["promo-cafe-12"]["best"] == "v0002" and jobs["teaser-reel"]["rendered"] == 2
+    jobs = {j.job: j for j in digest.jobs}
+    assert jobs["promo-cafe-12"].rendered == 6 and jobs["promo-cafe-12"].failed == 1
+    assert jobs["promo-cafe-12"].best == "v0002" and jobs["teaser-reel"].rendered == 2
 
     page = write_night_sheet(night_dir)
     html = page.read_text()

@@ -31,6 +31,7 @@ from nightrun_dagster.selection.job import write_shortlist
 from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.selection_docs import write_approvals
 from nightrun_dagster.store.variant_state import is_complete, read_params
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.signing import artifact_id
@@ -162,7 +163,7 @@ def build_job(tree: Tree, night: str, key: str, job: CreativeJob) -> JobDir:
             assert ledger.record(job_dir.path, entry)
         params = {v: read_params(job_dir, v) for v in ids}
         approved = fold(short, ledger.read(job_dir.path), set(), params)
-        atomic_write_json(job_dir.selection / "approved.json", approved)
+        write_approvals(job_dir, approved)
         build_package(job_dir.path, "v0001", job, approval=APPROVAL)
     # A partial download a killed run left in a losing and in a kept variant.
     atomic_write_bytes(job_dir.out("v0008") / ".img_0002.png.download", b"partial")

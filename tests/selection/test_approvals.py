@@ -3,21 +3,24 @@
 from datetime import UTC, datetime, timedelta
 
 from nightrun_dagster.selection.approvals import fold
+from nightrun_dagster.store.selection_docs import ShortlistDocument
 
-SHORT = {
-    "night": "2026-02-09",
-    "job_id": "job-1",
-    "job_key": "job-1",
-    "picks": [
-        {
-            "rank": i + 1,
-            "variant_id": f"v000{i + 1}",
-            "total": 0.9 - i / 10,
-            "file": "out/img_0001.png",
-        }
-        for i in range(5)
-    ],
-}
+SHORT = ShortlistDocument.model_validate(
+    {
+        "night": "2026-02-09",
+        "job_id": "job-1",
+        "job_key": "job-1",
+        "picks": [
+            {
+                "rank": i + 1,
+                "variant_id": f"v000{i + 1}",
+                "total": 0.9 - i / 10,
+                "file": "out/img_0001.png",
+            }
+            for i in range(5)
+        ],
+    }
+)
 PARAMS = {f"v000{i}": {"seed": i, "prompt": "p", "render": {"status": "ok"}} for i in range(1, 6)}
 
 
@@ -40,23 +43,21 @@ def test_states_and_approved_log() -> None:
         d("v0003", "reject", "ana", "2026-02-10T01:11:00+00:00"),
     ]
     doc = fold(SHORT, decisions, sent={"v0001", "v0002", "v0003", "v0004"}, params=PARAMS)
-    assert doc["states"] == {
+    assert doc.states == {
         "v0001": "approved",
         "v0002": "approved",
         "v0003": "rejected",
         "v0004": "awaiting_approval",
         "v0005": "shortlisted",
     }
-    assert [a["variant_id"] for a in doc["approved"]] == ["v0001", "v0002"]
-    first = doc["approved"][0]
+    assert [a.variant_id for a in doc.approved] == ["v0001", "v0002"]
+    first = doc.approved[0]
     assert (
-        first["by"] == "ana"
-        and first["job_id"] == "job-1"
-        and first["params"] == {"seed": 1, "prompt": "p"}
+        first.by == "ana" and first.job_id == "job-1" and first.params == {"seed": 1, "prompt": "p"}
     )
-    assert doc["approved"][1]["favorite"] is True
-    assert [e["decision"] for e in doc["log"]] == ["approve", "favorite", "reject"]
-    assert doc["counts"] == {"approved": 2, "rejected": 1, "awaiting_approval": 1, "shortlisted": 1}
+    assert doc.approved[1].favorite is True
+    assert [e.decision for e in doc.log] == ["approve", "favorite", "reject"]
+    assert doc.counts == {"approved": 2, "rejected": 1, "awaiting_approval": 1, "shortlisted": 1}
 
 
 def test_review_window_closed_archives_the_undecided() -> None:
@@ -69,5 +70,5 @@ def test_review_window_closed_archives_the_undecided() -> None:
         review_closes_at=closes,
         now=closes + timedelta(seconds=1),
     )
-    assert doc["states"]["v0001"] == "approved"
-    assert doc["states"]["v0002"] == "archived" and doc["states"]["v0005"] == "archived"
+    assert doc.states["v0001"] == "approved"
+    assert doc.states["v0002"] == "archived" and doc.states["v0005"] == "archived"

@@ -1,6 +1,5 @@
 """The shortlist of an old night, made again after retention pruned its losers' pictures."""
 
-import json
 import random
 from datetime import date
 from pathlib import Path
@@ -10,10 +9,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from nightrun_dagster.ops.retention import apply_retention, plan_retention
-from nightrun_dagster.selection.job import SHORTLIST_FILE, write_shortlist
+from nightrun_dagster.selection.job import write_shortlist
 from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, phash
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.selection_docs import read_shortlist
 
 NIGHT = "2026-02-03"
 TODAY = date(2026, 3, 3)
@@ -78,8 +78,8 @@ def ids() -> list[str]:
 
 def shortlist(jd: JobDir, k: int = 1, n: int = 3) -> dict[str, Any]:
     _, doc = write_shortlist(jd, NIGHT, "mate", KEY, ids(), k=k, n=n)
-    assert json.loads((jd.selection / SHORTLIST_FILE).read_bytes()) == doc
-    return doc
+    assert read_shortlist(jd) == doc
+    return doc.model_dump(mode="json", by_alias=True)
 
 
 def prune(jd: JobDir) -> set[str]:
@@ -145,7 +145,7 @@ def test_a_shortlist_without_recorded_phashes_still_runs(job_dir: JobDir) -> Non
     # As a shortlist written before pHashes were recorded: pruned variants cannot be ranked.
     doc = shortlist(job_dir)
     del doc["phashes"]
-    atomic_write_json(job_dir.selection / SHORTLIST_FILE, doc)
+    atomic_write_json(job_dir.shortlisted, doc)
     prune(job_dir)
     after = shortlist(job_dir)
     assert [p["variant_id"] for p in after["picks"]] == ["v0001", "v0004", "v0005"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.assets.selection import shortlist
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
@@ -14,8 +15,13 @@ from nightrun_dagster.ops.closing import job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.publish.package import build_package
 from nightrun_dagster.selection.approvals import fold
-from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.selection_docs import (
+    ShortlistDocument,
+    read_approvals,
+    read_shortlist,
+    write_approvals,
+)
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.originals import send_originals
 from nightrun_dagster.telegram.redact import TelegramFailure
@@ -25,11 +31,8 @@ from nightrun_dagster.telegram.signing import artifact_id
 GROUP = "approval"
 
 
-def _shortlist_doc(job_dir: JobDir) -> dict[str, Any]:
-    path = job_dir.selection / "shortlisted.json"
-    if not path.is_file():
-        raise dg.Failure(f"{path} is missing: materialize shortlist first")
-    return json.loads(path.read_bytes())
+def _shortlist_doc(job_dir: JobDir) -> ShortlistDocument:
+    return required(lambda: read_shortlist(job_dir), job_dir.shortlisted, "shortlist")
 
 
 @dg.asset(
@@ -107,24 +110,22 @@ def approvals(
     if sent_path.is_file():
         for entry in json.loads(sent_path.read_bytes()).values():
             sent_artifacts.update((entry or {}).get("candidates", {}))
-    picks = [p["variant_id"] for p in short.get("picks", [])]
+    picks = short.pick_ids()
     sent = {v for v in picks if artifact_id(night, key, v) in sent_artifacts}
     params = {v: json.loads(job_dir.params(v).read_bytes()) for v in picks}
-    closes = datetime.fromisoformat(short["selected_at"]) + timedelta(days=telegram.review_days)
+    closes = datetime.fromisoformat(str(short.selected_at)) + timedelta(days=telegram.review_days)
     doc = fold(short, ledger.read(job_dir.path), sent, params, review_closes_at=closes)
-    atomic_write_json(job_dir.selection / "approved.json", doc)
+    write_approvals(job_dir, doc)
     originals = _send_originals(context, job_dir, telegram)
-    rows = "\n".join(
-        f"| {a['variant_id']} | {a['decision']} | {a['by']} | {a['at']} |" for a in doc["approved"]
-    )
+    rows = "\n".join(f"| {a.variant_id} | {a.decision} | {a.by} | {a.at} |" for a in doc.approved)
     return dg.MaterializeResult(
         metadata={
-            "approved": len(doc["approved"]),
-            "states": dg.MetadataValue.json(doc["counts"]),
+            "approved": len(doc.approved),
+            "states": dg.MetadataValue.json(doc.counts),
             "approved_list": dg.MetadataValue.md(
                 "| variant | decision | by | at |\n|---|---|---|---|\n" + rows
             ),
-            "path": dg.MetadataValue.path(str(job_dir.selection / "approved.json")),
+            "path": dg.MetadataValue.path(str(job_dir.approved)),
             **originals,
         }
     )
@@ -174,16 +175,15 @@ def publish_packages(
 ) -> dg.MaterializeResult:
     night, key = split_key(context)
     job_dir = nightrun.tree().job(night, key)
-    path = job_dir.selection / "approved.json"
-    if not path.is_file():
-        raise dg.Failure(f"{path} is missing: materialize approvals first")
-    approved = json.loads(path.read_bytes())["approved"]
+    approved = required(lambda: read_approvals(job_dir), job_dir.approved, "approvals").approved
     found = load_snapshot(job_dir, nightrun.intake())
     built = []
     for entry in approved:
-        folder = build_package(job_dir.path, entry["variant_id"], found.job, approval=entry)
+        # Only the keys the file holds: the package's input hash covers the approval as written.
+        approval = entry.model_dump(mode="json", exclude_unset=True)
+        folder = build_package(job_dir.path, entry.variant_id, found.job, approval=approval)
         built.append(folder)
-        context.log.info(f"package {entry['variant_id']}: {folder}")
+        context.log.info(f"package {entry.variant_id}: {folder}")
     return dg.MaterializeResult(
         metadata={
             "packages": len(built),

@@ -11,6 +11,7 @@ from nightrun_dagster.ops.breakers import read_latch
 from nightrun_dagster.ops.closing import close_record
 from nightrun_dagster.ops.retention import sweep_temp
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.night_records import write_night_closed
 
 GROUP = "night"
 
@@ -61,24 +62,23 @@ def night_close(
     night = context.partition_key
     tree = nightrun.tree()
     record = close_record(tree, night, read_latch(tree.root))
-    path = tree.night(night) / "night_closed.json"
-    atomic_write_json(path, record)
-    left = sum(j["left"] for j in record["jobs"])
+    path = write_night_closed(tree, record)
+    left = sum(j.left for j in record.jobs)
     context.log.info(f"night {night} closed: {left} variants left for the next night")
     lines = [
         "| job | variants | rendered | failed | left | stopped by |",
         "|---|---|---|---|---|---|",
     ]
-    for j in record["jobs"]:
+    for j in record.jobs:
         lines.append(
-            f"| {j['job']} | {j['variants']} | {j['rendered']} | {j['failed']} | {j['left']} "
-            f"| {j['stopped_by'] or '–'} |"
+            f"| {j.job} | {j.variants} | {j.rendered} | {j.failed} | {j.left} "
+            f"| {j.stopped_by or '–'} |"
         )
     return dg.MaterializeResult(
         metadata={
             "left": left,
-            "rendered": sum(j["rendered"] for j in record["jobs"]),
-            "breaker": record["breaker"]["breaker"] if record["breaker"] else "none",
+            "rendered": sum(j.rendered for j in record.jobs),
+            "breaker": record.breaker["breaker"] if record.breaker else "none",
             "jobs": dg.MetadataValue.md("\n".join(lines)),
             "path": dg.MetadataValue.path(str(path)),
         }

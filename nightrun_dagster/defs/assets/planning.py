@@ -1,9 +1,8 @@
 """Planning assets: `night_plan` (per night), `job_spec` and `variants` (per night × job)."""
 
-import json
-
 import dagster as dg
 
+from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.partitions import (
     job_partitions,
     night_job_partitions,
@@ -19,9 +18,11 @@ from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.ops.bandit import ArmStats, BanditConfig, arm_evidence
 from nightrun_dagster.ops.night import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
-from nightrun_dagster.plan.night import job_arm_budgets, job_budget, plan_night
+from nightrun_dagster.plan.night import job_arm_budgets, plan_night
 from nightrun_dagster.plan.variants import write_variants
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.models import DocumentError
+from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan
+from nightrun_dagster.store.night_records import WarmupReport, read_warmup
 from nightrun_dagster.store.paths import Tree
 
 GROUP = "planning"
@@ -75,16 +76,15 @@ def night_plan(
     tree = nightrun.tree()
     jobs, missing = active_jobs(context, nightrun)
     evidence = past_evidence(tree, night, jobs)
-    warmup = read_warmup(tree, night)
+    warmup = warmup_found(tree, night)
     keys = {j.key for j in jobs}
-    blocked = {k: v for k, v in warmup.get("blocked", {}).items() if k in keys}
+    blocked = {k: v for k, v in (warmup.blocked if warmup else {}).items() if k in keys}
     # The plan itself: budgets by priority, then each job's split over its arms.
     plan = plan_night(
         night, mode, jobs, nightrun.max_renders_per_night, blocked=blocked, evidence=evidence
     )
     plan["warmup"] = "ran" if warmup else "not run (no runs/<night>/warmup.json)"
-    path = tree.night_plan(night)
-    atomic_write_json(path, plan)
+    path = write_night_plan(tree.night_dir(night), NightPlan.model_validate(plan))
     if missing:
         context.log.warning(f"job partitions without a valid queue file, skipped: {missing}")
     context.log.info(
@@ -105,15 +105,14 @@ def night_plan(
     )
 
 
-def read_warmup(tree: Tree, night: str) -> dict:
-    """What the warm-up found (`runs/<night>/warmup.json`), or {} when it did not run."""
-    path = tree.night(night) / "warmup.json"
+def warmup_found(tree: Tree, night: str) -> WarmupReport | None:
+    """What the warm-up found (`runs/<night>/warmup.json`), or None when it did not run."""
     try:
-        return json.loads(path.read_bytes())
+        return read_warmup(tree.night_dir(night))
     except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise dg.Failure(f"{path} is not JSON ({exc}): materialize warm_up again") from None
+        return None
+    except DocumentError as exc:
+        raise dg.Failure(f"{exc}: materialize warm_up again") from None
 
 
 def past_evidence(tree: Tree, night: str, jobs: list[ValidJob]) -> dict[str, dict[str, ArmStats]]:
@@ -185,11 +184,11 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     tree = nightrun.tree()
     job_dir = tree.job(night, key)
     plan_path = tree.night_plan(night)
-    if not plan_path.is_file():
-        raise dg.Failure(f"{plan_path} is missing: materialize night_plan for {night} first")
-    plan = json.loads(plan_path.read_bytes())
-    budget = job_budget(plan, key)
-    if budget is None:
+    plan = required(
+        lambda: read_night_plan(tree.night_dir(night)), plan_path, f"night_plan for {night}"
+    )
+    entry = plan.job(key)
+    if entry is None:
         raise dg.Failure(
             f"job {key!r} is not in the night plan of {night} ({plan_path}); "
             "materialize night_plan again to include it"
@@ -197,9 +196,10 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     if not job_dir.job_snapshot.is_file():
         raise dg.Failure(f"{job_dir.job_snapshot} is missing: materialize job_spec first")
     found = load_snapshot(job_dir, nightrun.intake())
-    mode = RunMode(plan["mode"])
+    budget = entry.budget
+    mode = RunMode(plan.mode)
     cap = min(found.cap, budget)
-    arm_budgets = job_arm_budgets(plan, key)
+    arm_budgets = job_arm_budgets(plan.model_dump(mode="json"), key)
     try:
         expansion = expand_job(
             found.job, mode, night, cap, found.template.defaults, arm_budgets=arm_budgets

@@ -1,7 +1,6 @@
 """The `renders` asset: a night × job partition's variants rendered on ComfyUI, exactly once."""
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from nightrun_dagster.comfy.render_loop import (
     RenderUnavailable,
 )
 from nightrun_dagster.defs.assets.planning import variants
+from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
@@ -26,8 +26,13 @@ from nightrun_dagster.ops.night import default_stop_at
 from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.night_records import (
+    StopRecord,
+    write_breaker_record,
+    write_window_closed,
+)
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variants_index import read_variants_index
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, graph_summary
 from nightrun_dagster.workflows.uploads import upload_subfolder
 
@@ -177,11 +182,9 @@ def renders(
     night, key = split_key(context)
     tree = nightrun.tree()
     job_dir = tree.job(night, key)
-    if not job_dir.variants_index.is_file():
-        raise dg.Failure(f"{job_dir.variants_index} is missing: materialize variants first")
-    index = json.loads(job_dir.variants_index.read_bytes())
+    index = required(lambda: read_variants_index(job_dir), job_dir.variants_index, "variants")
     found = load_snapshot(job_dir, nightrun.intake())
-    ids = list(index["variants"])
+    ids = list(index.variants)
     stop_at = _stop_at(context, night)
     for stale in (job_dir.window_closed, job_dir.breaker):
         stale.unlink(missing_ok=True)  # a new attempt writes its own
@@ -227,23 +230,27 @@ def renders(
         raise dg.Failure(description=str(exc)) from None
     progress(report, 0)
     metadata = report_metadata(report, job_dir)
-    metadata["mode"] = index.get("mode") or context.run.tags.get(MODE_TAG) or "–"
+    metadata["mode"] = index.mode or context.run.tags.get(MODE_TAG) or "–"
     stop = report.stopped
     if stop is not None:
         pending = run.waiting_ids()
-        record = {
-            "night": night,
-            "job": key,
-            "kind": stop.kind,
-            "reason": stop.reason,
-            "detail": dict(getattr(stop, "detail", {})),
-            "pending": len(pending),
-            "pending_variants": pending,
-            "taken_back": report.taken_back,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        target = job_dir.window_closed if stop.kind == StopKind.WINDOW else job_dir.breaker
-        atomic_write_json(target, record)
+        record = StopRecord(
+            night=night,
+            job=key,
+            kind=str(stop.kind),
+            reason=stop.reason,
+            detail=dict(getattr(stop, "detail", {})),
+            pending=len(pending),
+            pending_variants=pending,
+            taken_back=report.taken_back,
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        if stop.kind == StopKind.WINDOW:
+            write_window_closed(job_dir, record)
+            target = job_dir.window_closed
+        else:
+            write_breaker_record(job_dir, record)
+            target = job_dir.breaker
         context.log.warning(
             f"render loop stopped ({stop.kind}): {stop.reason}; {len(pending)} left"
         )

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from nightrun_dagster.contact.sheet import write_job_sheet, write_night_sheet
 from nightrun_dagster.defs.assets.rendering import renders
+from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.partitions import night_job_partitions, night_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.ops.closing import cut_short, cut_short_line, job_cut_short
@@ -22,8 +23,11 @@ from nightrun_dagster.selection.job import write_shortlist
 from nightrun_dagster.selection.report import distribution_png, scores_frame, write_csv
 from nightrun_dagster.selection.shortlist import DEFAULT_K, DEFAULT_N
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json
+from nightrun_dagster.store.night_records import JobDigest, NightSummary, write_night_summary
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.selection_docs import ShortlistDocument, read_shortlist
 from nightrun_dagster.store.variant_state import RenderStatus, render_status
+from nightrun_dagster.store.variants_index import read_variants_index
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import send_text
 
@@ -44,9 +48,9 @@ class ShortlistConfig(dg.Config):
 
 
 def _index(job_dir: JobDir) -> list[str]:
-    if not job_dir.variants_index.is_file():
-        raise dg.Failure(f"{job_dir.variants_index} is missing: materialize variants first")
-    return list(json.loads(job_dir.variants_index.read_bytes())["variants"])
+    return required(
+        lambda: read_variants_index(job_dir), job_dir.variants_index, "variants"
+    ).variants
 
 
 def _md_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -164,52 +168,54 @@ def shortlist(
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     sheet = write_job_sheet(job_dir.path)
-    context.log.info(f"{key}: {len(result.picks)} picks from {doc['candidates']} candidates")
+    context.log.info(f"{key}: {len(result.picks)} picks from {doc.candidates} candidates")
     cut = job_cut_short(job_dir)
     return dg.MaterializeResult(
         metadata={
             **({"cut_short": cut} if cut else {}),
             "picks": len(result.picks),
-            "candidates": doc["candidates"],
-            "clusters": len(doc["clusters"]),
-            "skipped_cluster_full": doc["skipped"]["cluster_full"],
-            "skipped_near_duplicate": doc["skipped"]["near_duplicate"],
+            "candidates": doc.candidates,
+            "clusters": len(doc.clusters),
+            "skipped_cluster_full": doc.skipped.cluster_full,
+            "skipped_near_duplicate": doc.skipped.near_duplicate,
             "shortlist": dg.MetadataValue.md(
-                _md_table(doc["picks"], ["rank", "variant_id", "total", "cluster", "reason"])
+                _md_table(
+                    [p.model_dump(mode="json") for p in doc.picks],
+                    ["rank", "variant_id", "total", "cluster", "reason"],
+                )
             ),
             "contact_sheet": dg.MetadataValue.url(sheet.resolve().as_uri()),
-            "path": dg.MetadataValue.path(str(job_dir.selection / "shortlisted.json")),
+            "path": dg.MetadataValue.path(str(job_dir.shortlisted)),
         }
     )
 
 
-def night_digest(night_dir: Path) -> dict[str, Any]:
+def night_digest(night_dir: Path) -> NightSummary:
     """Counts and best picks of every job of a night, from the files in its folder."""
     jobs = []
     for job_path in sorted(night_dir.glob("job_*")):
         jd = JobDir(job_path)
-        index = json.loads(jd.variants_index.read_bytes()) if jd.variants_index.is_file() else {}
-        short_path = jd.selection / "shortlisted.json"
-        short = json.loads(short_path.read_bytes()) if short_path.is_file() else {}
+        index = read_variants_index(jd) if jd.variants_index.is_file() else None
+        short = read_shortlist(jd) if jd.shortlisted.is_file() else ShortlistDocument()
         rendered = failed = 0
-        for vid in index.get("variants", []):
+        for vid in index.variants if index else []:
             status = render_status(json.loads(jd.params(vid).read_bytes()))
             rendered += status is RenderStatus.OK
             failed += status is RenderStatus.FAILED
-        picks = short.get("picks", [])
+        picks = short.picks
         jobs.append(
-            {
-                "job": job_path.name.removeprefix("job_"),
-                "variants": index.get("count", 0),
-                "rendered": rendered,
-                "failed": failed,
-                "blocked": jd.blocked.is_file(),
-                "shortlisted": len(picks),
-                "best_total": picks[0]["total"] if picks else None,
-                "best": picks[0]["variant_id"] if picks else None,
-            }
+            JobDigest(
+                job=job_path.name.removeprefix("job_"),
+                variants=index.count if index else 0,
+                rendered=rendered,
+                failed=failed,
+                blocked=jd.blocked.is_file(),
+                shortlisted=len(picks),
+                best_total=picks[0].total if picks else None,
+                best=picks[0].variant_id if picks else None,
+            )
         )
-    return {"night": night_dir.name, "jobs": jobs}
+    return NightSummary(night=night_dir.name, jobs=jobs)
 
 
 @dg.asset(
@@ -232,8 +238,8 @@ def night_summary(
     if not night_dir.is_dir():
         raise dg.Failure(f"{night_dir} does not exist: nothing ran on night {night}")
     digest = night_digest(night_dir)
-    digest["cut_short"] = cut = cut_short(nightrun.tree(), night)
-    atomic_write_json(night_dir / "night_summary.json", digest)
+    digest.cut_short = cut = cut_short(nightrun.tree(), night)
+    write_night_summary(night_dir, digest)
     sheet = write_night_sheet(night_dir)
     told = tell_telegram(telegram, night_dir, digest, sheet, context.log)
     extra: dict[str, Any] = {}
@@ -248,13 +254,13 @@ def night_summary(
     return dg.MaterializeResult(
         metadata={
             **extra,
-            "jobs": len(digest["jobs"]),
-            "rendered": sum(j["rendered"] for j in digest["jobs"]),
-            "failed": sum(j["failed"] for j in digest["jobs"]),
-            "shortlisted": sum(j["shortlisted"] for j in digest["jobs"]),
+            "jobs": len(digest.jobs),
+            "rendered": sum(j.rendered for j in digest.jobs),
+            "failed": sum(j.failed for j in digest.jobs),
+            "shortlisted": sum(j.shortlisted for j in digest.jobs),
             "summary": dg.MetadataValue.md(
                 _md_table(
-                    digest["jobs"],
+                    [j.model_dump(mode="json") for j in digest.jobs],
                     ["job", "variants", "rendered", "failed", "shortlisted", "best_total", "best"],
                 )
             ),
@@ -264,33 +270,29 @@ def night_summary(
     )
 
 
-def summary_text(digest: dict[str, Any], sheet: Path) -> str:
+def summary_text(digest: NightSummary, sheet: Path) -> str:
     """One message for the whole night: counts, best scores, failures, where to look."""
-    jobs = digest["jobs"]
+    jobs = digest.jobs
     lines = [
-        f"Night {digest['night']}: {sum(j['rendered'] for j in jobs)} renders, "
-        f"{sum(j['failed'] for j in jobs)} failed, {sum(j['shortlisted'] for j in jobs)} "
+        f"Night {digest.night}: {sum(j.rendered for j in jobs)} renders, "
+        f"{sum(j.failed for j in jobs)} failed, {sum(j.shortlisted for j in jobs)} "
         f"shortlisted across {len(jobs)} jobs"
     ]
     for j in jobs:
-        best = (
-            f"best {j['best_total']:.2f} ({j['best']})"
-            if j["best_total"] is not None
-            else "no pick"
-        )
-        flag = " BLOCKED" if j["blocked"] else ""
+        best = f"best {j.best_total:.2f} ({j.best})" if j.best_total is not None else "no pick"
+        flag = " BLOCKED" if j.blocked else ""
         lines.append(
-            f"• {j['job']}{flag}: {j['rendered']}/{j['variants']} rendered, "
-            f"{j['failed']} failed, {j['shortlisted']} shortlisted, {best}"
+            f"• {j.job}{flag}: {j.rendered}/{j.variants} rendered, "
+            f"{j.failed} failed, {j.shortlisted} shortlisted, {best}"
         )
-    if digest.get("cut_short"):
-        lines.insert(1, "⛔ " + cut_short_line(digest["cut_short"]))
+    if digest.cut_short:
+        lines.insert(1, "⛔ " + cut_short_line(digest.cut_short))
     lines.append(f"Contact sheet: {sheet}")
     return "\n".join(lines)[:4000]
 
 
 def tell_telegram(
-    telegram: TelegramResource, night_dir: Path, digest: dict[str, Any], sheet: Path, log: Any
+    telegram: TelegramResource, night_dir: Path, digest: NightSummary, sheet: Path, log: Any
 ) -> str:
     """Send the night's summary once per distinct summary; say what happened."""
     if not telegram.enabled():

@@ -17,15 +17,11 @@ from nightrun_dagster.expand.variants import planned_count
 from nightrun_dagster.ops.breakers import GB, backlog_trip, disk_trip, latch, read_latch
 from nightrun_dagster.ops.closing import carried_over
 from nightrun_dagster.plan.probe import first_graphs, needs_uploads, preload_graph
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.night_records import Backlog, WarmupReport, write_warmup
 from nightrun_dagster.store.paths import volume_of
 
 GROUP = "planning"
 CHECK = "warm_up"
-
-
-def warmup_path(nightrun: NightrunResource, night: str) -> Any:
-    return nightrun.tree().night(night) / "warmup.json"
 
 
 @dg.asset(
@@ -120,17 +116,16 @@ def warm_up(
             notified = notify_trip(telegram, tree.root, context.log)
     current = read_latch(tree.root)
 
-    report = {
-        "night": night,
-        "mode": mode.value,
-        "servers": [s.as_dict() for s in servers],
-        "disk_free_gb": round(free / GB, 2),
-        "backlog": {"tonight": demand, "carried_over": left, "server_queue": queued},
-        "blocked": blocked,
-        "breaker": trip.as_dict() if trip else None,
-    }
-    path = warmup_path(nightrun, night)
-    atomic_write_json(path, report)
+    report = WarmupReport(
+        night=night,
+        mode=mode.value,
+        servers=[s.as_dict() for s in servers],
+        disk_free_gb=round(free / GB, 2),
+        backlog=Backlog(tonight=demand, carried_over=left, server_queue=queued),
+        blocked=blocked,
+        breaker=trip.as_dict() if trip else None,
+    )
+    path = write_warmup(tree.night_dir(night), report)
     for key, why in blocked.items():
         context.log.warning(f"job {key} is blocked tonight: {why['reason']}")
     if not reachable:
@@ -163,7 +158,7 @@ def warm_up(
         metadata={
             "mode": mode.value,
             "reachable": f"{len(reachable)}/{len(servers)}",
-            "disk_free_gb": report["disk_free_gb"],
+            "disk_free_gb": report.disk_free_gb,
             "backlog": backlog,
             "blocked": ", ".join(sorted(blocked)) or "none",
             "notified": notified or "–",
