@@ -25,7 +25,9 @@ from nightrun_dagster.ops.night import (
     night_of,
     parse_night,
 )
+from nightrun_dagster.store.night_plan import NightPlan, try_read_night_plan
 from nightrun_dagster.store.paths import Tree, default_root
+from nightrun_dagster.store.selection_docs import try_read_shortlist
 from nightrun_dagster.workflows.templates import WORKFLOWS_DIR_ENV, default_workflows_dir
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -404,14 +406,11 @@ class DemoNight:
 
         decided = []
         for job_dir in sorted((self.root / "runs" / self.night).glob("job_*")):
-            short = job_dir / "selection" / "shortlisted.json"
-            if not short.is_file():
-                continue
-            picks = json.loads(short.read_bytes())["picks"]
-            if not picks:
+            shortlist = try_read_shortlist(job_dir)
+            if shortlist is None or not shortlist.picks:
                 continue
             key = job_dir.name.removeprefix("job_")
-            target = f"{self.night}/{key}/{picks[0]['variant_id']}"
+            target = f"{self.night}/{key}/{shortlist.picks[0].variant_id}"
             with (
                 contextlib.redirect_stdout(io.StringIO()),
                 contextlib.redirect_stderr(io.StringIO()),
@@ -494,12 +493,11 @@ class DemoNight:
         return self.summary(rejected)
 
     def summary(self, rejected: list[str]) -> dict:
-        plan_path = self.root / "runs" / self.night / "night_plan.json"
-        plan = json.loads(plan_path.read_bytes()) if plan_path.is_file() else {"jobs": []}
-        counts, rendered = {}, {}
         tree = Tree(self.root)
-        for job in plan["jobs"]:
-            key = job["key"]
+        plan = try_read_night_plan(tree.night_dir(self.night)) or NightPlan(mode="?")
+        counts, rendered = {}, {}
+        for job in plan.jobs:
+            key = job.key
             got = self.results.get(key, {})
             counts[key] = got.get("variants", {}).get("count", 0)
             r = got.get("renders", {})
@@ -509,11 +507,11 @@ class DemoNight:
                 "failed": r.get("failed", 0),
                 "shortlisted": got.get("shortlist", {}).get("picks", 0),
                 "packages": got.get("publish_packages", {}).get("packages", 0),
-                "blocked": blocked_reason(job.get("blocked"), tree.job(self.night, key).blocked),
+                "blocked": blocked_reason(job.blocked, tree.job(self.night, key).blocked),
             }
         night = self.results.get(self.night, {})
         return {
-            "mode": plan.get("mode", "?"),
+            "mode": plan.mode or "?",
             "variants": counts,
             "renders": rendered,
             "rejected": rejected,

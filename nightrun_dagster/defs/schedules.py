@@ -210,7 +210,7 @@ def review_schedule(
     ready = shortlists_to_review(tree, night, plan)
     if not ready:
         return dg.SkipReason(f"night {night}: no shortlist with picks yet")
-    tags = {MODE_TAG: str(plan["mode"]), PHASE_TAG: Phase.cool_down.value}
+    tags = {MODE_TAG: str(plan.mode), PHASE_TAG: Phase.cool_down.value}
     return [
         dg.RunRequest(
             run_key=f"review:{night}:{key}:{digest}",

@@ -3,7 +3,6 @@ skips. Pure decisions plus the few file reads they need; the Dagster schedules o
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,8 +22,12 @@ from nightrun_dagster.ops.night import (
     at,
     mode_for_night,
 )
+from nightrun_dagster.store.models import DocumentError
+from nightrun_dagster.store.night_plan import NightPlan, PlannedJob, read_night_plan
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.selection_docs import read_shortlist_with_digest
 from nightrun_dagster.store.variant_state import is_complete
+from nightrun_dagster.store.variants_index import try_read_variants_index
 
 
 class Phase(StrEnum):
@@ -93,65 +96,59 @@ def cron(phase: Phase) -> str:
     return f"{clock.minute} {clock.hour} * * *"
 
 
-def read_plan(tree: Tree, night: str) -> dict[str, Any] | None:
+def read_plan(tree: Tree, night: str) -> NightPlan | None:
     """The night's plan, or None when the warm-up has not written it."""
-    path = tree.night_plan(night)
     try:
-        doc = json.loads(path.read_bytes())
+        return read_night_plan(tree.night_dir(night))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise UnreadablePlan(f"{path} is unreadable ({exc}): run plan_night again") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
-        raise UnreadablePlan(f"{path} has no job list: run plan_night again")
-    return doc
+    except DocumentError as exc:
+        raise UnreadablePlan(f"{exc}: run plan_night again") from None
+    except OSError as exc:
+        raise UnreadablePlan(
+            f"{tree.night_plan(night)} is unreadable ({exc}): run plan_night again"
+        ) from None
 
 
 def pending_variants(job_dir: JobDir, budget: int) -> int:
     """Variants of the job not complete yet; its whole budget when no variants were written."""
-    try:
-        index = json.loads(job_dir.variants_index.read_bytes())
-    except (OSError, ValueError):
+    index = try_read_variants_index(job_dir)
+    if index is None:
         return budget
-    ids = index.get("variants", []) if isinstance(index, dict) else index
-    return sum(1 for vid in ids if not is_complete(job_dir, str(vid)))
+    return sum(1 for vid in index.variants if not is_complete(job_dir, str(vid)))
 
 
-def image_progress(tree: Tree, night: str, plan: Mapping[str, Any]) -> dict[str, Progress]:
+def image_progress(tree: Tree, night: str, plan: NightPlan) -> dict[str, Progress]:
     """Progress of every image job the plan gave a budget."""
     progress = {}
     for entry in active(plan, "image"):
-        job_dir = tree.job(night, entry["key"])
+        job_dir = tree.job(night, entry.key)
         blocked = None
         if job_dir.blocked.is_file():
             try:
                 blocked = str(json.loads(job_dir.blocked.read_bytes()).get("reason") or "blocked")
             except (OSError, ValueError, AttributeError):
                 blocked = f"blocked ({job_dir.blocked} unreadable)"
-        progress[entry["key"]] = Progress(pending_variants(job_dir, int(entry["budget"])), blocked)
+        progress[entry.key] = Progress(pending_variants(job_dir, entry.budget), blocked)
     return progress
 
 
-def active(plan: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+def active(plan: NightPlan, kind: str) -> list[PlannedJob]:
     """Jobs of `kind` with a budget and nothing blocking them, highest priority first."""
-    jobs = [
-        j
-        for j in plan.get("jobs", [])
-        if j.get("kind", "image") == kind and int(j.get("budget", 0)) > 0 and not j.get("blocked")
-    ]
-    return sorted(jobs, key=lambda j: (-int(j.get("priority", 0)), str(j["key"])))
+    jobs = [j for j in plan.jobs if j.kind == kind and j.budget > 0 and not j.blocked]
+    return sorted(jobs, key=lambda j: (-j.priority, j.key))
 
 
-def idle_notes(plan: Mapping[str, Any], kind: str) -> list[str]:
+def idle_notes(plan: NightPlan, kind: str) -> list[str]:
     """Why each job of `kind` gets no run tonight."""
     notes = []
-    for j in plan.get("jobs", []):
-        if j.get("kind", "image") != kind:
+    for j in plan.jobs:
+        if j.kind != kind:
             continue
-        if j.get("blocked"):
-            notes.append(f"{j['key']}: blocked ({_what_blocks(j['blocked'])})")
-        elif int(j.get("budget", 0)) <= 0:
-            notes.append(f"{j['key']}: no render budget tonight (demand {j.get('demand', '?')})")
+        if j.blocked:
+            notes.append(f"{j.key}: blocked ({_what_blocks(j.blocked)})")
+        elif j.budget <= 0:
+            notes.append(f"{j.key}: no render budget tonight (demand {j.demand})")
     return notes
 
 
@@ -175,7 +172,7 @@ def decide(
     phase: Phase,
     night: str,
     *,
-    plan: Mapping[str, Any] | None,
+    plan: NightPlan | None,
     latch: Latch | None,
     progress: Mapping[str, Progress] | None = None,
     mode_override: RunMode | None = None,
@@ -186,13 +183,13 @@ def decide(
     if phase is Phase.hard_stop:
         # It only records that the window closed, so a latched breaker must not stop it.
         notes = (f"latched: {latch.describe()}",) if latch else ()
-        mode = str(plan["mode"]) if plan else (mode_override or mode_for_night(night)).value
+        mode = str(plan.mode) if plan else (mode_override or mode_for_night(night)).value
         return Decision((_night_request(night, phase, mode),), notes=notes)
     if phase is Phase.cool_down:
         # A latch stops the GPU, not the morning: the cool-down summarizes what was rendered.
         notes = (f"latched: {latch.describe()}",) if latch else ()
         if plan is not None:
-            mode = str(plan["mode"])
+            mode = str(plan.mode)
         elif latch is not None and latch.night == night:
             # The warm-up tripped (disk, backlog) before writing the plan: say so all the same.
             mode = (mode_override or mode_for_night(night)).value
@@ -206,7 +203,7 @@ def decide(
         return Decision((_night_request(night, phase, mode, "warmup"),))
     if plan is None:
         return Decision(skip=missing_plan(night))
-    mode = str(plan["mode"])
+    mode = str(plan.mode)
     if phase is Phase.maintenance:
         if mode != RunMode.maintenance:
             return Decision(skip=f"{mode} night: maintenance runs on Sunday nights")
@@ -225,23 +222,23 @@ def _night_request(night: str, phase: Phase, mode: str, prefix: str | None = Non
 
 
 def _job_requests(
-    night: str, jobs: list[dict[str, Any]], phase: Phase, mode: str, stop_at: datetime, prefix: str
+    night: str, jobs: list[PlannedJob], phase: Phase, mode: str, stop_at: datetime, prefix: str
 ) -> tuple[Request, ...]:
     return tuple(
         Request(
             night,
-            str(j["key"]),
-            f"{prefix}:{night}:{j['key']}",
+            j.key,
+            f"{prefix}:{night}:{j.key}",
             phase,
             mode,
             stop_at=stop_at,
-            priority=int(j.get("priority", 0)),
+            priority=j.priority,
         )
         for j in jobs
     )
 
 
-def _window(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
+def _window(night: str, plan: NightPlan, mode: str) -> Decision:
     images, videos = active(plan, "image"), active(plan, "video")
     # Images give the GPU back at 01:00 when a video job waits for its slice.
     stop_at = at(night, VIDEO_SLICE_START if videos else WINDOW_END)
@@ -249,7 +246,7 @@ def _window(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
     if not images:
         if videos:
             why = f"no image jobs with a render budget tonight; {len(videos)} video job(s) at 01:00"
-        elif plan.get("jobs"):
+        elif plan.jobs:
             why = "no jobs with a render budget tonight: " + "; ".join(
                 idle_notes(plan, "image") + idle_notes(plan, "video")
             )
@@ -260,7 +257,7 @@ def _window(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
     return Decision(requests, notes=notes)
 
 
-def _video_slice(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
+def _video_slice(night: str, plan: NightPlan, mode: str) -> Decision:
     videos = active(plan, "video")
     notes = tuple(idle_notes(plan, "video"))
     if not videos:
@@ -275,18 +272,18 @@ def _video_slice(night: str, plan: Mapping[str, Any], mode: str) -> Decision:
 
 
 def _images_resume(
-    night: str, plan: Mapping[str, Any], mode: str, progress: Mapping[str, Progress]
+    night: str, plan: NightPlan, mode: str, progress: Mapping[str, Progress]
 ) -> Decision:
     if not active(plan, "video"):
         return Decision(skip="no video slice tonight: image jobs kept rendering")
     waiting, notes = [], []
     for j in active(plan, "image"):
-        state = progress.get(j["key"], Progress(int(j["budget"])))
+        state = progress.get(j.key, Progress(j.budget))
         if state.blocked:
-            notes.append(f"{j['key']}: blocked ({state.blocked}), not retried")
+            notes.append(f"{j.key}: blocked ({state.blocked}), not retried")
         elif state.pending > 0:
             waiting.append(j)
-            notes.append(f"{j['key']}: {state.pending} variants pending")
+            notes.append(f"{j.key}: {state.pending} variants pending")
     if not waiting:
         why = "nothing pending: every image job finished before the video slice"
         return Decision(skip=why, notes=tuple(notes))
@@ -295,17 +292,15 @@ def _images_resume(
     return Decision(requests, notes=tuple(notes))
 
 
-def shortlists_to_review(tree: Tree, night: str, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
+def shortlists_to_review(tree: Tree, night: str, plan: NightPlan) -> list[tuple[str, str]]:
     """(job key, shortlist digest) of every planned job whose shortlist has picks; the digest
     changes when the shortlist does, so a later one is sent again."""
     out = []
-    for j in plan.get("jobs", []):
-        path = tree.job(night, str(j["key"])).selection / "shortlisted.json"
+    for j in plan.jobs:
         try:
-            data = path.read_bytes()
-            picks = json.loads(data).get("picks")
-        except (OSError, ValueError):
+            shortlist, digest = read_shortlist_with_digest(tree.job(night, j.key))
+        except (OSError, DocumentError):
             continue
-        if picks:
-            out.append((str(j["key"]), hashlib.sha256(data).hexdigest()[:12]))
+        if shortlist.picks:
+            out.append((j.key, digest[:12]))
     return out

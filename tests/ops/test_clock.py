@@ -22,6 +22,7 @@ from nightrun_dagster.ops.clock import (
     read_plan,
 )
 from nightrun_dagster.ops.night import TZ, at, night_of
+from nightrun_dagster.store.night_plan import NightPlan
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"  # Monday
@@ -32,8 +33,8 @@ def job(key: str, priority: int, kind: str = "image", budget: int = 10, **extra:
     return {"key": key, "priority": priority, "kind": kind, "budget": budget, "demand": 10, **extra}
 
 
-def plan(*jobs: dict, mode: str = "exploration") -> dict:
-    return {"night": NIGHT, "mode": mode, "jobs": list(jobs)}
+def plan(*jobs: dict, mode: str = "exploration") -> NightPlan:
+    return NightPlan.model_validate({"night": NIGHT, "mode": mode, "jobs": list(jobs)})
 
 
 MIXED = plan(
@@ -241,8 +242,11 @@ def test_read_plan(tmp_path: Path) -> None:
     tree = Tree(tmp_path)
     assert read_plan(tree, NIGHT) is None
     tree.night_plan(NIGHT).parent.mkdir(parents=True)
-    tree.night_plan(NIGHT).write_text(json.dumps(MIXED))
+    tree.night_plan(NIGHT).write_text(json.dumps(MIXED.model_dump(mode="json")))
     assert read_plan(tree, NIGHT) == MIXED
     tree.night_plan(NIGHT).write_text("[1, 2]")
-    with pytest.raises(UnreadablePlan, match="has no job list"):
+    with pytest.raises(UnreadablePlan, match=r"night_plan.json: \(document\).*run plan_night"):
+        read_plan(tree, NIGHT)
+    tree.night_plan(NIGHT).write_text("{not json")
+    with pytest.raises(UnreadablePlan, match="not valid JSON"):
         read_plan(tree, NIGHT)
