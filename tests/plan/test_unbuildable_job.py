@@ -12,6 +12,7 @@ from nightrun_dagster.intake.validate import Intake, ValidJob
 from nightrun_dagster.ops.clock import Phase, decide
 from nightrun_dagster.plan.night import plan_night
 from nightrun_dagster.plan.probe import first_graphs
+from nightrun_dagster.store.night_plan import NightPlan
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"  # Monday: exploration
@@ -52,6 +53,6 @@ def test_an_unbuildable_job_is_blocked_and_the_others_render(
     assert by_key[STATIC]["budget"] == 0 and by_key[STATIC]["blocked"]["reason"] == REASON
     assert by_key[UI]["budget"] > 0 and by_key[VIDEO]["budget"] > 0
     # 23:00 starts every image job with a budget and says why the blocked one waits.
-    decision = decide(Phase.window, NIGHT, plan=plan, latch=None)
+    decision = decide(Phase.window, NIGHT, plan=NightPlan.model_validate(plan), latch=None)
     assert [r.job_key for r in decision.requests] == [UI]
     assert f"{STATIC}: blocked (reason: {REASON})" in decision.notes
