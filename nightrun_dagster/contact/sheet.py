@@ -3,7 +3,6 @@ This module gathers what a page shows; templates/ holds its markup, stylesheet a
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from nightrun_dagster.contact.rows import (
 )
 from nightrun_dagster.ops.closing import cut_short_line, job_cut_short
 from nightrun_dagster.store.atomic import atomic_write_bytes
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.night_plan import try_read_night_plan
 from nightrun_dagster.store.night_records import try_read_night_summary
 from nightrun_dagster.store.paths import JobDir
@@ -54,13 +54,6 @@ STATUS_LABELS = {
 }
 
 
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
 def _job_key(job_dir: Path) -> str:
     name = job_dir.name
     return name[4:] if name.startswith("job_") else name
@@ -70,11 +63,13 @@ def _job_info(
     job_dir: Path, rows: list[dict[str, Any]], planned_id: str | None = None
 ) -> dict[str, Any]:
     index = try_read_variants_index(job_dir) or VariantsIndex(variants=[])
-    blocked = _read(job_dir / "blocked.json")
+    blocked = try_read_json(job_dir / "blocked.json")
     job_id = index.job_id or planned_id
     if not isinstance(job_id, str):
         params = (
-            _read(job_dir / "variants" / rows[0]["id"] / "meta" / "params.json") if rows else {}
+            try_read_json(job_dir / "variants" / rows[0]["id"] / "meta" / "params.json")
+            if rows
+            else {}
         )
         job_id = (params if isinstance(params, dict) else {}).get("job_id") or _job_key(job_dir)
     return {

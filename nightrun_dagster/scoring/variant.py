@@ -10,14 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from nightrun_dagster.scoring.context import ScoreContext
 from nightrun_dagster.scoring.media import UnreadableMedia, file_sha256
 from nightrun_dagster.scoring.ocr import PREP_VERSION
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import SCORER_VERSION, error_document, score_files
 from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
 
 SCORE_DOC_VERSION = 1
@@ -25,16 +24,9 @@ PARAMS = Path("meta/params.json")
 SCORE = Path("meta/score.json")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-
-
 def rendered_outputs(variant_dir: Path) -> list[str] | None:
     """The output files (relative to the variant folder) of a variant rendered ok, or None."""
-    params = _read_json(variant_dir / PARAMS)
+    params = try_read_json(variant_dir / PARAMS)
     if not isinstance(params, dict):
         return None
     if render_status(params) is not RenderStatus.OK:
@@ -51,7 +43,7 @@ def rendered_outputs(variant_dir: Path) -> list[str] | None:
 def pruned_files(variant_dir: Path, files: Sequence[str]) -> list[str]:
     """Those of `files` that retention removed on purpose (listed in `meta/retention.json` and
     absent): their pixels are gone for good, so no score can be made from them any more."""
-    doc = _read_json(variant_dir / "meta" / RETENTION)
+    doc = try_read_json(variant_dir / "meta" / RETENTION)
     listed = doc.get("files") if isinstance(doc, dict) else None
     if not isinstance(listed, dict):
         return []
@@ -59,7 +51,7 @@ def pruned_files(variant_dir: Path, files: Sequence[str]) -> list[str]:
 
 
 def _variant_id(variant_dir: Path) -> str:
-    params = _read_json(variant_dir / PARAMS)
+    params = try_read_json(variant_dir / PARAMS)
     if isinstance(params, dict) and isinstance(params.get("variant_id"), str):
         return params["variant_id"]
     return variant_dir.name
@@ -104,7 +96,7 @@ def score_variants_batch(
         files = rendered_outputs(vdir)
         if files is None:
             continue
-        existing = _read_json(vdir / SCORE)
+        existing = try_read_json(vdir / SCORE)
         if pruned_files(vdir, files):
             # Scoring again would turn the pruned outputs into zeros ("missing"); the score made
             # while they were there stands, even when forced. Never scored: nothing to keep.
