@@ -3,7 +3,8 @@
 Protocol facts it relies on (captured from a real server): the websocket is opened with our
 `clientId` before posting; we choose each `prompt_id`; `executing` with `node: null` is the last
 frame of every prompt; `/history/{id}` is `{}` both while queued and when unknown, so `/queue`
-tells them apart; a 200 from `/prompt` can still carry `node_errors`.
+tells them apart; a 200 from `/prompt` can still carry `node_errors`; `execution_success` is
+sent before the prompt enters the history, and a restart forgets the history.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,10 @@ from nightrun_dagster.workflows.uploads import input_ref
 _UNKNOWN_CLASS = re.compile(r"node (\S+) does not exist")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 OUTPUT_FILE_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
+# Websocket records kept of prompts seen to succeed and not yet waited for (a bound, not a need).
+_SEEN_FINISHED_MAX = 512
+# The frames of a prompt that its /history entry also lists under status.messages.
+_HISTORY_MESSAGES = frozenset({"execution_start", "execution_cached", "execution_success"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ class _PromptState:
     last_activity: float = field(default_factory=time.monotonic)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
+    # What the websocket told of it, in the shape of its /history entry.
+    messages: list[list[Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,10 @@ class ComfyClient:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._prompts: dict[str, _PromptState] = {}
+        # Prompts the websocket saw succeed, as history entries: a restart between
+        # `execution_success` and our /history read forgets the prompt, but its files stay on
+        # the server's disk, so it is harvested from this instead of being rendered again.
+        self._seen_finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.reconnects = 0  # websocket reconnects: not failures, `wait` polls meanwhile
         # Reachability, from HTTP calls only (a websocket drop alone is not an outage): an
         # outage starts at the first unanswered call after the server has answered once, and
@@ -228,8 +241,25 @@ class ComfyClient:
         kind = msg.get("type")
         if kind == "execution_start":
             state.running = True
+        if kind in _HISTORY_MESSAGES:
+            state.messages.append([kind, data])
+        if kind == "executed" and isinstance(data.get("output"), dict):
+            state.outputs[str(data.get("node"))] = data["output"]
+        if kind == "execution_success":
+            self._remember_success(str(data["prompt_id"]), state)
         if kind == "executing" and data.get("node") is None:
             state.done.set()
+
+    def _remember_success(self, prompt_id: str, state: _PromptState) -> None:
+        self._seen_finished[prompt_id] = {
+            "prompt": [],
+            "outputs": dict(state.outputs),
+            "status": {"status_str": "success", "completed": True, "messages": state.messages},
+            "meta": {},
+            "from_websocket": True,
+        }
+        while len(self._seen_finished) > _SEEN_FINISHED_MAX:
+            self._seen_finished.popitem(last=False)
 
     def _touch_running(self) -> None:
         now = time.monotonic()
@@ -395,6 +425,9 @@ class ComfyClient:
                         return outcome_from_history(prompt_id, entry)
                     queue = await self.queue()
                 except ComfyUnavailable:
+                    seen = self._seen_finished.get(prompt_id)
+                    if seen is not None:  # it ended before the server went away
+                        return outcome_from_history(prompt_id, seen)
                     now = time.monotonic()
                     unreachable_since = unreachable_since or now
                     if now - unreachable_since > self.timeouts.unavailable:
@@ -410,6 +443,9 @@ class ComfyClient:
                     entry = await self.history(prompt_id)
                     if entry is not None and _finished(entry):
                         return outcome_from_history(prompt_id, entry)
+                    seen = self._seen_finished.get(prompt_id)
+                    if seen is not None:  # forgotten after it succeeded: its files remain
+                        return outcome_from_history(prompt_id, seen)
                     raise ComfyLost(prompt_id)
                 idle = time.monotonic() - state.last_activity
                 if idle > self.timeouts.stall:
@@ -419,6 +455,7 @@ class ComfyClient:
                     raise ComfyStalled(prompt_id, idle)
         finally:
             self._prompts.pop(prompt_id, None)
+            self._seen_finished.pop(prompt_id, None)
 
     async def download(self, output: OutputFile, dest: Path) -> int:
         """Stream one output file from `/view` to `dest` (a temporary sibling, then renamed).

@@ -227,6 +227,33 @@ def test_lost_after_restart(emulator_factory) -> None:
     assert server.stats()["restarts"] == 1
 
 
+def test_a_prompt_seen_to_succeed_is_harvested_after_a_restart_forgot_it(
+    emulator_factory, tmp_path: Path
+) -> None:
+    # The websocket said `execution_success`, then the server restarted before anyone read
+    # /history: the history is gone, the files are not, so it is not rendered again.
+    server = emulator_factory(render_ms=50)
+
+    async def go() -> tuple[Any, int, dict[str, Any] | None]:
+        async with ComfyClient(server.url, timeouts=FAST) as client:
+            sub = await client.submit(smoke("seen"))
+            while server.stats()["successes"] < 1:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)  # the reader task takes the last frames
+            await asyncio.to_thread(server.restart, down_ms=300, wait=True)
+            forgotten = await client.history(sub.prompt_id)
+            outcome = await client.wait(sub.prompt_id)
+            size = await client.download(outcome.outputs[0], tmp_path / "seen.png")
+            return outcome, size, forgotten
+
+    outcome, size, forgotten = run(go())
+    assert forgotten is None  # the restarted server no longer knows it
+    assert [o.kind for o in outcome.outputs] == ["images"] and size > 0
+    assert outcome.server_seconds is not None and outcome.server_seconds > 0
+    assert outcome.history["from_websocket"] is True
+    assert server.stats()["successes"] == 1
+
+
 def test_an_outage_is_counted_once_and_a_websocket_drop_not_at_all(emulator_factory) -> None:
     server = emulator_factory()
     heard: list[bool] = []

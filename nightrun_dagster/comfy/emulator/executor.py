@@ -311,6 +311,8 @@ class PromptRun:
             self.progress.finish(node_id)
             self.send_progress_state()
         else:
+            if self.state.dead:  # crashed while rendering: it never finished
+                await asyncio.Event().wait()
             self.add_message("execution_success", {"prompt_id": self.prompt_id}, False)
 
         outputs_ui: dict[str, Any] = {}

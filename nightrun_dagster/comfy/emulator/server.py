@@ -63,6 +63,7 @@ class Host:
         self.port = config.port
         self._stopping = threading.Event()
         self._server: _Uvicorn | None = None
+        self._emulator: Emulator | None = None
         self._down_ms: int | None = None
         self._lock = threading.Lock()
         self._socket: socket.socket | None = self._bind()
@@ -98,6 +99,7 @@ class Host:
             )
             with self._lock:
                 self._server = server
+                self._emulator = emulator
                 if self._stopping.is_set() or self._down_ms is not None:
                     server.should_exit = True
             self.down.clear()
@@ -123,6 +125,8 @@ class Host:
         with self._lock:
             self._down_ms = down_ms if down_ms is not None else self.config.restart_down_ms
             self.up.clear()  # from now on, waiting for "up" means the next lifetime
+            if self._emulator is not None and self._emulator.state is not None:
+                self._emulator.state.dead = True
             if self._server is not None:
                 self._server.should_exit = True
 

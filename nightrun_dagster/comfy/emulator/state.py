@@ -82,6 +82,9 @@ class ServerState:
     last_node_id: str | None = None
     vram_used: int = 0  # bytes the loaded models take (system_stats reports the rest free)
     interrupt: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by the host the moment it crashes this lifetime (from any thread): a real crash is
+    # instant, so nothing this lifetime does afterwards reaches a client or finishes a prompt.
+    dead: bool = False
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -95,6 +98,8 @@ class ServerState:
         self._deliver(struct.pack(">I", event) + payload, sid)
 
     def _deliver(self, message: str | bytes, sid: str | None) -> None:
+        if self.dead:
+            return
         if sid is None:
             for connection in list(self.sockets.values()):
                 connection.put(message)
