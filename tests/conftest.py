@@ -12,8 +12,8 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from nightrun_dagster.comfy.emulator import EmulatorConfig, EmulatorServer
 from nightrun_dagster.defs.resources import NightrunResource
+from nightrun_dagster.emulator import EmulatorConfig, EmulatorServer
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.store.paths import Tree
 

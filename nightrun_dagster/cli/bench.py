@@ -11,11 +11,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from nightrun_dagster.creative_job.limits import SpecLimits
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
 from nightrun_dagster.plan.variants import write_variants
-from nightrun_dagster.spec.limits import SpecLimits
 from nightrun_dagster.store.paths import Tree
 
 

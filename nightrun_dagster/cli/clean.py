@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
-from nightrun_dagster.ops.night import TZ
-from nightrun_dagster.ops.retention import (
+from nightrun_dagster.night.window import TZ
+from nightrun_dagster.retention import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_TOP_K,
     RetentionError,

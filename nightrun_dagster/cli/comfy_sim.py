@@ -16,8 +16,8 @@ from nightrun_dagster.cli.user_input import (
     probability,
     run_command,
 )
-from nightrun_dagster.comfy.emulator.config import MODEL_FOLDERS, EmulatorConfig, default_models
-from nightrun_dagster.comfy.emulator.server import Host
+from nightrun_dagster.emulator.config import MODEL_FOLDERS, EmulatorConfig, default_models
+from nightrun_dagster.emulator.server import Host
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

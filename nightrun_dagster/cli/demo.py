@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.user_input import existing_folder, folder_path, http_url
-from nightrun_dagster.ops.night import (
+from nightrun_dagster.night.window import (
     FIRST_NIGHT,
     TIMEZONE,
     TZ,
@@ -225,7 +225,7 @@ def comfyui_for_demo(args: argparse.Namespace, root: Path) -> Iterator[str]:
     if args.comfy_url:
         yield args.comfy_url
         return
-    from nightrun_dagster.comfy.emulator import EmulatorConfig, EmulatorServer
+    from nightrun_dagster.emulator import EmulatorConfig, EmulatorServer
 
     with contextlib.ExitStack() as stack:
         if args.keep_emulator_output:
@@ -249,7 +249,7 @@ def demo_models(root: Path) -> dict[str, list[str]]:
     """The emulator's model files: its defaults, plus every model file the templates of the
     queued jobs name and every LoRA the jobs list, so a team's own workflow (its own
     checkpoint, its own LoRAs) renders in the demo instead of being blocked."""
-    from nightrun_dagster.comfy.emulator.config import FOLDER_ALIASES, default_models
+    from nightrun_dagster.emulator.config import FOLDER_ALIASES, default_models
     from nightrun_dagster.intake.queue import review_queue
     from nightrun_dagster.intake.validate import Intake
     from nightrun_dagster.workflows.compat import model_refs

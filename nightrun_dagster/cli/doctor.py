@@ -16,7 +16,7 @@ from nightrun_dagster.comfy.doctor import (
 from nightrun_dagster.intake.planned import first_variant_graph
 from nightrun_dagster.intake.queue import review_queue
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.ops.night import night_ahead
+from nightrun_dagster.night.window import night_ahead
 from nightrun_dagster.plan.probe import smoke_graph
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.compat import check_graph

@@ -11,13 +11,13 @@ from typing import Any
 
 from nightrun_dagster.cli.jobs import intake_for
 from nightrun_dagster.cli.user_input import os_reason
+from nightrun_dagster.creative_job.errors import JobSpecInvalid
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import Expansion, expand_job
 from nightrun_dagster.intake.planned import GRAPH_ERRORS, params_graph, planned_graph
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
-from nightrun_dagster.ops.night import mode_for_night, night_ahead, parse_night
+from nightrun_dagster.night.window import mode_for_night, night_ahead, parse_night
 from nightrun_dagster.plan.inputs import load_snapshot
-from nightrun_dagster.spec.errors import JobSpecInvalid
 from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.paths import JobDir, Tree, default_root
 from nightrun_dagster.store.variants_index import read_variants_index

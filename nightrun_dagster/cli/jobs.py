@@ -5,13 +5,13 @@ import json
 import sys
 from pathlib import Path
 
+from nightrun_dagster.creative_job.errors import JobSpecInvalid
+from nightrun_dagster.creative_job.schema import render_schema
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.assets import assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
-from nightrun_dagster.ops.night import mode_for_night, night_ahead, parse_night
-from nightrun_dagster.spec.errors import JobSpecInvalid
-from nightrun_dagster.spec.schema import render_schema
+from nightrun_dagster.night.window import mode_for_night, night_ahead, parse_night
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.templates import default_workflows_dir, template_registry
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
-from nightrun_dagster.ops.breakers import Latch, latch_path, read_latch, resume
+from nightrun_dagster.night.breakers import Latch, latch_path, read_latch, resume
 from nightrun_dagster.store.paths import default_root
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.cli.user_input import folder_path, run_command
+from nightrun_dagster.creative_job.errors import JobSpecInvalid, SpecError
 from nightrun_dagster.intake.assets import asset_root_candidates, assets_root_for
 from nightrun_dagster.intake.validate import Intake, validate_file
 from nightrun_dagster.scoring.context import context_from_job, job_ui_assets
@@ -18,7 +19,6 @@ from nightrun_dagster.scoring.ocr import OcrUnavailable
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import score_files
 from nightrun_dagster.scoring.weights import BadWeights
-from nightrun_dagster.spec.errors import JobSpecInvalid, SpecError
 from nightrun_dagster.store.paths import default_root
 from nightrun_dagster.workflows.templates import default_workflows_dir
 

@@ -14,9 +14,9 @@ from typing import Any
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.cli.user_input import os_reason
 from nightrun_dagster.comfy.client import ComfyClient, Timeouts
-from nightrun_dagster.comfy.emulator.catalogue import real_catalogue
 from nightrun_dagster.comfy.errors import ComfyError
 from nightrun_dagster.comfy.warmup import server_catalogue
+from nightrun_dagster.emulator.catalogue import real_catalogue
 from nightrun_dagster.store.atomic import atomic_write_bytes
 from nightrun_dagster.workflows.analysis import sweepable_parameters
 from nightrun_dagster.workflows.apply import graph_summary

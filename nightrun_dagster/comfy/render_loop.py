@@ -28,7 +28,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,7 +48,6 @@ from nightrun_dagster.comfy.errors import (
     ComfyValidationError,
 )
 from nightrun_dagster.comfy.harvest import harvest
-from nightrun_dagster.ops.night import TZ
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.variant_state import (
@@ -111,6 +110,8 @@ class RenderSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0  # the most seconds between tries at an unreachable server
     delete_history_after_harvest: bool = True
+    # The zone of clock times in notices (the night's zone; the loop knows no nights).
+    clock_tz: tzinfo = UTC
 
     def retry_limits(self) -> dict[AttemptResult, int]:
         """How often a variant is resubmitted after each retried kind of failure."""
@@ -138,10 +139,10 @@ log = logging.getLogger(__name__)
 
 
 class Stop(Protocol):
-    """Why a render loop stopped submitting (the guard's own type; ops.guard.Halt)."""
+    """Why a render loop stopped submitting (the guard's own type; night.guard.Halt)."""
 
     @property
-    def kind(self) -> str: ...  # an ops.guard.StopKind: breaker, latched or window
+    def kind(self) -> str: ...  # an night.guard.StopKind: breaker, latched or window
 
     @property
     def reason(self) -> str: ...
@@ -225,8 +226,8 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _clock(at: datetime | None) -> str:
-    return (at or datetime.now(UTC)).astimezone(TZ).strftime("%H:%M:%S")
+def _clock(at: datetime | None, tz: tzinfo) -> str:
+    return (at or datetime.now(UTC)).astimezone(tz).strftime("%H:%M:%S")
 
 
 class _Worker:
@@ -251,8 +252,9 @@ class _Worker:
         run, client = self.run, self.client
         if not up:
             run.observe(LoopEvent.OUTAGE_STARTED)
+            since = _clock(client.down_since_wall, run.settings.clock_tz)
             run.notice(
-                f"ComfyUI at {self.url} unreachable since {_clock(client.down_since_wall)}, "
+                f"ComfyUI at {self.url} unreachable since {since}, "
                 f"waiting ({run.settings.outage_patience:.0f} s of patience left)"
             )
             return
@@ -284,17 +286,16 @@ class _Worker:
                     raise _GiveUp(f"{self.url}: stopped while ComfyUI was unreachable")
                 since = self.client.down_since or started
                 left = settings.outage_patience - (time.monotonic() - since)
+                down_at = _clock(self.client.down_since_wall, settings.clock_tz)
                 if left <= 0:
                     run.observe(LoopEvent.OUTAGE_TOO_LONG, settings.outage_patience)
                     raise _GiveUp(
-                        f"{self.url}: ComfyUI unreachable since "
-                        f"{_clock(self.client.down_since_wall)}, longer than the outage "
-                        f"patience ({settings.outage_patience:g} s)"
+                        f"{self.url}: ComfyUI unreachable since {down_at}, longer than the "
+                        f"outage patience ({settings.outage_patience:g} s)"
                     )
                 run.notice(
-                    f"ComfyUI at {self.url} unreachable since "
-                    f"{_clock(self.client.down_since_wall)}, waiting ({left:.0f} s of patience "
-                    "left)"
+                    f"ComfyUI at {self.url} unreachable since {down_at}, waiting "
+                    f"({left:.0f} s of patience left)"
                 )
                 waited = True
                 await asyncio.sleep(min(delay, left))

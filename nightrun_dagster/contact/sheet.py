@@ -16,7 +16,7 @@ from nightrun_dagster.contact.rows import (
     summarize,
     variant_ids,
 )
-from nightrun_dagster.ops.closing import cut_short_line, job_cut_short
+from nightrun_dagster.night.closing import cut_short_line, job_cut_short
 from nightrun_dagster.store.atomic import atomic_write_bytes
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.night_plan import try_read_night_plan

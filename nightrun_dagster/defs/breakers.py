@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
-from nightrun_dagster.ops.breakers import (
+from nightrun_dagster.night.breakers import (
     BreakerConfig,
     Latch,
     mark_notified,
@@ -16,7 +16,7 @@ from nightrun_dagster.ops.breakers import (
     read_latch,
     resume,
 )
-from nightrun_dagster.ops.guard import StopKind
+from nightrun_dagster.night.guard import StopKind
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import send_text
 

@@ -3,11 +3,11 @@ jobs dynamic."""
 
 import dagster as dg
 
-from nightrun_dagster.ops.night import FIRST_NIGHT, NIGHT_OPENS, TIMEZONE
+from nightrun_dagster.night.window import FIRST_NIGHT, NIGHT_OPENS, TIMEZONE
 
 # A night's partition opens with its warm-up (22:45), so the warm-up run can already target it:
 # a daily partition appears when its 24 hours end, end_offset 1 moves that to when they begin.
-# The newest key at any moment is `ops.night.night_of` of that moment.
+# The newest key at any moment is `night.window.night_of` of that moment.
 night_partitions = dg.DailyPartitionsDefinition(
     start_date=FIRST_NIGHT,
     hour_offset=NIGHT_OPENS.hour,

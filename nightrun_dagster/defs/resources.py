@@ -9,10 +9,10 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from nightrun_dagster.comfy.client import Timeouts
+from nightrun_dagster.creative_job.limits import SpecLimits
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.plan.night import DEFAULT_MAX_RENDERS_PER_NIGHT
-from nightrun_dagster.spec.limits import SpecLimits
+from nightrun_dagster.plan.night_plan import DEFAULT_MAX_RENDERS_PER_NIGHT
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.telegram.updates import DEFAULT_BUDGET_S
 from nightrun_dagster.workflows.templates import default_workflows_dir

@@ -1,5 +1,5 @@
 """The night's schedules (Buenos Aires time): warm-up, window or maintenance, video slice,
-images resume, cool-down, hard stop. Each asks `ops.clock.decide` and requests what it says."""
+images resume, cool-down, hard stop. Each asks `night.clock.decide` and requests what it says."""
 
 from datetime import datetime
 
@@ -24,8 +24,8 @@ from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
 from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.ops.breakers import read_latch
-from nightrun_dagster.ops.clock import (
+from nightrun_dagster.night.breakers import read_latch
+from nightrun_dagster.night.clock import (
     Phase,
     Request,
     UnreadablePlan,
@@ -35,7 +35,7 @@ from nightrun_dagster.ops.clock import (
     read_plan,
     shortlists_to_review,
 )
-from nightrun_dagster.ops.night import TIMEZONE, TZ, night_of
+from nightrun_dagster.night.window import TIMEZONE, TZ, night_of
 
 Evaluation = list[dg.RunRequest] | dg.SkipReason
 
@@ -83,7 +83,7 @@ def night_schedule(
     name: str, phase: Phase, job: AssetJob, description: str
 ) -> dg.ScheduleDefinition:
     """The schedule of one phase of the night: at the phase's time, Buenos Aires, it starts
-    `job` with what `ops.clock.decide` asks for."""
+    `job` with what `night.clock.decide` asks for."""
 
     @dg.schedule(
         name=name,

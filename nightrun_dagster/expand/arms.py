@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nightrun_dagster.expand.axes import Axis, LoraArm
-from nightrun_dagster.expand.selection import mixed_radix_digits
+from nightrun_dagster.expand.downselect import mixed_radix_digits
 
 PROMPT_AXIS = "prompt"
 MAX_ROUNDS = 64

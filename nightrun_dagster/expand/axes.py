@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.seeds import hero_seeds, strategy_seeds
-from nightrun_dagster.spec.model import CreativeJob
 
 DEFAULT_LORA_WEIGHTS = (0.4, 0.7, 1.0)
 

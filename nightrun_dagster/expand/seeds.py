@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from nightrun_dagster.spec.model import SeedStrategy
+from nightrun_dagster.creative_job.model import SeedStrategy
 
 DEFAULT_SEED_COUNT = 10
 HERO_SEED_COUNT = 3

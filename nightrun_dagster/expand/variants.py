@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.expand.arms import (
     Arm,
     apportion,
@@ -14,14 +15,13 @@ from nightrun_dagster.expand.arms import (
     sweep_arms,
 )
 from nightrun_dagster.expand.axes import Axis, ControlNetArm, LoraArm, build_axes, sweep_size
-from nightrun_dagster.expand.modes import RunMode
-from nightrun_dagster.expand.seeds import derived_seed
-from nightrun_dagster.expand.selection import (
+from nightrun_dagster.expand.downselect import (
     mixed_radix_digits,
     mixed_radix_index,
     select_indices,
 )
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.expand.seeds import derived_seed
 
 
 class ArmMismatch(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nightrun_dagster.spec.checks import relative_path_problem
+from nightrun_dagster.creative_job.checks import relative_path_problem
 
 ASSETS_DIR = "assets"
 _ASSET_LISTS = ("product_images", "base_ui_screens", "masks", "style_refs")

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nightrun_dagster.creative_job.errors import JobSpecInvalid, SpecError
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file
-from nightrun_dagster.spec.errors import JobSpecInvalid, SpecError
 from nightrun_dagster.store.atomic import atomic_write_json, move_without_clobber
 from nightrun_dagster.store.paths import Tree
 

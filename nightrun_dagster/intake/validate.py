@@ -10,6 +10,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from nightrun_dagster.creative_job.checks import CheckContext, TemplateFacts, semantic_problems
+from nightrun_dagster.creative_job.errors import (
+    DOCUMENT_FIELD,
+    JSON_FIELD,
+    JobSpecInvalid,
+    SpecError,
+    from_validation_error,
+)
+from nightrun_dagster.creative_job.json_types import json_type_name
+from nightrun_dagster.creative_job.limits import SpecLimits, job_cap
+from nightrun_dagster.creative_job.model import CreativeJob
+from nightrun_dagster.creative_job.slug import job_key
 from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.planned import (
@@ -18,18 +30,6 @@ from nightrun_dagster.intake.planned import (
     first_variant_graph,
     graph_problem,
 )
-from nightrun_dagster.spec.checks import CheckContext, TemplateFacts, semantic_problems
-from nightrun_dagster.spec.errors import (
-    DOCUMENT_FIELD,
-    JSON_FIELD,
-    JobSpecInvalid,
-    SpecError,
-    from_validation_error,
-)
-from nightrun_dagster.spec.json_types import json_type_name
-from nightrun_dagster.spec.limits import SpecLimits, job_cap
-from nightrun_dagster.spec.model import CreativeJob
-from nightrun_dagster.spec.slug import job_key
 from nightrun_dagster.workflows.apply import IMAGE_INPUT_ROLES
 from nightrun_dagster.workflows.fit import fit_problems
 from nightrun_dagster.workflows.templates import (

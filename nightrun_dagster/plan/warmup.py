@@ -15,7 +15,7 @@ from nightrun_dagster.comfy.warmup import warm_up as warm_up_servers
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import planned_count
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.ops.breakers import (
+from nightrun_dagster.night.breakers import (
     GB,
     BreakerConfig,
     Trip,
@@ -24,7 +24,7 @@ from nightrun_dagster.ops.breakers import (
     latch,
     read_latch,
 )
-from nightrun_dagster.ops.closing import carried_over
+from nightrun_dagster.night.closing import carried_over
 from nightrun_dagster.plan.probe import first_graphs, needs_uploads, preload_graph
 from nightrun_dagster.store.night_records import Backlog, WarmupReport
 from nightrun_dagster.store.paths import Tree, volume_of

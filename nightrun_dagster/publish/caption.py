@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 
 IG_MAX_CHARS = 2200
 IG_MAX_HASHTAGS = 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 
 Kind = Literal["image", "video"]
 

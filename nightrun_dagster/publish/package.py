@@ -12,11 +12,11 @@ from typing import Any
 
 from PIL import Image
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.publish.caption import build_caption
 from nightrun_dagster.publish.crop import Box, CropDecision, keep_boxes, plan_crop, render_crop
 from nightrun_dagster.publish.formats import OutputFormat, formats_for_job
 from nightrun_dagster.publish.video import render_video, still_clip, video_size
-from nightrun_dagster.spec.model import CreativeJob
 from nightrun_dagster.store.hashing import sha256_file
 
 PACKAGE_VERSION = 1

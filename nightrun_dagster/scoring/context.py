@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.scoring.weights import (
     DEFAULT_WEIGHTS,
     Weights,
     check_weights,
     merge_weights,
 )
-from nightrun_dagster.spec.model import CreativeJob
 
 
 @dataclass(frozen=True)

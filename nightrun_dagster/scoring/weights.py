@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 
-from nightrun_dagster.spec.checks import SCORING_COMPONENTS
+from nightrun_dagster.creative_job.checks import SCORING_COMPONENTS
 
 
 class Weights(Mapping[str, float]):

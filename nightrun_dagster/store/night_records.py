@@ -19,7 +19,7 @@ from nightrun_dagster.store.paths import JobDir, NightDir, Tree, as_night_dir
 
 
 class StopRecord(Document):
-    """Why a job's render loop stopped submitting: `kind` is an ops.guard.StopKind value."""
+    """Why a job's render loop stopped submitting: `kind` is an night.guard.StopKind value."""
 
     night: str | None = None
     job: str | None = None
@@ -104,7 +104,7 @@ class JobDigest(Part):
 
 class NightSummary(Document):
     """`runs/<night>/night_summary.json`: per job counts and best pick; `cut_short`: the
-    circuit breaker that stopped the night (ops.closing.cut_short), when one did."""
+    circuit breaker that stopped the night (night.closing.cut_short), when one did."""
 
     night: str | None = None
     jobs: list[JobDigest] = Field(default_factory=list)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.workflows.compat import OUTPUT_CLASSES, is_link, model_refs
 from nightrun_dagster.workflows.roles import SEED_INPUTS, VIDEO_LENGTH_INPUTS, Role, prompt_slots
 from nightrun_dagster.workflows.samplers import resolve_sampler

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.workflows.apply import controlnet_type_named, swappable_controlnet
 from nightrun_dagster.workflows.compat import is_link
 from nightrun_dagster.workflows.roles import Role

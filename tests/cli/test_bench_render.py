@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from nightrun_dagster.cli.main import main
-from nightrun_dagster.comfy.emulator import EmulatorServer
+from nightrun_dagster.emulator import EmulatorServer
 
-CAPTURES = Path(__file__).parents[1] / "comfy" / "emulator" / "captures"
+CAPTURES = Path(__file__).parents[1] / "emulator" / "captures"
 RENDER_S = 0.02  # the emulator fixture's render_ms
 ROW = re.compile(
     r"^-\s+(?P<load>\S+)\s+(?P<qa>\d+)(?P<default> \(default\))?\s+(?P<renders>\d+)\s+"

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from nightrun_dagster.cli.demo import BadNight, check_night
-from nightrun_dagster.ops.night import TZ, night_of
+from nightrun_dagster.night.window import TZ, night_of
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import PROMPT
 

@@ -9,10 +9,10 @@ import pytest
 
 from nightrun_dagster.cli.main import main
 from nightrun_dagster.comfy.client import input_ref
-from nightrun_dagster.comfy.emulator import EmulatorServer
 from nightrun_dagster.comfy.render_loop import upload_subfolder
 from nightrun_dagster.defs.assets.rendering import make_run
 from nightrun_dagster.defs.resources import ComfyUIResource
+from nightrun_dagster.emulator import EmulatorServer
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_file

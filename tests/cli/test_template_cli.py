@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from nightrun_dagster.cli.main import main
-from nightrun_dagster.comfy.emulator import EmulatorServer
+from nightrun_dagster.emulator import EmulatorServer
 from nightrun_dagster.workflows.templates import (
     DEFAULT_WORKFLOWS_DIR,
     METADATA_KEY,
@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parents[1]
 API = TESTS / "data" / "workflows" / "api"
 REFUSED = TESTS / "data" / "workflows" / "refused"
 UI = TESTS / "workflows" / "data" / "ui_workflows"
-OBJECT_INFO = TESTS.parent / "nightrun_dagster" / "comfy" / "emulator" / "data"
+OBJECT_INFO = TESTS.parent / "nightrun_dagster" / "emulator" / "data"
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from nightrun_dagster.cli.main import main
+from nightrun_dagster.creative_job.errors import JobSpecInvalid
 from nightrun_dagster.intake.planned import first_variant_graph
 from nightrun_dagster.intake.queue import scan_queue
 from nightrun_dagster.intake.validate import Intake, validate_file
-from nightrun_dagster.spec.errors import JobSpecInvalid
 from nightrun_dagster.store.paths import Tree
 
 REPO = Path(__file__).resolve().parents[2]

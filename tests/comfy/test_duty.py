@@ -20,10 +20,10 @@ from nightrun_dagster.comfy.duty import (
     execution_of,
     parse_load,
 )
-from nightrun_dagster.comfy.emulator import EmulatorServer
-from nightrun_dagster.comfy.emulator.driver import run_prompt
+from nightrun_dagster.emulator import EmulatorServer
+from nightrun_dagster.emulator.driver import run_prompt
 
-CAPTURES = Path(__file__).parent / "emulator" / "captures"
+CAPTURES = Path(__file__).parents[1] / "emulator" / "captures"
 
 
 def capture(name: str) -> dict[str, Any]:

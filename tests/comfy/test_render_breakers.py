@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.guard import NightGuard, StopKind
+from nightrun_dagster.night import breakers as b
+from nightrun_dagster.night.guard import NightGuard, StopKind
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 from tests.comfy.render_helpers import NIGHT, make_run, plan, render

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from nightrun_dagster.comfy.render_loop import RenderUnavailable
-from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.guard import NightGuard, StopKind
+from nightrun_dagster.night import breakers as b
+from nightrun_dagster.night.guard import NightGuard, StopKind
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete
 from tests.comfy.render_helpers import FAST, NIGHT, make_run, plan

@@ -20,8 +20,8 @@ from nightrun_dagster.defs.breakers import BreakersResource, resume_night_job
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.schedules import window_schedule
-from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.clock import Phase, decide, read_plan
+from nightrun_dagster.night import breakers as b
+from nightrun_dagster.night.clock import Phase, decide, read_plan
 from nightrun_dagster.store.paths import Tree
 from tests.telegram.fake_bot_api import FakeBotAPI
 

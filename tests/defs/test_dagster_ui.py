@@ -22,7 +22,7 @@ from nightrun_dagster.cli.demo import stage_examples
 from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.ops.night import FIRST_NIGHT
+from nightrun_dagster.night.window import FIRST_NIGHT
 from nightrun_dagster.store.paths import Tree
 from tests.contact.browser import Browser, BrowserError
 

@@ -16,9 +16,9 @@ from nightrun_dagster.expand.arms import params_arm_key
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.queue import find_job
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.ops.night import mode_for_night
+from nightrun_dagster.night.window import mode_for_night
 from nightrun_dagster.plan.inputs import snapshot_inputs
-from nightrun_dagster.plan.night import job_arm_budgets
+from nightrun_dagster.plan.night_plan import job_arm_budgets
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import Tree

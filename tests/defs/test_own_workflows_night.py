@@ -10,13 +10,13 @@ import dagster as dg
 import pytest
 
 from nightrun_dagster.cli.main import main
-from nightrun_dagster.comfy.emulator import EmulatorServer
 from nightrun_dagster.comfy.render_loop import upload_subfolder
 from nightrun_dagster.defs.assets.planning import job_spec, night_plan, variants
 from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.emulator import EmulatorServer
 from nightrun_dagster.intake.queue import scan_queue
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.store.variant_state import is_complete

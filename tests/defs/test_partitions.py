@@ -1,11 +1,11 @@
-"""The night partitions and `ops.night.night_of` give one answer to "which night is it"."""
+"""The night partitions and `night.window.night_of` give one answer to "which night is it"."""
 
 from datetime import datetime, timedelta
 
 import dagster as dg
 
 from nightrun_dagster.defs.partitions import night_partitions
-from nightrun_dagster.ops.night import TZ, night_of
+from nightrun_dagster.night.window import TZ, night_of
 
 
 def newest_night(moment: datetime) -> str | None:

@@ -27,8 +27,8 @@ from nightrun_dagster.defs.schedules import (
     window_schedule,
 )
 from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
-from nightrun_dagster.ops.breakers import LATENCY, Trip, latch, read_latch
-from nightrun_dagster.ops.night import (
+from nightrun_dagster.night.breakers import LATENCY, Trip, latch, read_latch
+from nightrun_dagster.night.window import (
     COOL_DOWN,
     TIMEZONE,
     VIDEO_SLICE_END,

@@ -11,8 +11,8 @@ from nightrun_dagster.defs.assets.selection import night_summary
 from nightrun_dagster.defs.assets.warmup import warm_up
 from nightrun_dagster.defs.breakers import BreakersResource
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
-from nightrun_dagster.ops import breakers as b
-from nightrun_dagster.ops.clock import Phase, decide
+from nightrun_dagster.night import breakers as b
+from nightrun_dagster.night.clock import Phase, decide
 from nightrun_dagster.plan.probe import PRELOAD_PREFIX
 from nightrun_dagster.store.paths import Tree
 

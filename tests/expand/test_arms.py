@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.expand.arms import (
     apportion,
     arm_capacity,
@@ -17,7 +18,6 @@ from nightrun_dagster.expand.arms import (
 from nightrun_dagster.expand.axes import build_axes
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import ArmMismatch, expand_job
-from nightrun_dagster.spec.model import CreativeJob
 
 NIGHT = "2026-02-09"
 DEFAULTS = {"sampler": "dpmpp_2m_karras", "steps": 28, "cfg": 6.0, "denoise": 1.0}

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.expand.axes import build_axes, sweep_size
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.seeds import strategy_seeds
 from nightrun_dagster.expand.variants import expand_job
-from nightrun_dagster.spec.model import CreativeJob
 
 NIGHT = "2026-02-09"
 DEFAULTS = {"sampler": "dpmpp_2m_karras", "steps": 28, "cfg": 6.0, "denoise": 1.0}

@@ -7,8 +7,8 @@ from nightrun_dagster.expand.axes import build_axes
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.intake.validate import Intake, ValidJob
-from nightrun_dagster.ops.bandit import ArmStats, BanditConfig
-from nightrun_dagster.plan.night import job_arm_budgets, plan_night
+from nightrun_dagster.learning.bandit import ArmStats, BanditConfig
+from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
 from nightrun_dagster.store.paths import Tree
 
 NIGHT = "2026-02-09"  # Monday: exploration

@@ -9,8 +9,8 @@ from pathlib import Path
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.intake.validate import Intake, ValidJob
-from nightrun_dagster.ops.clock import Phase, decide
-from nightrun_dagster.plan.night import plan_night
+from nightrun_dagster.night.clock import Phase, decide
+from nightrun_dagster.plan.night_plan import plan_night
 from nightrun_dagster.plan.probe import first_graphs
 from nightrun_dagster.store.night_plan import NightPlan
 from nightrun_dagster.store.paths import Tree

@@ -9,7 +9,7 @@ from nightrun_dagster.comfy.client import Timeouts
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.intake.validate import Intake, ValidJob
-from nightrun_dagster.ops import breakers as b
+from nightrun_dagster.night import breakers as b
 from nightrun_dagster.plan.warmup import WarmupOutcome, warm_up_night
 from nightrun_dagster.store.paths import Tree
 

@@ -13,6 +13,7 @@ import pytesseract
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.publish.caption import IG_MAX_CHARS, IG_MAX_HASHTAGS, build_caption
 from nightrun_dagster.publish.crop import crop_image
 from nightrun_dagster.publish.formats import formats_for_job
@@ -20,7 +21,6 @@ from nightrun_dagster.publish.package import build_package
 from nightrun_dagster.publish.video import probe
 from nightrun_dagster.scoring.context import ScoreContext
 from nightrun_dagster.scoring.score import score_file
-from nightrun_dagster.spec.model import CreativeJob
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 APPROVAL = {"by": "@ana_mkt", "at": "2026-02-11T09:15:00-03:00", "chat_id": 42}

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from nightrun_dagster.creative_job.checks import SCORING_COMPONENTS
+from nightrun_dagster.creative_job.errors import JobSpecInvalid
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.intake.validate import Intake, validate_document
 from nightrun_dagster.scoring.context import ScoreContext, context_from_job, format_price
 from nightrun_dagster.scoring.weights import (
@@ -18,9 +21,6 @@ from nightrun_dagster.scoring.weights import (
     applied_weights,
     merge_weights,
 )
-from nightrun_dagster.spec.checks import SCORING_COMPONENTS
-from nightrun_dagster.spec.errors import JobSpecInvalid
-from nightrun_dagster.spec.model import CreativeJob
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "job_specs"
 

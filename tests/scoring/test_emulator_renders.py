@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from nightrun_dagster.comfy.emulator.prompt_text import AdText
-from nightrun_dagster.comfy.emulator.render import (
+from nightrun_dagster.emulator.prompt_text import AdText
+from nightrun_dagster.emulator.render import (
     Scene,
     garbles_headline,
     off_palette,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nightrun_dagster.ops.retention import apply_retention, plan_retention
+from nightrun_dagster.retention import apply_retention, plan_retention
 from nightrun_dagster.scoring.pool import score_variants
 from nightrun_dagster.scoring.synthetic import COPIES, AdStyle, build_ad, save_png
 from nightrun_dagster.scoring.variant import pruned_files, score_variants_batch

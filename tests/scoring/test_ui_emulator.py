@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from nightrun_dagster.comfy.emulator import EmulatorServer
-from nightrun_dagster.comfy.emulator.config import EmulatorConfig
-from nightrun_dagster.comfy.emulator.nodes import scale
-from nightrun_dagster.comfy.emulator.prompt_text import parse_ad_text
-from nightrun_dagster.comfy.emulator.render import Scene, render
-from nightrun_dagster.comfy.emulator.values import Images
+from nightrun_dagster.emulator import EmulatorServer
+from nightrun_dagster.emulator.config import EmulatorConfig
+from nightrun_dagster.emulator.nodes import scale
+from nightrun_dagster.emulator.prompt_text import parse_ad_text
+from nightrun_dagster.emulator.render import Scene, render
+from nightrun_dagster.emulator.values import Images
 from nightrun_dagster.scoring.context import context_from_job, job_ui_assets
 from nightrun_dagster.scoring.media import load_image
 from nightrun_dagster.scoring.score import score_files

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from nightrun_dagster.ops.retention import apply_retention, plan_retention
+from nightrun_dagster.retention import apply_retention, plan_retention
 from nightrun_dagster.selection.job import write_shortlist
 from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, phash
 from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json

@@ -115,7 +115,7 @@ def capture() -> Callable[[str], Any]:
 
 
 OBJECT_INFO_FULL = (
-    REPO / "nightrun_dagster" / "comfy" / "emulator" / "data" / "object_info_full.json",
+    REPO / "nightrun_dagster" / "emulator" / "data" / "object_info_full.json",
     REPO.parent / "shared" / "comfyui-protocol" / "object_info_full.json",
 )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.workflows.fit import fit_problems
 from nightrun_dagster.workflows.templates import (
     DEFAULT_WORKFLOWS_DIR,

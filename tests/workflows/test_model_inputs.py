@@ -2,7 +2,7 @@
 
 import json
 
-from nightrun_dagster.comfy.emulator.catalogue import CLASS_ORDER_FILE, FULL_CATALOGUE
+from nightrun_dagster.emulator.catalogue import CLASS_ORDER_FILE, FULL_CATALOGUE
 from nightrun_dagster.workflows.model_inputs import (
     MODEL_FOLDERS,
     MODEL_INPUTS,

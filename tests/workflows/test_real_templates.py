@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.cli.template import bundled_object_info
-from nightrun_dagster.spec.model import CreativeJob
+from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.workflows.apply import build_graph
 from nightrun_dagster.workflows.compat import check_graph
 from nightrun_dagster.workflows.importer import TemplateImportError, build_template

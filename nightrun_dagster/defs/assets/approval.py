@@ -11,7 +11,7 @@ from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.assets.selection import shortlist
 from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
-from nightrun_dagster.ops.closing import job_cut_short
+from nightrun_dagster.night.closing import job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.publish.package import build_package
 from nightrun_dagster.selection.approvals import fold

@@ -5,8 +5,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from nightrun_dagster.defs.resources import NightrunResource
-from nightrun_dagster.ops.night import FIRST_NIGHT, TIMEZONE, WARMUP
-from nightrun_dagster.ops.recipes import (
+from nightrun_dagster.learning.recipes import (
     arm_table,
     build_library,
     library_dir,
@@ -14,6 +13,7 @@ from nightrun_dagster.ops.recipes import (
     top_arms,
     write_library,
 )
+from nightrun_dagster.night.window import FIRST_NIGHT, TIMEZONE, WARMUP
 
 GROUP = "learning"
 TOP_ARMS = 10

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.defs.resources import NightrunResource
-from nightrun_dagster.ops.retention import (
+from nightrun_dagster.retention import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_TOP_K,
     RetentionError,

@@ -7,9 +7,9 @@ import dagster as dg
 from nightrun_dagster.defs.assets.selection import night_summary
 from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.defs.resources import NightrunResource
-from nightrun_dagster.ops.breakers import read_latch
-from nightrun_dagster.ops.closing import close_record
-from nightrun_dagster.ops.retention import sweep_temp
+from nightrun_dagster.night.breakers import read_latch
+from nightrun_dagster.night.closing import close_record
+from nightrun_dagster.retention import sweep_temp
 from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.night_records import write_night_closed
 

@@ -15,10 +15,10 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import ArmMismatch, expand_job
 from nightrun_dagster.intake.queue import find_job, read_queue
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.ops.bandit import ArmStats, BanditConfig, arm_evidence
-from nightrun_dagster.ops.night import WARMUP, at, mode_for_night
+from nightrun_dagster.learning.bandit import ArmStats, BanditConfig, arm_evidence
+from nightrun_dagster.night.window import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
-from nightrun_dagster.plan.night import job_arm_budgets, plan_night
+from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan

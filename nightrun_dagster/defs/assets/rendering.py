@@ -14,6 +14,7 @@ from nightrun_dagster.comfy.render_loop import (
     RenderSettings,
     RenderUnavailable,
 )
+from nightrun_dagster.comfy.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
@@ -21,9 +22,8 @@ from nightrun_dagster.defs.partitions import night_job_partitions, split_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.ops.guard import NightGuard, StopKind
-from nightrun_dagster.ops.night import default_stop_at
-from nightrun_dagster.ops.telemetry import GpuTelemetry, summarize
+from nightrun_dagster.night.guard import NightGuard, StopKind
+from nightrun_dagster.night.window import TZ, default_stop_at
 from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
 from nightrun_dagster.store.night_records import (
@@ -64,6 +64,7 @@ def make_run(
             unavailable_timeout=comfyui.unavailable_timeout_s,
             outage_patience=comfyui.outage_patience_s,
             backoff_max=comfyui.backoff_max_s,
+            clock_tz=TZ,
         ),
         timeouts=comfyui.timeouts(),
         models_of=lambda graph: graph_summary(graph)["models"],

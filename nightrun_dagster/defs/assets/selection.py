@@ -14,7 +14,7 @@ from nightrun_dagster.defs.assets.rendering import renders
 from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.partitions import night_job_partitions, night_partitions, split_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
-from nightrun_dagster.ops.closing import cut_short, cut_short_line, job_cut_short
+from nightrun_dagster.night.closing import cut_short, cut_short_line, job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.scoring.context import context_from_job
 from nightrun_dagster.scoring.pool import score_variants

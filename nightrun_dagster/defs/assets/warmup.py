@@ -7,7 +7,7 @@ from nightrun_dagster.defs.assets.planning import active_jobs, run_mode
 from nightrun_dagster.defs.breakers import BreakersResource, notify_trip
 from nightrun_dagster.defs.partitions import night_partitions
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
-from nightrun_dagster.ops.breakers import read_latch
+from nightrun_dagster.night.breakers import read_latch
 from nightrun_dagster.plan.warmup import warm_up_night
 from nightrun_dagster.store.night_records import write_warmup
 

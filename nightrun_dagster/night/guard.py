@@ -1,0 +1,134 @@
+"""The render loop's guard for one night × job: the circuit breakers, the latch and the clock."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from nightrun_dagster.comfy.render_loop import LoopEvent
+from nightrun_dagster.night.breakers import (
+    BreakerConfig,
+    BreakerMonitor,
+    Latch,
+    Trip,
+    latch,
+    latch_path,
+    read_latch,
+)
+from nightrun_dagster.night.window import TZ
+from nightrun_dagster.store.paths import volume_of
+
+
+class StopKind(StrEnum):
+    """Why a render loop stopped submitting (`kind` in breaker.json and window_closed.json)."""
+
+    WINDOW = "window"  # the run's time is up (slice end or 08:00): not a fault
+    BREAKER = "breaker"  # a breaker tripped in this loop
+    LATCHED = "latched"  # a breaker tripped elsewhere (another job, the warm-up) and is latched
+
+
+@dataclass(frozen=True)
+class Halt:
+    """Why the loop stopped submitting."""
+
+    kind: StopKind
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _free_bytes(path: Path) -> int:
+    return shutil.disk_usage(volume_of(path)).free
+
+
+class NightGuard:
+    """Answers the render loop's "may I submit?" and turns what it sees into breaker trips.
+
+    A trip is latched on disk at once (`night.breakers.latch`), so every other loop of the night
+    stops at its next submit and the schedules skip until someone resumes."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        night: str,
+        job: str,
+        config: BreakerConfig | None = None,
+        kind: str = "image",
+        stop_at: datetime | None = None,
+        disk_path: Path | None = None,
+        disk_every_s: float = 30.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+        free_bytes: Callable[[Path], int] = _free_bytes,
+    ) -> None:
+        self.root = root
+        self.night = night
+        self.job = job
+        self.config = config or BreakerConfig()
+        self.monitor = BreakerMonitor(self.config, kind=kind, clock=clock)
+        self.stop_at = stop_at
+        self.disk_path = disk_path or root
+        self.disk_every_s = disk_every_s
+        self.now = now
+        self.clock = clock
+        self.free_bytes = free_bytes
+        self._last_disk: float | None = None
+        self.latch: Latch | None = None
+        self.created_latch = False  # this guard tripped first: it tells the team
+
+    def before_submit(self) -> Halt | None:
+        if self.stop_at is not None and self.now() >= self.stop_at:
+            local = self.stop_at.astimezone(TZ)
+            return Halt(
+                StopKind.WINDOW,
+                f"window closed at {local:%H:%M} (Buenos Aires): the rest waits for the next night",
+                {"stop_at": self.stop_at.isoformat()},
+            )
+        if latch_path(self.root).exists():
+            current = read_latch(self.root)
+            if current is not None:
+                self.latch = current
+                return Halt(StopKind.LATCHED, current.describe(), {"breaker": current.breaker})
+        t = self.clock()
+        if self._last_disk is None or t - self._last_disk >= self.disk_every_s:
+            self._last_disk = t
+            trip = self.monitor.check_disk(self.free_bytes(self.disk_path))
+            if trip is not None:
+                return self._trip(trip)
+        return None
+
+    def observe(self, event: LoopEvent, value: float = 0.0) -> Halt | None:
+        m = self.monitor
+        trip: Trip | None = None
+        match event:
+            case LoopEvent.OOM:
+                trip = m.on_oom()
+            case LoopEvent.RENDERED:
+                trip = m.on_render(value)
+            case LoopEvent.VARIANT_FAILED:
+                trip = m.on_variant_failed()
+            case LoopEvent.OUTAGE_STARTED:
+                trip = m.on_outage()
+            case LoopEvent.OUTAGE_TOO_LONG:
+                trip = m.on_outage_too_long(value)
+            case LoopEvent.OUTAGE_ENDED:
+                pass  # the server answered again: nothing to count (the start was counted)
+            case LoopEvent.BACKLOG:
+                trip = m.check_backlog(int(value))
+        return self._trip(trip) if trip is not None else None
+
+    def _trip(self, trip: Trip) -> Halt:
+        current, created = latch(self.root, trip, night=self.night, job=self.job)
+        self.latch = current
+        self.created_latch = self.created_latch or created
+        return Halt(
+            StopKind.BREAKER,
+            trip.reason,
+            {"breaker": trip.breaker, "value": trip.value, "threshold": trip.threshold},
+        )

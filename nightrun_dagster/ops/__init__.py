@@ -1,1 +1,0 @@
-"""Operations: the night window, run modes by weekday, render budgets."""
