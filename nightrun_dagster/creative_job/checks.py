@@ -282,18 +282,16 @@ def _extensions(job: CreativeJob, limits: SpecLimits) -> Iterator[Problem]:
 
 def _scoring_weights(extra: Mapping[str, object]) -> Iterator[Problem]:
     """The job extension `"scoring": {"weights": {component: weight ≥ 0, …}}`."""
-    if "scoring" not in extra:
-        return
-    scoring = extra["scoring"]
-    if not isinstance(scoring, dict):
-        yield "scoring", f"must be an object, got {scoring!r}"
-        return
-    if "weights" not in scoring:
-        return
-    weights = scoring["weights"]
-    if not isinstance(weights, dict):
-        yield "scoring.weights", f"must be an object, got {weights!r}"
-        return
+    weights: Mapping[str, object] = extra
+    path = ("scoring", "weights")
+    for depth, key in enumerate(path, 1):
+        if key not in weights:
+            return  # left out: the default weights
+        level = weights[key]
+        if not isinstance(level, dict):
+            yield ".".join(path[:depth]), f"must be an object, got {level!r}"
+            return
+        weights = level
     for name, value in weights.items():
         if name not in SCORING_COMPONENTS:
             known = ", ".join(SCORING_COMPONENTS)

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TypeAlias
+
+# (type, name) pairs, first match wins: bool before int, since a bool is an int to Python.
+TypeNames: TypeAlias = Sequence[tuple[type | tuple[type, ...], str]]
+
+JSON_TYPE_NAMES: TypeNames = (
+    (type(None), "null"),
+    (bool, "boolean"),
+    ((int, float), "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def type_name(value: object, names: TypeNames, other: str | None = None) -> str:
+    """The name of the first type in `names` that `value` is, else `other` (or, without it,
+    the value's own Python type)."""
+    for kind, name in names:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__ if other is None else other
 
 
 def json_type_name(value: object) -> str:
     """The JSON type of a parsed value, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return type_name(value, JSON_TYPE_NAMES)
 
 
 def json_integer(value: object) -> object:

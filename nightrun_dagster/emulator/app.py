@@ -65,6 +65,15 @@ async def read_json(request: Request) -> Any:
     return json.loads(body)
 
 
+async def read_options(request: Request) -> dict[str, Any]:
+    """A body of options: {} when it is empty, not JSON or not an object (all defaults)."""
+    try:
+        data = await read_json(request)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class Emulator:
     """One server lifetime. A crash throws the whole object away; files and stats stay."""
 
@@ -427,11 +436,7 @@ class Emulator:
         return json_response({"name": filename, "subfolder": subfolder, "type": kind})
 
     async def post_interrupt(self, request: Request) -> Response:
-        try:
-            data = await read_json(request)
-        except ValueError:
-            data = {}
-        prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
+        prompt_id = (await read_options(request)).get("prompt_id")
         if prompt_id:
             if prompt_id in self.s.running:
                 self.s.interrupt.set()
@@ -516,11 +521,7 @@ class Emulator:
         return json_response({"dropped": len(dropped)})
 
     async def emulator_restart(self, request: Request) -> Response:
-        try:
-            data = await read_json(request)
-        except ValueError:
-            data = {}
-        down_ms = data.get("down_ms") if isinstance(data, dict) else None
+        down_ms = (await read_options(request)).get("down_ms")
         down = int(down_ms) if down_ms is not None else self.config.restart_down_ms
         # Answer first; the crash follows a moment later.
         asyncio.get_running_loop().call_later(0.05, self.crash, down)

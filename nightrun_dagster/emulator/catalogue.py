@@ -92,41 +92,13 @@ CUSTOM_VALIDATION: dict[str, tuple[str, ...]] = {
     "LoadVideo": ("file",),
 }
 
-# server.node_info (V1 classes) and asdict(NodeInfoV1) (V3 classes) key orders.
-_V1_KEYS = (
-    "input",
-    "input_order",
-    "output",
-    "output_is_list",
-    "output_name",
-    "name",
-    "display_name",
-    "description",
-    "python_module",
-    "category",
-    "output_node",
-    "output_tooltips",
-    "deprecated",
-    "experimental",
-    "api_node",
-)
-_V3_KEYS = (
-    "input",
-    "input_order",
-    "output",
-    "output_is_list",
-    "output_name",
-    "output_tooltips",
-    "name",
-    "display_name",
-    "description",
-    "python_module",
-    "category",
-    "output_node",
-    "deprecated",
-    "experimental",
-    "api_node",
-)
+# server.node_info (V1 classes) and asdict(NodeInfoV1) (V3 classes) key orders: the same keys,
+# but V3 lists output_tooltips with the other output keys.
+_OUTPUT_KEYS = ("input", "input_order", "output", "output_is_list", "output_name")
+_NAMING_KEYS = ("name", "display_name", "description", "python_module", "category", "output_node")
+_FLAG_KEYS = ("deprecated", "experimental", "api_node")
+_V1_KEYS = (*_OUTPUT_KEYS, *_NAMING_KEYS, "output_tooltips", *_FLAG_KEYS)
+_V3_KEYS = (*_OUTPUT_KEYS, "output_tooltips", *_NAMING_KEYS, *_FLAG_KEYS)
 
 
 _SECTIONS = ("required", "optional", "hidden")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from nightrun_dagster.emulator.values import (
     Noise,
     Opaque,
     SamplerRef,
+    Sampling,
     Sigmas,
     VaeRef,
     Video,
@@ -62,6 +63,8 @@ _CAST = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 _ATTRIBUTES = {"batch_size": "batch", "length": "frames"}
 _UPSCALE_FACTOR = re.compile(r"(?i)(?<![0-9])([1-8])x|x([1-8])(?![0-9])")
 _GREY = np.array([124, 118, 108], np.uint8)
+# What a LoRA loader patches: the model, the text encoder.
+_Patched = TypeVar("_Patched", ModelRef, ClipRef)
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def sampler_call(schema: Schema, inputs: dict[str, Any]) -> SamplerCall:
     if start > 0 and steps > 0 and "denoise" not in inputs:
         denoise = max(0.0, (steps - start) / steps)  # KSamplerAdvanced's img2img
     name = sampler.name if isinstance(sampler, SamplerRef) else inputs.get("sampler_name", "euler")
-    return SamplerCall(
+    settings = Sampling(
         seed=seed,
         steps=max(0, min(end, steps) - start),
         cfg=cfg,
@@ -175,8 +178,8 @@ def sampler_call(schema: Schema, inputs: dict[str, Any]) -> SamplerCall:
         model=model if isinstance(model, ModelRef) else ModelRef(str(model)),
         positive=positive if isinstance(positive, Conditioning) else Conditioning(""),
         negative=negative if isinstance(negative, Conditioning) else Conditioning(""),
-        add_noise=add_noise,
     )
+    return SamplerCall(settings, add_noise)
 
 
 def _check_model_files(ctx: NodeContext, inputs: dict[str, Any]) -> None:
@@ -385,13 +388,22 @@ def _lora(schema: Schema, inputs: dict[str, Any], *strengths: str) -> tuple[str,
     return None
 
 
-def _model(schema: Schema, inputs: dict[str, Any], name: str) -> ModelRef:
-    model = schema.first(inputs, "MODEL")
-    if not isinstance(model, ModelRef):
-        model = ModelRef(_label(schema, inputs))
-    lora = _lora(schema, inputs, "strength_model", "strength")
+def _with_lora(
+    schema: Schema, inputs: dict[str, Any], kind: str, ref: type[_Patched], strength: str
+) -> _Patched:
+    """The `kind` input (else a fresh one named after the file the node loads), with the LoRA
+    the node loads added unless its strength is zero."""
+    value = schema.first(inputs, kind)
+    if not isinstance(value, ref):
+        value = ref(_label(schema, inputs))
+    lora = _lora(schema, inputs, strength, "strength")
     if lora is not None and lora[1] != 0:
-        model = replace(model, loras=(*model.loras, lora))
+        value = replace(value, loras=(*value.loras, lora))
+    return value
+
+
+def _model(schema: Schema, inputs: dict[str, Any], name: str) -> ModelRef:
+    model = _with_lora(schema, inputs, "MODEL", ModelRef, "strength_model")
     shift = schema.number(inputs, "shift")
     if shift is not None:
         model = replace(model, shift=shift)
@@ -399,13 +411,7 @@ def _model(schema: Schema, inputs: dict[str, Any], name: str) -> ModelRef:
 
 
 def _clip(schema: Schema, inputs: dict[str, Any], name: str) -> ClipRef:
-    clip = schema.first(inputs, "CLIP")
-    if not isinstance(clip, ClipRef):
-        clip = ClipRef(_label(schema, inputs))
-    lora = _lora(schema, inputs, "strength_clip", "strength")
-    if lora is not None and lora[1] != 0:
-        clip = replace(clip, loras=(*clip.loras, lora))
-    return clip
+    return _with_lora(schema, inputs, "CLIP", ClipRef, "strength_clip")
 
 
 def _vae(schema: Schema, inputs: dict[str, Any], name: str) -> Any:

@@ -8,14 +8,12 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nightrun_dagster.workflows.compat import is_link as api_link
+
 
 def is_link(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-    )
+    """A link as ComfyUI tells one (a bool index counts)."""
+    return api_link(value, bool_index=True)
 
 
 class Signatures:

@@ -27,6 +27,7 @@ from nightrun_dagster.emulator.values import (
     IPAdapterRef,
     Latent,
     ModelRef,
+    Sampling,
     VaeRef,
     Video,
 )
@@ -182,7 +183,7 @@ async def ksampler(
     denoise: float,
 ) -> Result:
     call = SamplerCall(
-        seed, steps, cfg, sampler_name, scheduler, denoise, model, positive, negative
+        Sampling(seed, steps, cfg, sampler_name, scheduler, denoise, model, positive, negative)
     )
     return (await run_sampler(ctx, call, latent_image),), None
 
@@ -389,22 +390,44 @@ async def create_video(
     return (Video(images.pixels, fps),), None
 
 
+async def _save_file(
+    ctx: NodeContext,
+    filename_prefix: str,
+    extension: str,
+    write: Callable[[Path], None],
+    errors: tuple[type[Exception], ...] = (ValueError,),
+) -> dict[str, str]:
+    """One output file, `<prefix>_<counter>_.<extension>`, made by `write` at the path it is
+    given; what the encoder raises fails the node as it does in ComfyUI."""
+
+    def save() -> dict[str, str]:
+        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
+        file = f"{stem}_{counter:05}_.{extension}"
+        write(folder / file)
+        return {"filename": file, "subfolder": subfolder, "type": "output"}
+
+    try:
+        result = await ctx.blocking(save)
+    except errors as ex:
+        raise NodeFailure("Exception", f"{ex}\n", []) from None
+    ctx.saved_prefixes.append(filename_prefix)
+    return result
+
+
+def _metadata(ctx: NodeContext) -> dict[str, Any]:
+    """What a saved file carries: the prompt, then the workflow's `extra_pnginfo` entries."""
+    return {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
+
+
 @node("SaveVideo")
 async def save_video(
     ctx: NodeContext, video: Video, filename_prefix: str, format: str, codec: str
 ) -> Result:
-    def write() -> dict[str, str]:
-        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
-        file = f"{stem}_{counter:05}_.mp4"
-        metadata = {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
-        encode_mp4(video.frames, video.fps, folder / file, metadata)
-        return {"filename": file, "subfolder": subfolder, "type": "output"}
+    def write(path: Path) -> None:
+        encode_mp4(video.frames, video.fps, path, _metadata(ctx))
 
-    try:
-        result = await ctx.blocking(write)
-    except (ValueError, RuntimeError, FileNotFoundError) as ex:
-        raise NodeFailure("Exception", f"{ex}\n", []) from None
-    ctx.saved_prefixes.append(filename_prefix)
+    errors = (ValueError, RuntimeError, FileNotFoundError)
+    result = await _save_file(ctx, filename_prefix, "mp4", write, errors)
     # comfy_api ui.PreviewVideo: the file under "images", flagged animated.
     return (), {"images": [result], "animated": [True]}
 
@@ -413,18 +436,11 @@ async def save_video(
 async def save_webm(
     ctx: NodeContext, images: Images, filename_prefix: str, codec: str, fps: float, crf: float
 ) -> Result:
-    def write() -> dict[str, str]:
-        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
-        file = f"{stem}_{counter:05}_.webm"
-        metadata = {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
-        encode_video(images.pixels, fps, folder / file, metadata, codec, crf)
-        return {"filename": file, "subfolder": subfolder, "type": "output"}
+    def write(path: Path) -> None:
+        encode_video(images.pixels, fps, path, _metadata(ctx), codec, crf)
 
-    try:
-        result = await ctx.blocking(write)
-    except (ValueError, RuntimeError, FileNotFoundError, KeyError) as ex:
-        raise NodeFailure("Exception", f"{ex}\n", []) from None
-    ctx.saved_prefixes.append(filename_prefix)
+    errors = (ValueError, RuntimeError, FileNotFoundError, KeyError)
+    result = await _save_file(ctx, filename_prefix, "webm", write, errors)
     return (), {"images": [result], "animated": [True]}
 
 
@@ -441,9 +457,7 @@ async def save_animated_webp(
     quality: int,
     method: str,
 ) -> Result:
-    def write() -> dict[str, str]:
-        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
-        file = f"{stem}_{counter:05}_.webp"
+    def write(path: Path) -> None:
         frames = [Image.fromarray(p) for p in images.pixels]
         exif = frames[0].getexif()
         exif[0x0110] = f"prompt:{json.dumps(ctx.prompt)}"
@@ -461,14 +475,9 @@ async def save_animated_webp(
             quality=quality,
             method=_WEBP_METHODS.get(method, 4),
         )
-        write_atomic(folder / file, buffer.getvalue())
-        return {"filename": file, "subfolder": subfolder, "type": "output"}
+        write_atomic(path, buffer.getvalue())
 
-    try:
-        result = await ctx.blocking(write)
-    except ValueError as ex:
-        raise NodeFailure("Exception", f"{ex}\n", []) from None
-    ctx.saved_prefixes.append(filename_prefix)
+    result = await _save_file(ctx, filename_prefix, "webp", write)
     # One file for the whole batch; "animated" is false for a single frame.
     return (), {"images": [result], "animated": [images.batch != 1]}
 
@@ -477,12 +486,9 @@ async def save_animated_webp(
 async def save_animated_png(
     ctx: NodeContext, images: Images, filename_prefix: str, fps: float, compress_level: int
 ) -> Result:
-    def write() -> dict[str, str]:
-        folder, stem, counter, subfolder = save_path(filename_prefix, ctx.folders.output)
-        file = f"{stem}_{counter:05}_.png"
+    def write(path: Path) -> None:
         info = PngInfo()
-        chunks = {"prompt": ctx.prompt, **(ctx.extra_data.get("extra_pnginfo") or {})}
-        for key, value in chunks.items():
+        for key, value in _metadata(ctx).items():
             info.add(b"comf", key.encode("latin-1") + b"\0" + json.dumps(value).encode(), True)
         frames = [Image.fromarray(p) for p in images.pixels]
         buffer = io.BytesIO()
@@ -495,14 +501,9 @@ async def save_animated_png(
             duration=int(1000.0 / fps),
             append_images=frames[1:],
         )
-        write_atomic(folder / file, buffer.getvalue())
-        return {"filename": file, "subfolder": subfolder, "type": "output"}
+        write_atomic(path, buffer.getvalue())
 
-    try:
-        result = await ctx.blocking(write)
-    except ValueError as ex:
-        raise NodeFailure("Exception", f"{ex}\n", []) from None
-    ctx.saved_prefixes.append(filename_prefix)
+    result = await _save_file(ctx, filename_prefix, "png", write)
     return (), {"images": [result], "animated": [True]}
 
 

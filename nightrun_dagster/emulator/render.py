@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nightrun_dagster.creative_job.lettering import wrap_words
 from nightrun_dagster.emulator.prompt_text import AdText
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -139,18 +140,7 @@ def garble(text: str, seed: int) -> str:
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.ImageFont, width: int) -> list[str]:
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if current and draw.textlength(candidate, font=face) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    if current:
-        lines.append(current)
-    return lines[:4]
+    return wrap_words(text, width, lambda line: draw.textlength(line, font=face))[:4]
 
 
 def _fit_font(draw: ImageDraw.ImageDraw, text: str, width: int, start: int, lines: int) -> tuple:

@@ -14,29 +14,21 @@ import numpy as np
 from nightrun_dagster.emulator import render as synth
 from nightrun_dagster.emulator.context import NodeContext
 from nightrun_dagster.emulator.prompt_text import parse_ad_text
-from nightrun_dagster.emulator.values import (
-    Conditioning,
-    Images,
-    Latent,
-    ModelRef,
-    Sampling,
-)
+from nightrun_dagster.emulator.values import Images, Latent, Sampling
 
 
 @dataclass(frozen=True)
 class SamplerCall:
-    """One sampler node's settings, however the node spells them."""
+    """One sampler node's settings, however the node spells them: what it samples with (its
+    `steps` are the steps this node runs; KSamplerAdvanced: end − start), and whether it adds
+    noise."""
 
-    seed: int
-    steps: int  # the steps this node runs (KSamplerAdvanced: end − start)
-    cfg: float
-    sampler: str
-    scheduler: str
-    denoise: float
-    model: ModelRef
-    positive: Conditioning
-    negative: Conditioning
+    settings: Sampling
     add_noise: bool = True
+
+    @property
+    def steps(self) -> int:
+        return self.settings.steps
 
 
 def sampled(call: SamplerCall, latent: Latent) -> Latent:
@@ -48,20 +40,11 @@ def sampled(call: SamplerCall, latent: Latent) -> Latent:
     samples afresh from this node's seed and prompts, over VAEEncode'd pixels for img2img."""
     li = latent
     earlier = li.sampling
-    if earlier is not None and li.base is None and (not call.add_noise or call.denoise < 1.0):
+    refines = not call.add_noise or call.settings.denoise < 1.0
+    if earlier is not None and li.base is None and refines:
         sampling = dataclasses.replace(earlier, steps=earlier.steps + call.steps)
     else:
-        sampling = Sampling(
-            call.seed,
-            call.steps,
-            call.cfg,
-            call.sampler,
-            call.scheduler,
-            call.denoise,
-            call.model,
-            call.positive,
-            call.negative,
-        )
+        sampling = call.settings
     return Latent(li.width, li.height, li.batch, li.frames, li.base, sampling)
 
 

@@ -11,27 +11,27 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from nightrun_dagster.creative_job.json_types import TypeNames, type_name
+
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Frames that repeat freely (one per queue change / progress tick): runs of them count once.
 COLLAPSIBLE = frozenset({"status", "progress_state"})
 
 
-def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list | tuple):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+# Leaves a client parses differently are different types (an int is not a float here).
+SHAPE_TYPE_NAMES: TypeNames = (
+    (type(None), "null"),
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    ((list, tuple), "list"),
+    (dict, "object"),
+)
+
+
+def shape_type(value: Any) -> str:
+    return type_name(value, SHAPE_TYPE_NAMES)
 
 
 def _key(key: str) -> str:
@@ -46,7 +46,7 @@ def signature(value: Any) -> str:
         return "{" + inner + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(sorted({signature(v) for v in value})) + "]"
-    return type_name(value)
+    return shape_type(value)
 
 
 def shape_diff(expected: Any, got: Any, path: str = "$", allow: Iterable[str] = ()) -> list[str]:
@@ -63,7 +63,7 @@ def shape_diff(expected: Any, got: Any, path: str = "$", allow: Iterable[str] = 
     allow = tuple(allow)
     if any(_matches(path, pattern) for pattern in allow):
         return []
-    te, tg = type_name(expected), type_name(got)
+    te, tg = shape_type(expected), shape_type(got)
     if te != tg:
         return [f"{path}: expected {te} {_short(expected)}, got {tg} {_short(got)}"]
     if isinstance(expected, dict):

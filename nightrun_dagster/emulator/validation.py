@@ -14,6 +14,8 @@ from typing import Any
 Error = dict[str, Any]
 _SCALARS = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN"})
 Result = tuple[bool, list[Error], str]
+# validate_prompt's answer: (valid, error, outputs to execute, node_errors).
+Verdict = tuple[bool, Error | None, list[str], dict[str, Any]]
 
 # Where ComfyUI's own frames point when a validation raises (paths as in the captures).
 _TB_PROMPT = (
@@ -49,6 +51,16 @@ def _full_type_name(ex: Exception) -> str:
     module = type(ex).__module__
     name = type(ex).__qualname__
     return name if module in {"builtins", "__builtin__"} else f"{module}.{name}"
+
+
+def _error(kind: str, message: str, details: str, **extra_info: Any) -> Error:
+    """One of ComfyUI's error dictionaries, its keys (and `extra_info`'s) in ComfyUI's order."""
+    return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
+
+
+def _refused(error: Error, node_errors: dict[str, Any] | None = None) -> Verdict:
+    """validate_prompt's answer when nothing of the prompt may run."""
+    return False, error, [], {} if node_errors is None else node_errors
 
 
 def _node_input_ok(received: Any, wanted: Any) -> bool:
@@ -99,12 +111,12 @@ class Validator:
             if x not in inputs:
                 if category == "required":
                     errors.append(
-                        {
-                            "type": "required_input_missing",
-                            "message": "Required input is missing",
-                            "details": f"{x}",
-                            "extra_info": {"input_name": x},
-                        }
+                        _error(
+                            "required_input_missing",
+                            "Required input is missing",
+                            f"{x}",
+                            input_name=x,
+                        )
                     )
                 continue
             val = inputs[x]
@@ -112,18 +124,14 @@ class Validator:
             if isinstance(val, list):
                 if len(val) != 2:
                     errors.append(
-                        {
-                            "type": "bad_linked_input",
-                            "message": (
-                                "Bad linked input, must be a length-2 list of [node_id, slot_index]"
-                            ),
-                            "details": f"{x}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": config,
-                                "received_value": val,
-                            },
-                        }
+                        _error(
+                            "bad_linked_input",
+                            "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                            f"{x}",
+                            input_name=x,
+                            input_config=config,
+                            received_value=val,
+                        )
                     )
                     continue
                 o_id = val[0]
@@ -131,20 +139,16 @@ class Validator:
                 received_type = self.info[o_class_type]["output"][val[1]]
                 if not _node_input_ok(received_type, input_type):
                     errors.append(
-                        {
-                            "type": "return_type_mismatch",
-                            "message": "Return type mismatch between linked nodes",
-                            "details": (
-                                f"{x}, received_type({received_type}) mismatch "
-                                f"input_type({input_type})"
-                            ),
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": config,
-                                "received_type": received_type,
-                                "linked_node": val,
-                            },
-                        }
+                        _error(
+                            "return_type_mismatch",
+                            "Return type mismatch between linked nodes",
+                            f"{x}, received_type({received_type}) mismatch "
+                            f"input_type({input_type})",
+                            input_name=x,
+                            input_config=config,
+                            received_type=received_type,
+                            linked_node=val,
+                        )
                     )
                     continue
                 try:
@@ -154,25 +158,18 @@ class Validator:
                         continue
                 except Exception as ex:
                     valid = False
-                    self.validated[o_id] = (
-                        False,
-                        [
-                            {
-                                "type": "exception_during_inner_validation",
-                                "message": "Exception when validating inner node",
-                                "details": str(ex),
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": config,
-                                    "exception_message": str(ex),
-                                    "exception_type": _full_type_name(ex),
-                                    "traceback": _traceback(ex, inner=True),
-                                    "linked_node": val,
-                                },
-                            }
-                        ],
-                        o_id,
+                    inner = _error(
+                        "exception_during_inner_validation",
+                        "Exception when validating inner node",
+                        str(ex),
+                        input_name=x,
+                        input_config=config,
+                        exception_message=str(ex),
+                        exception_type=_full_type_name(ex),
+                        traceback=_traceback(ex, inner=True),
+                        linked_node=val,
                     )
+                    self.validated[o_id] = (False, [inner], o_id)
                     continue
             else:
                 if isinstance(val, dict) and "__value__" in val:
@@ -191,47 +188,35 @@ class Validator:
                         inputs[x] = val  # ComfyUI keeps the converted value in the prompt
                 except Exception as ex:
                     errors.append(
-                        {
-                            "type": "invalid_input_type",
-                            "message": f"Failed to convert an input value to a {input_type} value",
-                            "details": f"{x}, {val}, {ex}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": config,
-                                "received_value": val,
-                                "exception_message": str(ex),
-                            },
-                        }
+                        _error(
+                            "invalid_input_type",
+                            f"Failed to convert an input value to a {input_type} value",
+                            f"{x}, {val}, {ex}",
+                            input_name=x,
+                            input_config=config,
+                            received_value=val,
+                            exception_message=str(ex),
+                        )
                     )
                     continue
                 if x in custom:
                     continue
+                out_of_range = None
                 if "min" in extra_info and val < extra_info["min"]:
+                    out_of_range = ("value_smaller_than_min", "smaller than min", extra_info["min"])
+                elif "max" in extra_info and val > extra_info["max"]:
+                    out_of_range = ("value_bigger_than_max", "bigger than max", extra_info["max"])
+                if out_of_range is not None:
+                    kind, what, bound = out_of_range
                     errors.append(
-                        {
-                            "type": "value_smaller_than_min",
-                            "message": f"Value {val} smaller than min of {extra_info['min']}",
-                            "details": f"{x}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": config,
-                                "received_value": val,
-                            },
-                        }
-                    )
-                    continue
-                if "max" in extra_info and val > extra_info["max"]:
-                    errors.append(
-                        {
-                            "type": "value_bigger_than_max",
-                            "message": f"Value {val} bigger than max of {extra_info['max']}",
-                            "details": f"{x}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": config,
-                                "received_value": val,
-                            },
-                        }
+                        _error(
+                            kind,
+                            f"Value {val} {what} of {bound}",
+                            f"{x}",
+                            input_name=x,
+                            input_config=config,
+                            received_value=val,
+                        )
                     )
                     continue
                 # Only V1 list combos: 0.3.64 does not check a V3 "COMBO" input's options
@@ -247,16 +232,14 @@ class Validator:
                         else:
                             list_info = str(options)
                         errors.append(
-                            {
-                                "type": "value_not_in_list",
-                                "message": "Value not in list",
-                                "details": f"{x}: '{val}' not in {list_info}",
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": input_config,
-                                    "received_value": val,
-                                },
-                            }
+                            _error(
+                                "value_not_in_list",
+                                "Value not in list",
+                                f"{x}: '{val}' not in {list_info}",
+                                input_name=x,
+                                input_config=input_config,
+                                received_value=val,
+                            )
                         )
                         continue
 
@@ -267,12 +250,12 @@ class Validator:
             if outcome is not True:
                 details = f"{x}" if outcome is False else f"{x} - {outcome}"
                 errors.append(
-                    {
-                        "type": "custom_validation_failed",
-                        "message": "Custom validation failed for node",
-                        "details": details,
-                        "extra_info": {"input_name": x},
-                    }
+                    _error(
+                        "custom_validation_failed",
+                        "Custom validation failed for node",
+                        details,
+                        input_name=x,
+                    )
                 )
 
         result: Result = (
@@ -288,35 +271,27 @@ def validate_prompt(
     custom_inputs: dict[str, tuple[str, ...]],
     custom_check: Callable[[str, str, Any], str | bool],
     partial_execution_targets: list[str] | None = None,
-) -> tuple[bool, Error | None, list[str], dict[str, Any]]:
+) -> Verdict:
     """(valid, error, outputs to execute, node_errors), like ComfyUI's."""
     outputs: list[str] = []
     for x in prompt:
         if "class_type" not in prompt[x]:
-            return (
-                False,
-                {
-                    "type": "invalid_prompt",
-                    "message": "Cannot execute because a node is missing the class_type property.",
-                    "details": f"Node ID '#{x}'",
-                    "extra_info": {},
-                },
-                [],
-                {},
+            return _refused(
+                _error(
+                    "invalid_prompt",
+                    "Cannot execute because a node is missing the class_type property.",
+                    f"Node ID '#{x}'",
+                )
             )
         class_type = prompt[x]["class_type"]
         info = object_info.get(class_type)
         if info is None:
-            return (
-                False,
-                {
-                    "type": "invalid_prompt",
-                    "message": f"Cannot execute because node {class_type} does not exist.",
-                    "details": f"Node ID '#{x}'",
-                    "extra_info": {},
-                },
-                [],
-                {},
+            return _refused(
+                _error(
+                    "invalid_prompt",
+                    f"Cannot execute because node {class_type} does not exist.",
+                    f"Node ID '#{x}'",
+                )
             )
         if info["output_node"] is True and (
             partial_execution_targets is None or x in partial_execution_targets
@@ -324,17 +299,7 @@ def validate_prompt(
             outputs.append(x)
 
     if not outputs:
-        return (
-            False,
-            {
-                "type": "prompt_no_outputs",
-                "message": "Prompt has no outputs",
-                "details": "",
-                "extra_info": {},
-            },
-            [],
-            {},
-        )
+        return _refused(_error("prompt_no_outputs", "Prompt has no outputs", ""))
 
     validator = Validator(prompt, object_info, custom_inputs, custom_check)
     good_outputs: list[str] = []
@@ -346,15 +311,13 @@ def validate_prompt(
         except Exception as ex:
             valid = False
             reasons = [
-                {
-                    "type": "exception_during_validation",
-                    "message": "Exception when validating node",
-                    "details": str(ex),
-                    "extra_info": {
-                        "exception_type": _full_type_name(ex),
-                        "traceback": _traceback(ex, inner=False),
-                    },
-                }
+                _error(
+                    "exception_during_validation",
+                    "Exception when validating node",
+                    str(ex),
+                    exception_type=_full_type_name(ex),
+                    traceback=_traceback(ex, inner=False),
+                )
             ]
             validator.validated[o] = (False, reasons, o)
         if valid is True:
@@ -375,15 +338,8 @@ def validate_prompt(
         details = "\n".join(
             f"{error['message']}: {error['details']}" for _, errors in failures for error in errors
         )
-        return (
-            False,
-            {
-                "type": "prompt_outputs_failed_validation",
-                "message": "Prompt outputs failed validation",
-                "details": details,
-                "extra_info": {},
-            },
-            [],
-            node_errors,
+        failed = _error(
+            "prompt_outputs_failed_validation", "Prompt outputs failed validation", details
         )
+        return _refused(failed, node_errors)
     return True, None, good_outputs, node_errors

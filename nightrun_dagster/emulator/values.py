@@ -4,45 +4,53 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 
+class _Printed:
+    """A value ComfyUI prints as its Python object (in error messages and /history); `printed`
+    is that text, one per class."""
+
+    printed: ClassVar[str]
+
+    def __str__(self) -> str:
+        return self.printed
+
+
 @dataclass(frozen=True)
-class ModelRef:
+class ModelRef(_Printed):
+    printed = "<comfy.model_patcher.ModelPatcher object at 0x7f3c2a1b4d90>"
+
     name: str
     loras: tuple[tuple[str, float], ...] = ()
     shift: float | None = None
     ipadapter_weight: float = 0.0
     product: Images | None = None  # the image IP-Adapter was given
 
-    def __str__(self) -> str:
-        return "<comfy.model_patcher.ModelPatcher object at 0x7f3c2a1b4d90>"
-
 
 @dataclass(frozen=True)
-class ClipRef:
+class ClipRef(_Printed):
+    printed = "<comfy.sd.CLIP object at 0x7f3c2a1b5e50>"
+
     name: str
     loras: tuple[tuple[str, float], ...] = ()
 
-    def __str__(self) -> str:
-        return "<comfy.sd.CLIP object at 0x7f3c2a1b5e50>"
-
 
 @dataclass(frozen=True)
-class VaeRef:
+class _Named(_Printed):
+    """A value known only by the file (or the sampler) it stands for."""
+
     name: str
 
-    def __str__(self) -> str:
-        return "<comfy.sd.VAE object at 0x7f3c2a1b6f10>"
+
+class VaeRef(_Named):
+    printed = "<comfy.sd.VAE object at 0x7f3c2a1b6f10>"
 
 
-@dataclass(frozen=True)
-class ControlNetRef:
-    name: str
-
-    def __str__(self) -> str:
-        return "<comfy.controlnet.ControlNet object at 0x7f3c2a1b7a30>"
+class ControlNetRef(_Named):
+    printed = "<comfy.controlnet.ControlNet object at 0x7f3c2a1b7a30>"
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,11 @@ class Control:
 
 
 @dataclass(frozen=True)
-class Conditioning:
+class Conditioning(_Printed):
+    printed = "[[tensor([[[-0.3885,  0.0230, -0.0521,  ...]]]), {'pooled_output': ...}]]"
+
     text: str
     controls: tuple[Control, ...] = ()
-
-    def __str__(self) -> str:
-        return "[[tensor([[[-0.3885,  0.0230, -0.0521,  ...]]]), {'pooled_output': ...}]]"
 
 
 @dataclass(frozen=True)
@@ -140,48 +147,41 @@ class Video:
 
 # ---------------------------------------------------------------- custom sampling (SamplerCustom*)
 @dataclass(frozen=True)
-class Noise:
+class Noise(_Printed):
     """RandomNoise's seed; None for DisableNoise."""
+
+    printed = "<comfy_extras.nodes_custom_sampler.Noise_RandomNoise object at 0x7f3c2a1b8b50>"
 
     seed: int | None
 
-    def __str__(self) -> str:
-        return "<comfy_extras.nodes_custom_sampler.Noise_RandomNoise object at 0x7f3c2a1b8b50>"
-
 
 @dataclass(frozen=True)
-class Guider:
+class Guider(_Printed):
     """CFGGuider / BasicGuider / DualCFGGuider: the model, the prompts and the scale."""
+
+    printed = "<comfy.samplers.CFGGuider object at 0x7f3c2a1b8c70>"
 
     model: ModelRef
     positive: Conditioning
     negative: Conditioning
     cfg: float
 
-    def __str__(self) -> str:
-        return "<comfy.samplers.CFGGuider object at 0x7f3c2a1b8c70>"
 
-
-@dataclass(frozen=True)
-class SamplerRef:
+class SamplerRef(_Named):
     """KSamplerSelect's (or a Sampler* node's) sampler."""
 
-    name: str
-
-    def __str__(self) -> str:
-        return "<comfy.samplers.KSAMPLER object at 0x7f3c2a1b8d90>"
+    printed = "<comfy.samplers.KSAMPLER object at 0x7f3c2a1b8d90>"
 
 
 @dataclass(frozen=True)
-class Sigmas:
+class Sigmas(_Printed):
     """A schedule: how many steps, from which scheduler, over how much of the noise."""
+
+    printed = "tensor([14.6146, 10.7468,  8.0815,  ...,  0.0292,  0.0000])"
 
     steps: int
     scheduler: str
     denoise: float = 1.0
-
-    def __str__(self) -> str:
-        return "tensor([14.6146, 10.7468,  8.0815,  ...,  0.0292,  0.0000])"
 
 
 @dataclass(frozen=True)

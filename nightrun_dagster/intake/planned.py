@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import Expansion, Variant, expand_job
+from nightrun_dagster.intake.valid_job import ValidJob
 from nightrun_dagster.store.atomic import dump_json
 from nightrun_dagster.workflows.apply import (
     DEGRADE_LADDER,
@@ -24,9 +25,6 @@ from nightrun_dagster.workflows.apply import (
 from nightrun_dagster.workflows.samplers import UnknownSampler
 from nightrun_dagster.workflows.templates import Template, display_path
 from nightrun_dagster.workflows.uploads import planned_uploads, upload_subfolder
-
-if TYPE_CHECKING:  # validate imports this module: the type only, to keep the import one-way
-    from nightrun_dagster.intake.validate import ValidJob
 
 PARAMS_VERSION = 1
 

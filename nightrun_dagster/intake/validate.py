@@ -30,6 +30,7 @@ from nightrun_dagster.intake.planned import (
     first_variant_graph,
     graph_problem,
 )
+from nightrun_dagster.intake.valid_job import ValidJob
 from nightrun_dagster.workflows.apply import IMAGE_INPUT_ROLES
 from nightrun_dagster.workflows.fit import fit_problems
 from nightrun_dagster.workflows.templates import (
@@ -72,19 +73,6 @@ def template_facts(template: Template) -> TemplateFacts:
         if node is not None:
             loads[asset_list] = f"node {node[0]}, {node[1]}"
     return TemplateFacts(template.path.name, loads)
-
-
-@dataclass(frozen=True)
-class ValidJob:
-    """A job file that passed every check."""
-
-    job: CreativeJob
-    key: str
-    source: Path
-    raw: bytes
-    sha256: str
-    template: Template
-    cap: int
 
 
 def parse_json(raw: bytes, label: str) -> object:

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nightrun_dagster.creative_job.lettering import wrap_words
+
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 RGB = tuple[int, int, int]
 
@@ -142,19 +144,10 @@ def _ink(background: RGB) -> RGB:
     return (24, 22, 20) if _luma(background) > 140 else (252, 252, 250)
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont, width: int) -> list:
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if current and draw.textlength(candidate, font=face) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    if current:
-        lines.append(current)
-    return lines
+def _wrap(
+    draw: ImageDraw.ImageDraw, text: str, face: ImageFont.FreeTypeFont, width: int
+) -> list[str]:
+    return wrap_words(text, width, lambda line: draw.textlength(line, font=face))
 
 
 def palette_of(copy: AdCopy, style: AdStyle) -> tuple[RGB, RGB, RGB]:

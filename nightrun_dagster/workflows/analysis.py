@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from nightrun_dagster.creative_job.json_types import TypeNames, type_name
 from nightrun_dagster.workflows.compat import combo_choices, is_link
 from nightrun_dagster.workflows.model_inputs import model_folder
 from nightrun_dagster.workflows.roles import PROMPT_INPUTS, SEED_INPUTS, VIDEO_LENGTH_INPUTS
@@ -116,14 +117,12 @@ def sweepable_parameters(
     return found
 
 
+# A literal's ComfyUI type when the schema does not say; anything else reads as a string.
+_LITERAL_TYPES: TypeNames = ((bool, "BOOLEAN"), (int, "INT"), (float, "FLOAT"))
+
+
 def _python_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "INT"
-    if isinstance(value, float):
-        return "FLOAT"
-    return "STRING"
+    return type_name(value, _LITERAL_TYPES, "STRING")
 
 
 def _number(value: Any) -> float | None:

@@ -14,7 +14,7 @@ from nightrun_dagster.creative_job.model import CreativeJob
 from nightrun_dagster.workflows.compat import OUTPUT_CLASSES, is_link, model_refs
 from nightrun_dagster.workflows.roles import SEED_INPUTS, VIDEO_LENGTH_INPUTS, Role, prompt_slots
 from nightrun_dagster.workflows.samplers import resolve_sampler
-from nightrun_dagster.workflows.templates import METADATA_KEY, Template
+from nightrun_dagster.workflows.templates import METADATA_KEY, PlacedError, Template
 
 Graph = dict[str, Any]
 
@@ -45,23 +45,21 @@ class ApplyError(ValueError):
     """The params cannot be applied to this template; retrying the same inputs cannot help."""
 
 
-class MissingInputError(ApplyError):
+class MissingInputError(ApplyError, PlacedError):
     """The graph loads an image the job does not have, or that was not uploaded."""
 
     def __init__(self, role: str, field: str, reason: str) -> None:
         self.role = role
         self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+        super().__init__(field, reason)
 
 
-class InputsMapError(ApplyError):
+class InputsMapError(ApplyError, PlacedError):
     """One `generation.workflow.inputs_map` entry cannot be applied."""
 
     def __init__(self, field: str, reason: str) -> None:
         self.field = field
-        self.reason = reason
-        super().__init__(f"generation.workflow.inputs_map[{field!r}]: {reason}")
+        super().__init__(f"generation.workflow.inputs_map[{field!r}]", reason)
 
 
 @dataclass(frozen=True)

@@ -116,14 +116,15 @@ class ModelRef:
     pattern: str | None = None
 
 
-def is_link(value: object) -> bool:
-    """API-format links are `[node_id, output_index]`."""
+def is_link(value: object, *, bool_index: bool = False) -> bool:
+    """API-format links are `[node_id, output_index]`. A bool is an int to Python: ComfyUI itself
+    takes one as an index (`bool_index`); we do not."""
     return (
         isinstance(value, list)
         and len(value) == 2
         and isinstance(value[0], str)
         and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
+        and (bool_index or not isinstance(value[1], bool))
     )
 
 

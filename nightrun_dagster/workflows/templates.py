@@ -37,13 +37,21 @@ class TemplateKind(StrEnum):
     video = "video"
 
 
-class TemplateError(ValueError):
+class PlacedError(ValueError):
+    """A problem in user input, said as one line `<where>: <reason>`; `reason` alone is kept for
+    messages that name the place their own way."""
+
+    def __init__(self, where: object, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class TemplateError(PlacedError):
     """A workflow template file is unreadable, not a template, or inconsistent."""
 
     def __init__(self, path: Path, reason: str) -> None:
         self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(path, reason)
 
 
 @dataclass(frozen=True)

@@ -780,12 +780,7 @@ class _Context:
     def _resolve_input(
         self, dto: _Dto, slot: int, visited: set[tuple[str, str, int]], type_: Any = None
     ) -> _Resolved:
-        key = (dto.id, "I", slot)
-        if key in visited:
-            raise WorkflowFormatError(
-                f"{_label(dto.node, dto.id)}: its links go round in a circle (input {slot})"
-            )
-        visited.add(key)
+        _visit(dto, "input", slot, visited)
         if not 0 <= slot < len(dto.node.inputs):
             raise WorkflowFormatError(f"{_label(dto.node, dto.id)}: has no input {slot}")
         inp = dto.node.inputs[slot]
@@ -829,12 +824,7 @@ class _Context:
     def _resolve_output(
         self, dto: _Dto, slot: int, type_: Any, visited: set[tuple[str, str, int]]
     ) -> _Resolved:
-        key = (dto.id, "O", slot)
-        if key in visited:
-            raise WorkflowFormatError(
-                f"{_label(dto.node, dto.id)}: its links go round in a circle (output {slot})"
-            )
-        visited.add(key)
+        _visit(dto, "output", slot, visited)
         node = dto.node
         if node.mode == _BYPASS:
             index = _bypass_slot_index(node, slot, type_)
@@ -1320,6 +1310,17 @@ def _all_nodes(graph: _Graph) -> Iterator[_Node]:
 
 def _sibling_id(dto: _Dto, node: _Node) -> str:
     return ":".join((*dto.path, str(node.id)))
+
+
+def _visit(dto: _Dto, end: str, slot: int, visited: set[tuple[str, str, int]]) -> None:
+    """Note that resolving passed this input or output of a node: passing one twice means the
+    links go round in a circle."""
+    key = (dto.id, end, slot)
+    if key in visited:
+        raise WorkflowFormatError(
+            f"{_label(dto.node, dto.id)}: its links go round in a circle ({end} {slot})"
+        )
+    visited.add(key)
 
 
 def _label(node: _Node, exec_id: str | None = None) -> str:
