@@ -14,12 +14,25 @@ from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.selection.approvals import APPROVING
-from nightrun_dagster.store.atomic import atomic_copy, atomic_write_json
-from nightrun_dagster.store.documents import try_read_json
+from nightrun_dagster.store.atomic import atomic_copy
 from nightrun_dagster.store.hashing import sha256_file
+from nightrun_dagster.store.ops_docs import (
+    RetentionDay,
+    try_read_retention_day,
+    write_retention_day,
+)
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.publish_docs import try_read_package_manifest
 from nightrun_dagster.store.selection_docs import try_read_approvals, try_read_shortlist
-from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
+from nightrun_dagster.store.variant_docs import (
+    PrunedFile,
+    RenderStatus,
+    RetentionMarker,
+    try_read_params,
+    try_read_retention_marker,
+    try_read_score,
+    write_retention_marker,
+)
 from nightrun_dagster.telegram import ledger
 
 REPORT_VERSION = 1
@@ -163,8 +176,8 @@ def _published(job_dir: JobDir) -> dict[str, Path]:
     for folder in sorted(job_dir.publish.iterdir()):
         if not folder.is_dir() or folder.name.startswith("."):
             continue  # dot-folders are publish staging leftovers, swept as temp files
-        manifest = try_read_json(folder / "manifest.json")
-        vid = manifest.get("variant_id") if isinstance(manifest, dict) else None
+        manifest = try_read_package_manifest(folder)
+        vid = manifest.variant_id if manifest else None
         found[str(vid or folder.name)] = folder
     return found
 
@@ -177,15 +190,16 @@ def _shortlisted(job_dir: JobDir) -> set[str]:
 
 
 def _score_total(variant: Path) -> float | None:
-    doc = try_read_json(variant / "meta" / "score.json")
-    total = doc.get("total") if isinstance(doc, dict) else None
-    if isinstance(total, bool) or not isinstance(total, int | float) or total != total:
+    doc = try_read_score(variant)
+    total = doc.total if doc else None
+    if total is None or total != total:
         return None
-    return float(total)
+    return total
 
 
 def _rendered_ok(variant: Path) -> bool:
-    return render_status(try_read_json(variant / "meta" / "params.json")) is RenderStatus.OK
+    params = try_read_params(variant)
+    return params is not None and params.status is RenderStatus.OK
 
 
 def rank(variants: Iterable[tuple[str, float | None]]) -> list[str]:
@@ -315,30 +329,27 @@ def _archive(src: Path, dst: Path) -> None:
 def _mark_pruned(variant: Path, removed: dict[str, int], policy: dict[str, Any]) -> None:
     """Record in `meta/retention.json`, before the files go, which outputs retention removes:
     `is_complete` then still knows the variant rendered, and nothing renders it again."""
-    path = variant / "meta" / RETENTION
-    doc = try_read_json(path)
-    files = doc.get("files") if isinstance(doc, dict) else None
-    files = dict(files) if isinstance(files, dict) else {}
+    doc = try_read_retention_marker(variant)
+    files = dict(doc.files) if doc else {}
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    new = {rel: {"bytes": size, "pruned_at": stamp} for rel, size in removed.items()}
+    new = {rel: PrunedFile(bytes=size, pruned_at=stamp) for rel, size in removed.items()}
     if all(rel in files for rel in new):
         return
-    atomic_write_json(
-        path, {"retention_version": REPORT_VERSION, "policy": policy, "files": {**new, **files}}
+    write_retention_marker(
+        variant,
+        RetentionMarker(retention_version=REPORT_VERSION, policy=policy, files={**new, **files}),
     )
 
 
 def _write_report(report: RetentionReport) -> Path:
     """Append this run to `ops/retention/<today>.json` (one file per day, every run in it)."""
-    path = report.plan.root / "ops" / "retention" / f"{report.plan.today.isoformat()}.json"
-    doc = try_read_json(path)
-    runs = doc.get("runs") if isinstance(doc, dict) else None
-    runs = list(runs) if isinstance(runs, list) else []
-    report.report_path = path
-    atomic_write_json(
-        path, {"date": report.plan.today.isoformat(), "runs": [*runs, report.to_json()]}
+    tree, day = Tree(report.plan.root), report.plan.today.isoformat()
+    doc = try_read_retention_day(tree, day)
+    runs = doc.runs if doc else []
+    report.report_path = write_retention_day(
+        tree, RetentionDay(date=day, runs=[*runs, report.to_json()])
     )
-    return path
+    return report.report_path
 
 
 def apply_retention(plan: RetentionPlan, dry_run: bool) -> RetentionReport:
@@ -433,3 +444,11 @@ def sweep_temp(
         # Never walk into what was just removed (or into a temp folder kept for being young).
         dirs[:] = [d for d in dirs if not _is_temp(here / d, night_dir)]
     return sorted(removed)
+
+
+def retain(
+    root: Path, today: date, keep_top_k: int, keep_days: int, *, dry_run: bool
+) -> RetentionReport:
+    """Plan retention for `today` and carry it out (or, with `dry_run`, say what it would do):
+    what `nightrun clean` and the maintenance asset each run."""
+    return apply_retention(plan_retention(root, today, keep_top_k, keep_days), dry_run=dry_run)

@@ -161,7 +161,7 @@ def build_job(tree: Tree, night: str, key: str, job: CreativeJob) -> JobDir:
                 "at": "2026-02-02T09:00:00+00:00",
             }
             assert ledger.record(job_dir.path, entry)
-        params = {v: read_params(job_dir, v) for v in ids}
+        params = {v: read_params(job_dir, v).as_dict() for v in ids}
         approved = fold(short, ledger.read(job_dir.path), set(), params)
         write_approvals(job_dir, approved)
         build_package(job_dir.path, "v0001", job, approval=APPROVAL)

@@ -7,8 +7,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
-from nightrun_dagster.store.paths import default_root
+from nightrun_dagster.cli.user_input import (
+    UserInputError,
+    add_root_argument,
+    os_reason,
+)
+from nightrun_dagster.store.paths import JobDir, default_root
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.signing import artifact_id
 
@@ -22,11 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="short artifact id (as in the Telegram message) or NIGHT/JOB_KEY/VARIANT_ID",
     )
     p.add_argument("--by", required=True, metavar="NAME", help="who decides (kept in the ledger)")
-    p.add_argument(
-        "--root",
-        type=folder_path,
-        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
-    )
+    add_root_argument(p)
     p.add_argument(
         "--decision",
         choices=sorted(DECISIONS),
@@ -40,11 +40,27 @@ def _locate(runs_dir: Path, artifact: str) -> tuple[str, str, str, str] | None:
         night, job_key, variant_id = artifact.split("/")
         job_dir = ledger.job_dir_for(runs_dir, night, job_key)
         # Only real candidates: a typo must not create a ledger in a new folder.
-        if not (job_dir / "variants" / variant_id).is_dir():
+        if not JobDir(job_dir).variant(variant_id).is_dir():
             return None
         return artifact_id(night, job_key, variant_id), night, job_key, variant_id
     found = ledger.resolve(runs_dir, artifact.lower())
     return None if found is None else (artifact.lower(), *found)
+
+
+def _entry(
+    art: str, night: str, job_key: str, variant_id: str, decision: str, by: str
+) -> dict[str, str]:
+    """The ledger line of a decision made from the command line, now."""
+    return {
+        "artifact": art,
+        "night": night,
+        "job_key": job_key,
+        "variant_id": variant_id,
+        "decision": decision,
+        "by": by,
+        "via": "cli",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def command(args: argparse.Namespace) -> int:
@@ -62,16 +78,7 @@ def command(args: argparse.Namespace) -> int:
         return 1
     art, night, job_key, variant_id = located
     job_dir = ledger.job_dir_for(runs_dir, night, job_key)
-    entry = {
-        "artifact": art,
-        "night": night,
-        "job_key": job_key,
-        "variant_id": variant_id,
-        "decision": decision,
-        "by": args.by,
-        "via": "cli",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    entry = _entry(art, night, job_key, variant_id, decision, args.by)
     try:
         recorded = ledger.record(job_dir, entry)
     except OSError as exc:
@@ -92,14 +99,7 @@ def command(args: argparse.Namespace) -> int:
 def approve_quietly(root: Path, night: str, job_key: str, variant_id: str, *, by: str) -> bool:
     """Approve one candidate unless it already has a decision (the demo's stand-in for a tap)."""
     runs_dir = Path(root) / "runs"
-    entry = {
-        "artifact": artifact_id(night, job_key, variant_id),
-        "night": night,
-        "job_key": job_key,
-        "variant_id": variant_id,
-        "decision": "approve",
-        "by": by,
-        "via": "cli",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    entry = _entry(
+        artifact_id(night, job_key, variant_id), night, job_key, variant_id, "approve", by
+    )
     return ledger.record(ledger.job_dir_for(runs_dir, night, job_key), entry)

@@ -44,7 +44,7 @@ from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variant_state import HISTORY
+from nightrun_dagster.store.variant_docs import read_comfy_history
 
 EXIT_FAILED = 1  # the server could not be reached, lacks a node, or a render failed
 EXIT_BAD_ARGUMENT = 2  # argparse's code for a bad argument
@@ -191,7 +191,8 @@ def measure(url: str, plan: Plan, load: Load, queue_ahead: int) -> dict[str, Any
             raise BenchFailed(f"{len(report.failed)}/{len(ids)} renders failed ({vid}: {reason})")
         executions = []
         for vid in ids:
-            for prompt_id, entry in json.loads((job_dir.meta(vid) / HISTORY).read_bytes()).items():
+            history = read_comfy_history(job_dir.variant_dir(vid)).prompts()
+            for prompt_id, entry in history.items():
                 if (found := execution_of(prompt_id, entry)) is not None:
                     executions.append(found)
         duty = duty_of(executions)

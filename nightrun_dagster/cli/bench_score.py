@@ -20,7 +20,7 @@ from nightrun_dagster.scoring.context import ScoreContext
 from nightrun_dagster.scoring.pool import score_variants
 from nightrun_dagster.scoring.score import score_files
 from nightrun_dagster.scoring.synthetic import COPIES, AdStyle, build_ad, save_png
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.variant_docs import VariantParams, write_params
 
 WIDTH, HEIGHT = 1080, 1350
 TARGET_OCR_PER_S = 3.0  # on 2 cores, the acceptance figures
@@ -56,12 +56,14 @@ def build_set(work: Path, count: int) -> list[tuple[Path, ScoreContext]]:
         copy = COPIES[i % len(COPIES)]
         vdir = work / "variants" / f"v{i + 1:04d}"
         save_png(build_ad(copy, _style(i)), vdir / "out" / "img_0001.png")
-        atomic_write_json(
-            vdir / "meta" / "params.json",
-            {
-                "variant_id": vdir.name,
-                "render": {"status": "ok", "outputs": [{"file": "out/img_0001.png"}]},
-            },
+        write_params(
+            vdir,
+            VariantParams.model_validate(
+                {
+                    "variant_id": vdir.name,
+                    "render": {"status": "ok", "outputs": [{"file": "out/img_0001.png"}]},
+                }
+            ),
         )
         ctx = ScoreContext(
             brand=copy.brand,

@@ -6,15 +6,18 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from nightrun_dagster.cli.user_input import UserInputError, folder_path, os_reason
+from nightrun_dagster.cli.user_input import (
+    UserInputError,
+    add_root_argument,
+    os_reason,
+)
 from nightrun_dagster.night.window import TZ
 from nightrun_dagster.retention import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_TOP_K,
     RetentionError,
     RetentionReport,
-    apply_retention,
-    plan_retention,
+    retain,
 )
 from nightrun_dagster.store.paths import default_root
 
@@ -37,11 +40,7 @@ def _count(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--root",
-        type=folder_path,
-        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
-    )
+    add_root_argument(p)
     p.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
     p.add_argument(
         "--keep-top-k",
@@ -125,8 +124,7 @@ def command(args: argparse.Namespace) -> int:
         return 1
     today = args.today or datetime.now(TZ).date()
     try:
-        plan = plan_retention(root, today, args.keep_top_k, args.days)
-        report = apply_retention(plan, dry_run=args.dry_run)
+        report = retain(root, today, args.keep_top_k, args.days, dry_run=args.dry_run)
     except RetentionError as exc:
         print(f"retention stopped: {exc}", file=sys.stderr)
         return 1

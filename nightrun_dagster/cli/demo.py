@@ -2,8 +2,6 @@
 
 import argparse
 import contextlib
-import io
-import json
 import os
 import shutil
 import sys
@@ -13,7 +11,13 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.cli.user_input import existing_folder, folder_path, http_url
+from nightrun_dagster.cli.approve import approve_quietly
+from nightrun_dagster.cli.user_input import (
+    add_root_argument,
+    existing_folder,
+    folder_path,
+    http_url,
+)
 from nightrun_dagster.night.window import (
     FIRST_NIGHT,
     TIMEZONE,
@@ -26,6 +30,7 @@ from nightrun_dagster.night.window import (
     parse_night,
 )
 from nightrun_dagster.store.night_plan import NightPlan, try_read_night_plan
+from nightrun_dagster.store.night_records import BLOCKED
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.store.selection_docs import try_read_shortlist
 from nightrun_dagster.workflows.templates import WORKFLOWS_DIR_ENV, default_workflows_dir
@@ -41,11 +46,7 @@ APPROVALS_AT = time(7, 45)  # the demo's taps on Telegram, between the review an
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--root",
-        type=folder_path,
-        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
-    )
+    add_root_argument(p)
     p.add_argument(
         "--home",
         type=folder_path,
@@ -400,24 +401,20 @@ class DemoNight:
                 self.instance.add_dynamic_partitions(job_partitions.name, keys)
 
     def approve_top_picks(self) -> None:
-        """A person would tap ✅ on Telegram; the demo runs `nightrun approve` for each job's top
-        pick, then the approval sensor's tick asks for an approve_jobs run per decided job."""
-        from nightrun_dagster.cli.main import main as nightrun
-
+        """A person would tap ✅ on Telegram; the demo records what `nightrun approve` would for
+        each job's top pick, then the approval sensor's tick asks for an approve_jobs run per
+        decided job."""
         decided = []
         for job_dir in sorted((self.root / "runs" / self.night).glob("job_*")):
             shortlist = try_read_shortlist(job_dir)
             if shortlist is None or not shortlist.picks:
                 continue
             key = job_dir.name.removeprefix("job_")
-            target = f"{self.night}/{key}/{shortlist.picks[0].variant_id}"
-            with (
-                contextlib.redirect_stdout(io.StringIO()),
-                contextlib.redirect_stderr(io.StringIO()),
-            ):
-                code = nightrun(["approve", target, "--by", "demo", "--root", str(self.root)])
+            variant_id = shortlist.picks[0].variant_id
+            recorded = approve_quietly(self.root, self.night, key, variant_id, by="demo")
             self.say(
-                f"  nightrun approve {target}: " + ("approved" if code == 0 else "already decided")
+                f"  nightrun approve {self.night}/{key}/{variant_id}: "
+                + ("approved" if recorded else "already decided")
             )
             decided.append(key)
         runs = [
@@ -544,15 +541,12 @@ def blocked_reason(planned: Any, blocked_file: Path) -> str | None:
     """Why a job did not render tonight, or None: the warm-up's record in the night plan (a
     model or node missing, a graph that cannot be built), else the render loop's
     `blocked.json` (a model found missing once rendering had begun)."""
-    record = planned
-    if not record:
-        try:
-            record = json.loads(blocked_file.read_bytes())
-        except (OSError, ValueError):
-            return None
-    if isinstance(record, dict):
-        return str(record.get("reason") or "blocked")
-    return str(record)
+    if not planned:
+        record = BLOCKED.file.try_read(blocked_file)
+        return (record.reason or "blocked") if record else None
+    if isinstance(planned, dict):
+        return str(planned.get("reason") or "blocked")
+    return str(planned)
 
 
 def step_failure(event: Any) -> str:

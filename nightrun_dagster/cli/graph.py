@@ -20,6 +20,7 @@ from nightrun_dagster.night.window import mode_for_night, night_ahead, parse_nig
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.paths import JobDir, Tree, default_root
+from nightrun_dagster.store.variant_docs import read_params
 from nightrun_dagster.store.variants_index import read_variants_index
 
 # Exit codes: 1 the job or its template is wrong, 2 the command line asks for what is not there.
@@ -137,8 +138,11 @@ def from_plan(
     for vid in chosen:
         path = job_dir.params(vid)
         try:
-            params = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
+            params = read_params(job_dir, vid).plan()
+        except DocumentError as exc:
+            print(f"{args.file}: cannot read {path}: {exc.reason}", file=sys.stderr)
+            return EXIT_JOB
+        except OSError as exc:
             print(f"{args.file}: cannot read {path}: {exc}", file=sys.stderr)
             return EXIT_JOB
         try:

@@ -5,6 +5,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from nightrun_dagster.cli import (
     approve,
@@ -23,12 +25,23 @@ from nightrun_dagster.cli import (
 )
 from nightrun_dagster.cli.jobs import WORKFLOWS_DIR_HELP
 from nightrun_dagster.cli.user_input import (
+    add_root_argument,
     existing_folder,
-    folder_path,
     nonnegative_int,
     positive_int,
     run_command,
 )
+
+
+def add_command(
+    sub: Any, name: str, help_text: str, module: ModuleType | None = None
+) -> argparse.ArgumentParser:
+    """The subcommand `name`; with `module`, its `add_arguments` and `command` wired in."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    if module is not None:
+        module.add_arguments(p)
+        p.set_defaults(func=module.command)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def paths(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--root",
-            type=folder_path,
-            help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
-        )
+        add_root_argument(p)
         p.add_argument(
             "--assets-root", type=Path, help="where asset paths point (default <root>/assets)"
         )
@@ -66,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", type=nonnegative_int, default=20, help="rows in the preview table")
     p.set_defaults(func=jobs.expand_command)
 
-    p = sub.add_parser("graph", help="print the graphs the render loop would send for a job")
+    p = add_command(sub, "graph", "print the graphs the render loop would send for a job")
     paths(p)
     graph.add_arguments(p)
     p.set_defaults(func=graph.command)
@@ -77,38 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the Creative Job JSON Schema")
     p.set_defaults(func=jobs.schema_command)
 
-    p = sub.add_parser("score", help="score images or videos against a job, outside a night")
-    score.add_arguments(p)
-    p.set_defaults(func=score.command)
-
+    add_command(sub, "score", "score images or videos against a job, outside a night", score)
     for decision in ("approve", "favorite", "reject"):
-        p = sub.add_parser(decision, help=f"{decision} a shortlisted artifact (the ledger)")
-        approve.add_arguments(p)
-        p.set_defaults(func=approve.command)
-
-    p = sub.add_parser("clean", help="retention: prune old nights' renders to each job's top K")
-    clean.add_arguments(p)
-    p.set_defaults(func=clean.command)
-
-    p = sub.add_parser("comfy-sim", help="run the ComfyUI emulator (tests, demo, benchmarks)")
-    comfy_sim.add_arguments(p)
-    p.set_defaults(func=comfy_sim.command)
-
-    p = sub.add_parser("doctor", help="check ComfyUI, the queued jobs' models, OCR and disk")
-    doctor.add_arguments(p)
-    p.set_defaults(func=doctor.command)
-
-    p = sub.add_parser("resume", help="clear a latched circuit breaker so the night goes on")
-    resume.add_arguments(p)
-    p.set_defaults(func=resume.command)
-
-    p = sub.add_parser("demo", help="run a whole night against the example jobs")
+        add_command(sub, decision, f"{decision} a shortlisted artifact (the ledger)", approve)
+    add_command(sub, "clean", "retention: prune old nights' renders to each job's top K", clean)
+    add_command(sub, "comfy-sim", "run the ComfyUI emulator (tests, demo, benchmarks)", comfy_sim)
+    add_command(sub, "doctor", "check ComfyUI, the queued jobs' models, OCR and disk", doctor)
+    add_command(sub, "resume", "clear a latched circuit breaker so the night goes on", resume)
+    p = add_command(sub, "demo", "run a whole night against the example jobs")
     demo.add_arguments(p)
     p.set_defaults(func=demo.demo_command)
 
     p = sub.add_parser("bench", help="measure speed; --json for one JSON object")
     bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    b = bench_sub.add_parser("expand", help="expand a large job and write every params.json")
+    b = add_command(bench_sub, "expand", "expand a large job and write every params.json")
     b.add_argument("--variants", type=positive_int, default=10_000, help="variants to expand")
     b.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
     b.add_argument(
@@ -116,14 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench.bench_expand_command)
-    b = bench_sub.add_parser(
-        "render", help="GPU duty cycle of the render loop (--comfy-url, else the emulator)"
+    add_command(
+        bench_sub,
+        "render",
+        "GPU duty cycle of the render loop (--comfy-url, else the emulator)",
+        bench_render,
     )
-    bench_render.add_arguments(b)
-    b.set_defaults(func=bench_render.command)
-    b = bench_sub.add_parser("score", help="images per second scored, with and without OCR")
-    bench_score.add_arguments(b)
-    b.set_defaults(func=bench_score.command)
+    add_command(bench_sub, "score", "images per second scored, with and without OCR", bench_score)
     return parser
 
 

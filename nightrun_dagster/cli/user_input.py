@@ -56,6 +56,15 @@ def folder_path(text: str) -> Path:
     return path
 
 
+def add_root_argument(p: argparse.ArgumentParser) -> None:
+    """`--root`, the artifact root, as every command that reads the tree takes it."""
+    p.add_argument(
+        "--root",
+        type=folder_path,
+        help="artifact root (default $NIGHTRUN_ROOT or ./marketing/night-runs)",
+    )
+
+
 def default_root_env() -> None:
     """A command without --root uses $NIGHTRUN_ROOT: it gets the checks --root would."""
     text = os.environ.get(ROOT_ENV)

@@ -11,9 +11,8 @@ import cv2
 from PIL import Image
 
 from nightrun_dagster.comfy.client import ComfyClient, Outcome, OutputFile, safe_filename
-from nightrun_dagster.store.atomic import atomic_write_json
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variant_state import HISTORY
+from nightrun_dagster.store.variant_docs import ComfyHistory, write_comfy_history
 
 PREVIEW_MAX_SIDE = 640
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".gif", ".webp"}
@@ -88,5 +87,7 @@ async def harvest(
                 },
             }
         )
-    atomic_write_json(job_dir.meta(variant_id) / HISTORY, {outcome.prompt_id: outcome.history})
+    write_comfy_history(
+        job_dir.variant_dir(variant_id), ComfyHistory.of(outcome.prompt_id, outcome.history)
+    )
     return Harvested(results, total)

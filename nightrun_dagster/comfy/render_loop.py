@@ -48,16 +48,21 @@ from nightrun_dagster.comfy.errors import (
     ComfyValidationError,
 )
 from nightrun_dagster.comfy.harvest import harvest
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.night_records import BlockedRecord, write_blocked
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_docs import (
+    Submitted,
+    VariantParams,
+    clear_submitted,
+    read_prompt,
+    write_params,
+    write_prompt,
+    write_submitted,
+)
 from nightrun_dagster.store.variant_state import (
-    PROMPT,
-    RENDER_KEYS,
-    SUBMITTED,
     RenderStatus,
     clear_partial_downloads,
     is_complete,
-    read_json,
     read_params,
     submitted_record,
 )
@@ -177,7 +182,7 @@ class _Work:
     params: dict[str, Any]
     rung: int = 0
     retries: Counter[AttemptResult] = field(default_factory=Counter)  # LOST, STALLED, …
-    resume: dict[str, Any] | None = None
+    resume: Submitted | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     rejoin: bool = False  # `resume` is this run's own prompt, asked about again after an outage
     outages_seen: int = 0  # the client's outage count when it was submitted
@@ -430,7 +435,7 @@ class _Worker:
         """Submit (or resume) one variant; returns its waiting task."""
         run = self.run
         if work.resume is not None:
-            prompt_id = str(work.resume["prompt_id"])
+            prompt_id = work.resume.prompt_id
             work.resume = None
             if work.rejoin:
                 work.rejoin = False  # asked about again after an outage: not a resume
@@ -445,17 +450,17 @@ class _Worker:
             run.fail(work, f"cannot build the graph: {exc}")
             return None
         prompt_id = str(uuid.uuid4())
-        meta = run.job_dir.meta(work.variant_id)
-        atomic_write_json(meta / PROMPT, graph)
-        atomic_write_json(
-            meta / SUBMITTED,
-            {
-                "prompt_id": prompt_id,
-                "endpoint": self.url,
-                "rung": work.rung,
-                "attempt": len(work.attempts) + 1,
-                "submitted_at": _now_iso(),
-            },
+        variant = run.job_dir.variant_dir(work.variant_id)
+        write_prompt(variant, graph)
+        write_submitted(
+            variant,
+            Submitted(
+                prompt_id=prompt_id,
+                endpoint=self.url,
+                rung=work.rung,
+                attempt=len(work.attempts) + 1,
+                submitted_at=_now_iso(),
+            ),
         )
         work.outages_seen = self.client.outages
         try:
@@ -470,7 +475,7 @@ class _Worker:
             run.take_back(work)
             return None
         except _GiveUp:
-            (run.job_dir.meta(work.variant_id) / SUBMITTED).unlink(missing_ok=True)
+            clear_submitted(run.job_dir.variant_dir(work.variant_id))
             run.retry(work)
             raise
         except (ComfyMissingModel, ComfyMissingNode) as exc:
@@ -529,7 +534,7 @@ class _Worker:
         except ComfyUnavailable:
             # `wait` gave up polling an unreachable server: wait the outage out, then ask the
             # server about this prompt again (harvest, wait, or resubmit if it is lost).
-            work.resume, work.rejoin = {"prompt_id": prompt_id}, True
+            work.resume, work.rejoin = Submitted(prompt_id=prompt_id), True
             run.requeue(self.url, work)
             await self.ride_out()
             return None
@@ -563,7 +568,7 @@ class _Worker:
                 await self.ride_out()  # the files stay on the server's disk across a restart
         self._note(work, outcome.prompt_id, AttemptResult.OK)
         rung = run.settings.degrade_rungs[min(work.rung, len(run.settings.degrade_rungs) - 1)]
-        params = dict(work.params)
+        params: dict[str, Any] = dict(work.params)
         params["render"] = {
             "status": RenderStatus.OK,
             "prompt_id": outcome.prompt_id,
@@ -584,7 +589,7 @@ class _Worker:
         if gpu is not None:
             params["gpu"] = gpu
             run.report.gpu_samples.append(gpu)
-        atomic_write_json(run.job_dir.params(work.variant_id), params)
+        write_params(run.job_dir.variant_dir(work.variant_id), VariantParams.model_validate(params))
         if run.settings.delete_history_after_harvest:
             with contextlib.suppress(ComfyError):
                 await self.client.delete_history([outcome.prompt_id])
@@ -646,7 +651,7 @@ class RenderRun:
         """What the graph actually sent loads (read back from prompt.json after a resume)."""
         if not self._models_of:
             return {}
-        return self._models_of(read_json(self.job_dir.meta(work.variant_id) / PROMPT))
+        return self._models_of(read_prompt(self.job_dir.variant_dir(work.variant_id)))
 
     def mark_first_submit(self) -> None:
         if self.report.first_submit is None:
@@ -681,7 +686,7 @@ class RenderRun:
     def take_back(self, work: _Work) -> None:
         """A variant that will not be rendered in this run after all (the loop stopped)."""
         self.report.taken_back += 1
-        (self.job_dir.meta(work.variant_id) / SUBMITTED).unlink(missing_ok=True)
+        clear_submitted(self.job_dir.variant_dir(work.variant_id))
         work.resume = None
         self._pending.appendleft(work)
 
@@ -723,14 +728,16 @@ class RenderRun:
 
     def fail(self, work: _Work, reason: str) -> None:
         self.report.failed[work.variant_id] = reason
-        params = dict(work.params)
+        params: dict[str, Any] = dict(work.params)
         params["render"] = {
             "status": RenderStatus.FAILED,
             "error": reason,
             "attempts": work.attempts,
             "failed_at": _now_iso(),
         }
-        atomic_write_json(self.job_dir.params(work.variant_id), params)
+        write_params(
+            self.job_dir.variant_dir(work.variant_id), VariantParams.model_validate(params)
+        )
         self.observe(LoopEvent.VARIANT_FAILED)
         if self.on_progress:
             self.on_progress(self.report, self.remaining())
@@ -738,14 +745,11 @@ class RenderRun:
     def block(self, exc: ComfyMissingModel | ComfyMissingNode) -> JobBlocked:
         models = [m.name for m in exc.models] if isinstance(exc, ComfyMissingModel) else []
         nodes = list(exc.classes) if isinstance(exc, ComfyMissingNode) else []
-        atomic_write_json(
-            self.job_dir.blocked,
-            {
-                "reason": str(exc),
-                "missing_models": models,
-                "missing_nodes": nodes,
-                "blocked_at": _now_iso(),
-            },
+        write_blocked(
+            self.job_dir,
+            BlockedRecord(
+                reason=str(exc), missing_models=models, missing_nodes=nodes, blocked_at=_now_iso()
+            ),
         )
         return JobBlocked(str(exc), models, nodes)
 
@@ -775,13 +779,23 @@ class RenderRun:
                 self.report.skipped += 1
                 continue
             clear_partial_downloads(self.job_dir, vid)
-            work = _Work(vid, {k: v for k, v in params.items() if k not in RENDER_KEYS})
+            work = _Work(vid, params.plan())
             record = submitted_record(self.job_dir, vid)
-            if record and record.get("endpoint") in self._resume:
+            if (
+                record is not None
+                and record.endpoint is not None
+                and record.endpoint in self._resume
+            ):
                 work.resume = record
-                work.rung = int(record.get("rung", 0))
-                work.attempts.append({k: record.get(k) for k in ("prompt_id", "endpoint", "rung")})
-                self._resume[record["endpoint"]].append(work)
+                work.rung = record.rung
+                work.attempts.append(
+                    {
+                        "prompt_id": record.prompt_id,
+                        "endpoint": record.endpoint,
+                        "rung": record.rung,
+                    }
+                )
+                self._resume[record.endpoint].append(work)
             else:
                 self._pending.append(work)
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from nightrun_dagster.store.models import document_data
+from nightrun_dagster.store.paths import VariantDir
 from nightrun_dagster.store.selection_docs import ShortlistPick, try_read_shortlist
-from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
+from nightrun_dagster.store.variant_docs import (
+    PARAMS,
+    SCORE,
+    RenderStatus,
+    render_status,
+    try_read_retention_marker,
+)
 from nightrun_dagster.store.variants_index import try_read_variants_index
 
 # Order of the component bars and of the sort menu; components a scorer adds later still show,
@@ -18,16 +25,6 @@ COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "
 
 # Status of a variant, best first: rows are sorted by it whenever their sort value is missing.
 STATUSES = ("scored", "unscored", "pending", "failed", "missing")
-
-
-def _read(path: Path) -> tuple[Any, str | None]:
-    """(document, None), or (None, why) when the file is absent or not JSON."""
-    try:
-        return json.loads(path.read_bytes()), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as exc:
-        return None, f"{path.name}: {exc}"
 
 
 def _safe_rel(rel: Any) -> str | None:
@@ -97,13 +94,11 @@ def shortlist_picks(job_dir: Path) -> dict[str, ShortlistPick]:
 def _pruned(vdir: Path) -> dict[str, str | None]:
     """Output path (relative to the variant folder) -> when retention pruned it, for every file
     `meta/retention.json` lists and that is really gone."""
-    doc, _ = _read(vdir / "meta" / RETENTION)
-    files = doc.get("files") if isinstance(doc, dict) else None
+    marker = try_read_retention_marker(vdir)
     gone: dict[str, str | None] = {}
-    for rel, entry in files.items() if isinstance(files, dict) else ():
-        if isinstance(rel, str) and _safe_rel(rel) == rel and not (vdir / rel).is_file():
-            at = entry.get("pruned_at") if isinstance(entry, dict) else None
-            gone[rel] = at if isinstance(at, str) else None
+    for rel, entry in marker.files.items() if marker else ():
+        if _safe_rel(rel) == rel and not (vdir / rel).is_file():
+            gone[rel] = entry.pruned_at
     return gone
 
 
@@ -153,11 +148,13 @@ def _loras(raw: Any) -> list[dict[str, Any]]:
 
 
 def _row(job_dir: Path, vid: str, picks: dict[str, ShortlistPick], prefix: str) -> dict[str, Any]:
-    vdir = job_dir / "variants" / vid
-    params, params_error = _read(vdir / "meta" / "params.json")
-    score, score_error = _read(vdir / "meta" / "score.json")
-    params = params if isinstance(params, dict) else {}
-    score = score if isinstance(score, dict) else None
+    variant = VariantDir(job_dir / "variants" / vid)
+    vdir = variant.path
+    params_doc, params_error = PARAMS.read_or_why(variant)
+    score_doc, score_error = SCORE.read_or_why(variant)
+    # Plain data from here: the page embeds what the files say, each value checked as it goes.
+    params = params_doc.as_dict() if params_doc else {}
+    score = document_data(score_doc) if score_doc else None
     render = params.get("render") if isinstance(params.get("render"), dict) else {}
     status = render_status(params)
 

@@ -18,10 +18,10 @@ from nightrun_dagster.contact.rows import (
 )
 from nightrun_dagster.night.closing import cut_short_line, job_cut_short
 from nightrun_dagster.store.atomic import atomic_write_bytes
-from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.night_plan import try_read_night_plan
-from nightrun_dagster.store.night_records import try_read_night_summary
+from nightrun_dagster.store.night_records import try_read_blocked, try_read_night_summary
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_docs import try_read_params
 from nightrun_dagster.store.variants_index import VariantsIndex, try_read_variants_index
 
 __all__ = [
@@ -63,15 +63,11 @@ def _job_info(
     job_dir: Path, rows: list[dict[str, Any]], planned_id: str | None = None
 ) -> dict[str, Any]:
     index = try_read_variants_index(job_dir) or VariantsIndex(variants=[])
-    blocked = try_read_json(job_dir / "blocked.json")
+    blocked = try_read_blocked(job_dir)
     job_id = index.job_id or planned_id
     if not isinstance(job_id, str):
-        params = (
-            try_read_json(job_dir / "variants" / rows[0]["id"] / "meta" / "params.json")
-            if rows
-            else {}
-        )
-        job_id = (params if isinstance(params, dict) else {}).get("job_id") or _job_key(job_dir)
+        params = try_read_params(JobDir(job_dir).variant_dir(rows[0]["id"])) if rows else None
+        job_id = (params.job_id if params else None) or _job_key(job_dir)
     return {
         "key": _job_key(job_dir),
         "job_id": str(job_id),
@@ -80,7 +76,7 @@ def _job_info(
         "cap": index.cap,
         "sweep_size": index.sweep_size,
         "selection": index.selection,
-        "blocked": (str(blocked.get("reason") or "blocked") if isinstance(blocked, dict) else None),
+        "blocked": (blocked.reason or "blocked") if blocked else None,
         "summary": summarize(rows),
     }
 

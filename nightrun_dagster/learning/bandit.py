@@ -40,6 +40,7 @@ from nightrun_dagster.selection.approvals import APPROVING
 from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.selection_docs import try_read_shortlist
+from nightrun_dagster.store.variant_docs import try_read_params
 from nightrun_dagster.telegram import ledger
 
 EXPLORATION_FLOOR = 0.2
@@ -265,9 +266,9 @@ def reviewed_jobs(
             ids = shortlist.pick_ids() if shortlist else []
             shown: dict[str, dict[str, Any]] = {}
             for vid in dict.fromkeys([*ids, *decisions]):
-                params = try_read_json(job_dir.params(vid))
-                if isinstance(params, dict):
-                    shown[vid] = params
+                params = try_read_params(job_dir.variant_dir(vid))
+                if params is not None:
+                    shown[vid] = params.as_dict()
             yield Reviewed(night, key, job_dir, info, shown, decisions)
 
 

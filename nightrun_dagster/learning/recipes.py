@@ -8,7 +8,6 @@ timestamps, so building it again over the same nights gives the same bytes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,12 +17,17 @@ from typing import Any
 from nightrun_dagster.expand.arms import lora_set, params_arm_key
 from nightrun_dagster.expand.axes import LoraArm
 from nightrun_dagster.learning.bandit import ArmStats, Reviewed, reviewed_jobs
-from nightrun_dagster.store.atomic import atomic_write_bytes, atomic_write_json, dump_json
+from nightrun_dagster.store.atomic import atomic_write_bytes, dump_json
+from nightrun_dagster.store.ops_docs import (
+    RECIPES_MD,
+    RecipeLibrary,
+    try_read_recipe_library,
+    write_recipe_library,
+)
+from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.store.variant_docs import try_read_score
 
 LIBRARY_VERSION = 1
-LIBRARY_DIR = "library"
-RECIPES_JSON = "recipes.json"
-RECIPES_MD = "recipes.md"
 DEFAULT_TOP = 20  # recipes kept per product
 UNKNOWN_PRODUCT = "unknown"
 
@@ -53,7 +57,7 @@ class _Product:
 
 
 def library_dir(root: Path) -> Path:
-    return Path(root) / LIBRARY_DIR
+    return Tree(Path(root)).library
 
 
 def recipe_of(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,18 +123,16 @@ def build_library(
 
 def write_library(folder: Path, library: Mapping[str, Any]) -> Path:
     """Write `recipes.json` and `recipes.md` into `folder` atomically; returns the JSON path."""
-    path = Path(folder) / RECIPES_JSON
-    atomic_write_json(path, library)
+    path = write_recipe_library(folder, RecipeLibrary.model_validate(library))
     atomic_write_bytes(Path(folder) / RECIPES_MD, render_markdown(library).encode())
     return path
 
 
 def read_library(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((Path(folder) / RECIPES_JSON).read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    """The library as plain data (what `build_library` returns), or None when absent or
+    damaged."""
+    doc = try_read_recipe_library(folder)
+    return doc.as_dict() if doc else None
 
 
 def top_arms(library: Mapping[str, Any], limit: int = 10) -> list[dict[str, Any]]:
@@ -271,8 +273,5 @@ def _arm_label(params: Mapping[str, Any]) -> str:
 
 
 def _score_total(job: Reviewed, variant_id: str) -> float | None:
-    try:
-        doc = json.loads((job.job_dir.meta(variant_id) / "score.json").read_bytes())
-        return float(doc["total"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    doc = try_read_score(job.job_dir.variant_dir(variant_id))
+    return doc.total if doc else None

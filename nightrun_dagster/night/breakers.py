@@ -8,17 +8,25 @@ into `<root>/ops/breaker_history.jsonl`.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.store.atomic import atomic_write_json, dump_json
+from nightrun_dagster.store.models import DocumentError
+from nightrun_dagster.store.ops_docs import (
+    BreakerHistoryEntry,
+    BreakerLatch,
+    append_breaker_history,
+    clear_breaker_latch,
+    create_breaker_latch,
+    read_breaker_latch,
+    write_breaker_latch,
+)
+from nightrun_dagster.store.paths import Tree
 
 OOM = "gpu_oom"
 LATENCY = "latency"
@@ -28,8 +36,6 @@ FAILURE_RATE = "failure_rate"
 RESTART_LOOP = "restart_loop"
 BREAKERS = (OOM, LATENCY, DISK, BACKLOG, FAILURE_RATE, RESTART_LOOP)
 
-LATCH_FILE = "breaker_latch.json"
-HISTORY_FILE = "breaker_history.jsonl"
 GB = 1024**3
 
 
@@ -92,22 +98,21 @@ class BreakerMonitor:
             self.tripped = trip
         return trip
 
+    def _recent(self, events: deque[float], window_s: float) -> int:
+        """Count one more event now; how many fall within the last `window_s` seconds."""
+        now = self.clock()
+        events.append(now)
+        while events and now - events[0] > window_s:
+            events.popleft()
+        return len(events)
+
     def on_oom(self) -> Trip | None:
-        c, now = self.config, self.clock()
-        self.ooms.append(now)
-        while self.ooms and now - self.ooms[0] > c.oom_window_s:
-            self.ooms.popleft()
-        if len(self.ooms) > c.oom_max:
-            return self._trip(
-                Trip(
-                    OOM,
-                    f"{len(self.ooms)} GPU out-of-memory errors in {c.oom_window_s / 60:g} min "
-                    f"(more than {c.oom_max})",
-                    len(self.ooms),
-                    c.oom_max,
-                )
-            )
-        return None
+        c = self.config
+        n = self._recent(self.ooms, c.oom_window_s)
+        if n <= c.oom_max:
+            return None
+        why = f"{n} GPU out-of-memory errors in {c.oom_window_s / 60:g} min (more than {c.oom_max})"
+        return self._trip(Trip(OOM, why, n, c.oom_max))
 
     def on_render(self, latency_s: float) -> Trip | None:
         """A variant rendered; `latency_s` is submit → done."""
@@ -121,21 +126,15 @@ class BreakerMonitor:
 
     def on_outage(self) -> Trip | None:
         """The ComfyUI server stopped answering (it had answered before)."""
-        c, now = self.config, self.clock()
-        self.outages.append(now)
-        while self.outages and now - self.outages[0] > c.restart_window_s:
-            self.outages.popleft()
-        if len(self.outages) > c.restart_max:
-            return self._trip(
-                Trip(
-                    RESTART_LOOP,
-                    f"{len(self.outages)} outages in {c.restart_window_s / 60:g} min (more than "
-                    f"{c.restart_max}): ComfyUI is restarting in a loop",
-                    len(self.outages),
-                    c.restart_max,
-                )
-            )
-        return None
+        c = self.config
+        n = self._recent(self.outages, c.restart_window_s)
+        if n <= c.restart_max:
+            return None
+        why = (
+            f"{n} outages in {c.restart_window_s / 60:g} min (more than {c.restart_max}): "
+            "ComfyUI is restarting in a loop"
+        )
+        return self._trip(Trip(RESTART_LOOP, why, n, c.restart_max))
 
     def on_outage_too_long(self, patience_s: float) -> Trip | None:
         """One outage outlasted the render loop's patience: the server is down, not restarting."""
@@ -235,38 +234,27 @@ class Latch:
 
 
 def latch_path(root: Path) -> Path:
-    return root / "ops" / LATCH_FILE
+    return Tree(root).breaker_latch
 
 
 def history_path(root: Path) -> Path:
-    return root / "ops" / HISTORY_FILE
+    return Tree(root).breaker_history
 
 
 def read_latch(root: Path) -> Latch | None:
     """The latched breaker, or None when the night may run."""
-    path = latch_path(root)
     try:
-        data = json.loads(path.read_bytes())
+        doc = read_breaker_latch(Tree(root))
     except FileNotFoundError:
         return None
-    except ValueError:
+    except DocumentError:
         # An unreadable latch still means "stopped": never run through a breaker by accident.
-        return _unreadable_latch(path)
-    if not isinstance(data, dict):
-        return _unreadable_latch(path)
-    try:
-        return Latch(
-            breaker=str(data.get("breaker", "unknown")),
-            reason=str(data.get("reason", "")),
-            value=float(data.get("value", 0)),
-            threshold=float(data.get("threshold", 0)),
-            night=data.get("night"),
-            job=data.get("job"),
-            tripped_at=str(data.get("tripped_at", "?")),
-            extra=dict(data.get("extra") or {}),
-        )
-    except (TypeError, ValueError):  # JSON of the wrong shape: as unreadable, still stopped
-        return _unreadable_latch(path)
+        return _unreadable_latch(latch_path(root))
+    return _latch_of(doc)
+
+
+def _latch_of(doc: BreakerLatch) -> Latch:
+    return Latch(**doc.model_dump(include={f.name for f in fields(Latch)}))
 
 
 def _unreadable_latch(path: Path) -> Latch:
@@ -283,26 +271,16 @@ def latch(
 ) -> tuple[Latch, bool]:
     """Latch `trip`; returns the latch in force and whether this call created it (and so
     should notify). An existing latch wins: the first breaker to trip is the one reported."""
-    path = latch_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        **trip.as_dict(),
-        "night": night,
-        "job": job,
-        "tripped_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "extra": extra or {},
-    }
-    data = dump_json(record)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    try:
-        # link() fails if the latch exists: exactly one tripper wins, and the file appears whole.
-        os.link(tmp, path)
-        created = True
-    except FileExistsError:
-        created = False
-    finally:
-        tmp.unlink(missing_ok=True)
+    record = BreakerLatch.model_validate(
+        {
+            **trip.as_dict(),
+            "night": night,
+            "job": job,
+            "tripped_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "extra": extra or {},
+        }
+    )
+    created = create_breaker_latch(Tree(root), record)
     current = read_latch(root)
     assert current is not None
     return current, created
@@ -310,13 +288,13 @@ def latch(
 
 def mark_notified(root: Path, how: str) -> None:
     """Record on the latch how the team was told (for the UI and `nightrun resume`)."""
-    path = latch_path(root)
+    tree = Tree(root)
     try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
+        doc = read_breaker_latch(tree)
+    except (FileNotFoundError, DocumentError):
         return
-    data.setdefault("extra", {})["notified"] = how
-    atomic_write_json(path, data)
+    doc.extra["notified"] = how
+    write_breaker_latch(tree, doc)
 
 
 def resume(root: Path, by: str) -> Latch | None:
@@ -324,18 +302,16 @@ def resume(root: Path, by: str) -> Latch | None:
     current = read_latch(root)
     if current is None:
         return None
-    entry = {
-        **asdict(current),
-        "resumed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "resumed_by": by,
-    }
-    hist = history_path(root)
-    hist.parent.mkdir(parents=True, exist_ok=True)
-    with hist.open("ab") as fh:
-        fh.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    latch_path(root).unlink(missing_ok=True)
+    entry = BreakerHistoryEntry.model_validate(
+        {
+            **asdict(current),
+            "resumed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "resumed_by": by,
+        }
+    )
+    tree = Tree(root)
+    append_breaker_history(tree, entry)
+    clear_breaker_latch(tree)
     return current
 
 

@@ -3,7 +3,6 @@ skips. Pure decisions plus the few file reads they need; the Dagster schedules o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -24,6 +23,7 @@ from nightrun_dagster.night.window import (
 )
 from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.night_plan import NightPlan, PlannedJob, read_night_plan
+from nightrun_dagster.store.night_records import read_blocked
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.selection_docs import read_shortlist_with_digest
 from nightrun_dagster.store.variant_state import is_complete
@@ -126,8 +126,8 @@ def image_progress(tree: Tree, night: str, plan: NightPlan) -> dict[str, Progres
         blocked = None
         if job_dir.blocked.is_file():
             try:
-                blocked = str(json.loads(job_dir.blocked.read_bytes()).get("reason") or "blocked")
-            except (OSError, ValueError, AttributeError):
+                blocked = read_blocked(job_dir).reason or "blocked"
+            except (OSError, ValueError):
                 blocked = f"blocked ({job_dir.blocked} unreadable)"
         progress[entry.key] = Progress(pending_variants(job_dir, entry.budget), blocked)
     return progress

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nightrun_dagster.night.breakers import Latch, history_path, read_latch
-from nightrun_dagster.store.documents import try_read_json
+from nightrun_dagster.night.breakers import Latch, read_latch
 from nightrun_dagster.store.night_plan import try_read_night_plan
 from nightrun_dagster.store.night_records import (
     JobClosed,
     NightClosed,
+    try_read_blocked,
     try_read_breaker_record,
     try_read_night_closed,
     try_read_warmup,
     try_read_window_closed,
 )
+from nightrun_dagster.store.ops_docs import read_breaker_history
 from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.store.variant_state import (
     RenderStatus,
@@ -47,7 +47,7 @@ def job_state(job_dir: JobDir) -> JobClosed:
         else:
             left.append(vid)
     stopped = try_read_breaker_record(job_dir) or try_read_window_closed(job_dir)
-    blocked = try_read_json(job_dir.blocked)
+    blocked = try_read_blocked(job_dir)
     return JobClosed(
         job=job_dir.path.name.removeprefix("job_"),
         variants=len(ids),
@@ -56,7 +56,7 @@ def job_state(job_dir: JobDir) -> JobClosed:
         left=len(left),
         left_variants=left,
         stopped_by=(stopped.kind if stopped else None) or ("blocked" if blocked else None),
-        stop_reason=(stopped.reason if stopped else None) or (blocked or {}).get("reason"),
+        stop_reason=(stopped.reason if stopped else None) or (blocked.reason if blocked else None),
     )
 
 
@@ -97,26 +97,18 @@ def _tripped_tonight(root: Path, night: str) -> dict[str, Any] | None:
             "still_latched": True,
         }
     found = None
-    try:
-        lines = history_path(root).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("night") == night:
+    for entry in read_breaker_history(Tree(root)):
+        if entry.night == night:
             found = entry
     if found is None:
         return None
     return {
-        "breaker": str(found.get("breaker", "unknown")),
-        "reason": str(found.get("reason", "")),
-        "tripped_at": str(found.get("tripped_at", "?")),
-        "job": found.get("job"),
+        "breaker": found.breaker,
+        "reason": found.reason,
+        "tripped_at": found.tripped_at,
+        "job": found.job,
         "still_latched": False,
-        "resumed_by": found.get("resumed_by"),
+        "resumed_by": found.resumed_by,
     }
 
 

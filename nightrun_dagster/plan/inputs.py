@@ -8,9 +8,10 @@ from typing import Any
 
 from nightrun_dagster.intake.planned import graph_input_paths
 from nightrun_dagster.intake.validate import Intake, ValidJob, validate_bytes
-from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes, atomic_write_json
+from nightrun_dagster.store.atomic import atomic_copy, atomic_write_bytes
 from nightrun_dagster.store.hashing import sha256_file
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.publish_docs import InputsManifest, write_inputs_manifest
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def snapshot_inputs(found: ValidJob, assets_root: Path, job_dir: JobDir) -> dict
         },
         "assets": [f.__dict__ for f in files],
     }
-    atomic_write_json(job_dir.inputs_manifest, manifest)
+    write_inputs_manifest(job_dir, InputsManifest.model_validate(manifest))
     return manifest
 
 

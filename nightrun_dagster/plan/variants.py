@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.expand.variants import Expansion
 from nightrun_dagster.intake.planned import params_document
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.store.atomic import (
-    atomic_write_bytes,
-    dump_json,
-    write_new_tree,
-)
+from nightrun_dagster.store.atomic import atomic_write_bytes, write_new_tree
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variant_state import RENDER_KEYS
+from nightrun_dagster.store.variant_docs import PARAMS, VariantParams, params_bytes
 from nightrun_dagster.store.variants_index import (
     VariantsIndex,
     variants_index_bytes,
@@ -40,7 +36,10 @@ def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> Wr
     index = _index_document(found, expansion)
     if not job_dir.variants.exists():
         files = [
-            (f"{v.variant_id}/meta/params.json", dump_json(params_document(found, expansion, v)))
+            (
+                job_dir.params(v.variant_id).relative_to(job_dir.variants).as_posix(),
+                params_bytes(VariantParams.model_validate(params_document(found, expansion, v))),
+            )
             for v in expansion.variants
         ]
         files.append((job_dir.variants_index.name, variants_index_bytes(index)))
@@ -49,14 +48,15 @@ def write_variants(found: ValidJob, expansion: Expansion, job_dir: JobDir) -> Wr
     written = unchanged = 0
     for variant in expansion.variants:
         path = job_dir.params(variant.variant_id)
-        doc = params_document(found, expansion, variant)
-        data = dump_json(doc)
+        data = params_bytes(
+            VariantParams.model_validate(params_document(found, expansion, variant))
+        )
         if path.is_file():
             existing = path.read_bytes()
-            if existing == data or _planned_part(existing) == _planned_part(data):
+            if existing == data or _planned_part(path, existing) == _planned_part(path, data):
                 unchanged += 1
                 continue
-            out = job_dir.variant(variant.variant_id) / "out"
+            out = job_dir.out(variant.variant_id)
             if out.is_dir() and any(out.iterdir()):
                 raise VariantConflict(
                     f"{path}: variant {variant.variant_id} was already rendered with other "
@@ -83,7 +83,10 @@ def _index_document(found: ValidJob, expansion: Expansion) -> VariantsIndex:
     )
 
 
-def _planned_part(data: bytes) -> dict[str, Any]:
+def _planned_part(path: Path, data: bytes) -> dict[str, Any] | None:
     # Later stages add keys (e.g. "render") to params.json; only what we planned must match.
-    doc = json.loads(data)
-    return {k: v for k, v in doc.items() if k not in RENDER_KEYS}
+    # A damaged file matches nothing: it is replaced unless the variant has outputs.
+    try:
+        return PARAMS.file.parse(path, data).plan()
+    except ValueError:
+        return None

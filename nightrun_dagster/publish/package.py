@@ -18,6 +18,13 @@ from nightrun_dagster.publish.crop import Box, CropDecision, keep_boxes, plan_cr
 from nightrun_dagster.publish.formats import OutputFormat, formats_for_job
 from nightrun_dagster.publish.video import render_video, still_clip, video_size
 from nightrun_dagster.store.hashing import sha256_file
+from nightrun_dagster.store.publish_docs import (
+    PublishManifest,
+    package_manifest_bytes,
+    package_manifest_path,
+    try_read_package_manifest,
+)
+from nightrun_dagster.store.variant_docs import read_variant_params
 
 PACKAGE_VERSION = 1
 
@@ -160,21 +167,17 @@ def build_package(
     """
     by, at = _approval_fields(approval)
     variant = job_dir / "variants" / variant_id
-    params = json.loads((variant / "meta" / "params.json").read_text(encoding="utf-8"))
+    # Plain data: the package's reproduction and input hash are of the file's own keys.
+    params = read_variant_params(variant).as_dict()
     source, poster = _source(variant, params)
     sources = [source] + ([poster] if poster and poster.is_file() else [])
     input_sha = _input_hash(job, params, approval, sources)
 
     publish = job_dir / "publish"
     final = publish / variant_id
-    manifest_path = final / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            existing = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            existing = {}
-        if existing.get("input_sha256") == input_sha:
-            return final
+    existing = try_read_package_manifest(final)  # None when absent or damaged: rebuilt
+    if existing is not None and existing.input_sha256 == input_sha:
+        return final
 
     publish.mkdir(parents=True, exist_ok=True)
     staging = publish / f".{variant_id}.tmp-{uuid.uuid4().hex[:8]}"
@@ -237,8 +240,8 @@ def build_package(
             "approval": {**approval, "by": by, "at": at},
             "reproduction": reproduction(params),
         }
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        package_manifest_path(staging).write_bytes(
+            package_manifest_bytes(PublishManifest.model_validate(manifest))
         )
         # Swap: move the stale package aside first so the final name only ever holds a
         # complete folder (or nothing, for the instant between the two renames).

@@ -6,10 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from nightrun_dagster.scoring.ocr import PREP_VERSION
-from nightrun_dagster.store.atomic import atomic_write_json
+from nightrun_dagster.store.ops_docs import OCR_ENTRY, OcrEntry
 
 
 class OcrCache:
@@ -31,30 +29,20 @@ class OcrCache:
 
     def get(self, image_sha256: str, langs: str) -> dict[str, Any] | None:
         """The cached pass → words mapping, or None (a damaged file is a miss)."""
-        try:
-            doc = orjson.loads(self.path(image_sha256, langs).read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            self.misses += 1
-            return None
+        doc = OCR_ENTRY.try_read(self.path(image_sha256, langs))
         if (
-            not isinstance(doc, dict)
-            or doc.get("image_sha256") != image_sha256
-            or doc.get("langs") != langs
-            or doc.get("prep_version") != PREP_VERSION
-            or not isinstance(doc.get("passes"), dict)
+            doc is None
+            or doc.image_sha256 != image_sha256
+            or doc.langs != langs
+            or doc.prep_version != PREP_VERSION
         ):
             self.misses += 1
             return None
         self.hits += 1
-        return doc["passes"]
+        return doc.passes
 
     def put(self, image_sha256: str, langs: str, passes: dict[str, Any]) -> None:
-        atomic_write_json(
-            self.path(image_sha256, langs),
-            {
-                "image_sha256": image_sha256,
-                "langs": langs,
-                "prep_version": PREP_VERSION,
-                "passes": passes,
-            },
+        entry = OcrEntry(
+            image_sha256=image_sha256, langs=langs, prep_version=PREP_VERSION, passes=passes
         )
+        OCR_ENTRY.write(self.path(image_sha256, langs), entry)

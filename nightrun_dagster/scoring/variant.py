@@ -15,25 +15,25 @@ from nightrun_dagster.scoring.media import UnreadableMedia, file_sha256
 from nightrun_dagster.scoring.ocr import PREP_VERSION
 from nightrun_dagster.scoring.ocr_cache import OcrCache
 from nightrun_dagster.scoring.score import SCORER_VERSION, error_document, score_files
-from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.documents import try_read_json
-from nightrun_dagster.store.variant_state import RETENTION, RenderStatus, render_status
+from nightrun_dagster.store.models import document_data, dump_document
+from nightrun_dagster.store.variant_docs import (
+    RenderStatus,
+    ScoreDocument,
+    try_read_params,
+    try_read_retention_marker,
+    try_read_score,
+    write_score,
+)
 
 SCORE_DOC_VERSION = 1
-PARAMS = Path("meta/params.json")
-SCORE = Path("meta/score.json")
 
 
 def rendered_outputs(variant_dir: Path) -> list[str] | None:
     """The output files (relative to the variant folder) of a variant rendered ok, or None."""
-    params = try_read_json(variant_dir / PARAMS)
-    if not isinstance(params, dict):
+    params = try_read_params(variant_dir)
+    if params is None or params.render is None or params.status is not RenderStatus.OK:
         return None
-    if render_status(params) is not RenderStatus.OK:
-        return None
-    render = params["render"]
-    files = [o.get("file") for o in render.get("outputs") or [] if isinstance(o, dict)]
-    files = [f for f in files if isinstance(f, str) and f]
+    files = [o.file for o in params.render.outputs if o.file]
     # An output path that leaves the variant folder is not ours to read.
     root = variant_dir.resolve()
     inside = [f for f in files if (root / f).resolve().is_relative_to(root)]
@@ -43,18 +43,15 @@ def rendered_outputs(variant_dir: Path) -> list[str] | None:
 def pruned_files(variant_dir: Path, files: Sequence[str]) -> list[str]:
     """Those of `files` that retention removed on purpose (listed in `meta/retention.json` and
     absent): their pixels are gone for good, so no score can be made from them any more."""
-    doc = try_read_json(variant_dir / "meta" / RETENTION)
-    listed = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(listed, dict):
+    marker = try_read_retention_marker(variant_dir)
+    if marker is None:
         return []
-    return [f for f in files if f in listed and not (variant_dir / f).is_file()]
+    return [f for f in files if f in marker.files and not (variant_dir / f).is_file()]
 
 
 def _variant_id(variant_dir: Path) -> str:
-    params = try_read_json(variant_dir / PARAMS)
-    if isinstance(params, dict) and isinstance(params.get("variant_id"), str):
-        return params["variant_id"]
-    return variant_dir.name
+    params = try_read_params(variant_dir)
+    return params.variant_id if params and params.variant_id else variant_dir.name
 
 
 def inputs_sha256(output_hashes: Sequence[str | None], ctx_fingerprint: str) -> str:
@@ -96,21 +93,21 @@ def score_variants_batch(
         files = rendered_outputs(vdir)
         if files is None:
             continue
-        existing = try_read_json(vdir / SCORE)
+        existing = try_read_score(vdir)
         if pruned_files(vdir, files):
             # Scoring again would turn the pruned outputs into zeros ("missing"); the score made
             # while they were there stands, even when forced. Never scored: nothing to keep.
-            results[i] = existing if isinstance(existing, dict) else None
+            results[i] = document_data(existing) if existing else None
             continue
         hashes = [_hash_or_none(vdir / f) for f in files]
         key = inputs_sha256(hashes, fingerprint)
         if (
             not force
-            and isinstance(existing, dict)
-            and existing.get("inputs_sha256") == key
-            and existing.get("score_version") == SCORE_DOC_VERSION
+            and existing is not None
+            and existing.inputs_sha256 == key
+            and existing.score_version == SCORE_DOC_VERSION
         ):
-            results[i] = existing
+            results[i] = document_data(existing)
             continue
         todo.append((i, vdir, files, hashes, key))
     readable: list[tuple[Path, str]] = [
@@ -136,18 +133,20 @@ def score_variants_batch(
             doc = docs_by_path.get(vdir / f) or error_document(vdir / f, "output file missing")
             outputs.append({**doc, "file": f})
         best = max(range(len(outputs)), key=lambda j: outputs[j]["total"])
-        document = {
-            "score_version": SCORE_DOC_VERSION,
-            "variant_id": _variant_id(vdir),
-            "outputs": outputs,
-            "total": outputs[best]["total"],
-            "best": best,
-            "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs_sha256": key,
-            "scorer_version": SCORER_VERSION,
-        }
-        atomic_write_json(vdir / SCORE, document)
-        results[i] = document
+        document = ScoreDocument.model_validate(
+            {
+                "score_version": SCORE_DOC_VERSION,
+                "variant_id": _variant_id(vdir),
+                "outputs": outputs,
+                "total": outputs[best]["total"],
+                "best": best,
+                "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "inputs_sha256": key,
+                "scorer_version": SCORER_VERSION,
+            }
+        )
+        write_score(vdir, document)
+        results[i] = dump_document(document)
     return results
 
 

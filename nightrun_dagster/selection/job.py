@@ -10,7 +10,6 @@ from pathlib import Path
 
 from nightrun_dagster.selection.phash import DUPLICATE_DISTANCE, duplicate_groups, phash
 from nightrun_dagster.selection.shortlist import Candidate, Shortlist, select, variant_cluster
-from nightrun_dagster.store.documents import try_read_json
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.selection_docs import (
     MissingPictures,
@@ -20,7 +19,7 @@ from nightrun_dagster.store.selection_docs import (
     try_read_shortlist,
     write_shortlist_document,
 )
-from nightrun_dagster.store.variant_state import RenderStatus, render_status
+from nightrun_dagster.store.variant_docs import RenderStatus, try_read_params, try_read_score
 
 
 @dataclass
@@ -53,33 +52,38 @@ def gather(
     known = known_phashes or {}
     result = Gathered()
     for vid in variant_ids:
-        params = try_read_json(job_dir.params(vid))
-        score = try_read_json(job_dir.meta(vid) / "score.json")
-        if not params or not score or render_status(params) is not RenderStatus.OK:
+        variant = job_dir.variant_dir(vid)
+        params = try_read_params(variant)
+        score = try_read_score(variant)
+        if params is None or score is None or params.status is not RenderStatus.OK:
             continue
-        best = score["outputs"][score.get("best", 0)]
-        rendered = {o["file"]: o for o in params["render"]["outputs"]}
-        preview = (rendered.get(best["file"]) or {}).get("preview")
-        image_hash = _phash_or_none(job_dir.variant(vid) / (preview or best["file"]))
+        best = score.best_output()
+        if best is None or best.file is None or params.render is None:
+            continue
+        rendered = {o.file: o for o in params.render.outputs}
+        output = rendered.get(best.file)
+        preview = output.preview if output else None
+        image_hash = _phash_or_none(variant.path / (preview or best.file))
         if image_hash is None:
             if vid not in known:
                 result.left_out.append(vid)
                 continue
             image_hash = known[vid]
             result.blind.add(vid)
+        planned = params.plan()
         components = {
             name: (c or {}).get("score") if isinstance(c, dict) else None
-            for name, c in best["components"].items()
+            for name, c in (best.components or {}).items()
         }
         result.found.append(
             Candidate(
                 variant_id=vid,
-                file=best["file"],
+                file=best.file,
                 preview=preview,
-                total=float(best["total"]),
+                total=float(best.total or 0.0),
                 components=components,
                 cluster=variant_cluster(
-                    int(params.get("prompt_index", 0)), params.get("loras", [])
+                    int(planned.get("prompt_index", 0)), planned.get("loras", [])
                 ),
                 phash=image_hash,
             )

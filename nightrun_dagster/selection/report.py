@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.variant_docs import try_read_score
 
 COMPONENTS = ("sharpness", "text", "brand_color", "ui_integrity", "artifacts", "temporal")
 
@@ -20,14 +20,13 @@ def scores_frame(job_dir: JobDir, variant_ids: list[str]) -> pd.DataFrame:
     """One row per scored variant (best output): total and every component score."""
     rows = []
     for vid in variant_ids:
-        path = job_dir.meta(vid) / "score.json"
-        if not path.is_file():
+        doc = try_read_score(job_dir.variant_dir(vid))
+        best = doc.best_output() if doc else None
+        if best is None:
             continue
-        doc = json.loads(path.read_bytes())
-        best = doc["outputs"][doc.get("best", 0)]
-        row: dict[str, object] = {"variant_id": vid, "file": best["file"], "total": best["total"]}
+        row: dict[str, object] = {"variant_id": vid, "file": best.file, "total": best.total}
         for name in COMPONENTS:
-            comp = best["components"].get(name)
+            comp = (best.components or {}).get(name)
             row[name] = comp.get("score") if isinstance(comp, dict) else None
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["variant_id", "file", "total", *COMPONENTS])

@@ -4,8 +4,9 @@ one atomic write."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -14,6 +15,7 @@ from nightrun_dagster.store.atomic import atomic_write_json, dump_json
 SCHEMA = 1
 
 D = TypeVar("D", bound="Document")
+W = TypeVar("W")  # a tree folder (NightDir, JobDir, VariantDir, Tree …) or its path
 
 
 class Part(BaseModel):
@@ -27,6 +29,15 @@ class Document(Part):
     was recorded have none and read as schema 1 (fields added since then have defaults)."""
 
     schema_version: int = Field(default=SCHEMA, alias="schema")
+
+
+class JobDocument(Document):
+    """A document of one job's night: which night and job it belongs to (None in files of
+    nights that did not record it)."""
+
+    night: str | None = None
+    job_id: str | None = None
+    job_key: str | None = None
 
 
 class DocumentError(ValueError):
@@ -70,18 +81,99 @@ def try_read_document(path: Path, model: type[D]) -> D | None:
         return None
 
 
-def write_document(path: Path, doc: Document, *, durable: bool = False) -> None:
+def write_document(
+    path: Path, doc: Document, *, durable: bool = False, sparse: bool = False
+) -> None:
     """Write `doc` atomically, stamped with the current schema."""
-    atomic_write_json(path, dump_document(doc), durable=durable)
+    atomic_write_json(path, dump_document(doc, sparse=sparse), durable=durable)
 
 
-def document_bytes(doc: Document) -> bytes:
+def document_bytes(doc: Document, *, sparse: bool = False) -> bytes:
     """The file's bytes as `write_document` writes them (for a folder built all at once)."""
-    return dump_json(dump_document(doc))
+    return dump_json(dump_document(doc, sparse=sparse))
 
 
-def dump_document(doc: Document) -> dict[str, Any]:
-    """The document as JSON data, as it is written (current schema first)."""
-    data = doc.model_dump(mode="json", by_alias=True)
-    data["schema"] = SCHEMA  # the base's first field: it stays the first key
-    return data
+def document_data(doc: Document) -> dict[str, Any]:
+    """The document's data as it was read (or given): its own keys only, no defaults added."""
+    return doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def dump_document(doc: Document, *, sparse: bool = False) -> dict[str, Any]:
+    """The document as JSON data, as it is written (current schema first). `sparse`: only the
+    fields the document was given, no defaults (a document that grows in stages)."""
+    data = doc.model_dump(mode="json", by_alias=True, exclude_unset=sparse)
+    data.pop("schema", None)
+    return {"schema": SCHEMA, **data}  # first, whichever fields the dump left out
+
+
+class DocumentFile(Generic[D]):
+    """How one kind of tree document is read and written: its model, whether a write must
+    reach the disk before returning (`durable`: records whose loss would lose work) and whether
+    it writes only the fields it was given (`sparse`)."""
+
+    def __init__(self, model: type[D], *, durable: bool = False, sparse: bool = False) -> None:
+        self.model = model
+        self.durable = durable
+        self.sparse = sparse
+
+    def read(self, path: Path) -> D:
+        """FileNotFoundError (or another OSError) when absent, DocumentError when damaged."""
+        return read_document(path, self.model)
+
+    def try_read(self, path: Path) -> D | None:
+        """The document, or None when it is missing or damaged (a record that may not exist)."""
+        return try_read_document(path, self.model)
+
+    def read_or_why(self, path: Path) -> tuple[D | None, str | None]:
+        """(document, None); (None, None) when absent; (None, why) when unreadable or damaged,
+        for pages that show a damaged file instead of stopping."""
+        try:
+            return self.read(path), None
+        except FileNotFoundError:
+            return None, None
+        except DocumentError as exc:
+            return None, f"{Path(path).name}: {exc.reason}"
+        except OSError as exc:
+            return None, f"{Path(path).name}: {exc}"
+
+    def parse(self, path: Path, raw: bytes) -> D:
+        return parse_document(path, raw, self.model)
+
+    def write(self, path: Path, doc: D) -> Path:
+        """Write `doc` atomically (durably when this kind is); returns the path."""
+        write_document(path, doc, durable=self.durable, sparse=self.sparse)
+        return path
+
+    def bytes(self, doc: D) -> bytes:
+        return document_bytes(doc, sparse=self.sparse)
+
+
+class DocumentAt(Generic[D, W]):
+    """One kind of document at its fixed place in a tree folder: read, read-if-there and write
+    given the folder (`place` names the file in it), so each kind is declared once."""
+
+    def __init__(
+        self,
+        model: type[D],
+        place: Callable[[W], Path],
+        *,
+        durable: bool = False,
+        sparse: bool = False,
+    ) -> None:
+        self.file = DocumentFile(model, durable=durable, sparse=sparse)
+        self.place = place
+
+    def read(self, where: W) -> D:
+        """FileNotFoundError when absent, DocumentError when damaged."""
+        return self.file.read(self.place(where))
+
+    def try_read(self, where: W) -> D | None:
+        """None when absent or damaged (a record that may not exist)."""
+        return self.file.try_read(self.place(where))
+
+    def read_or_why(self, where: W) -> tuple[D | None, str | None]:
+        return self.file.read_or_why(self.place(where))
+
+    def write(self, where: W, doc: D) -> Path:
+        """Write atomically (durably when this kind is); returns the path."""
+        return self.file.write(self.place(where), doc)

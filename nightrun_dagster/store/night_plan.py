@@ -8,13 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from nightrun_dagster.store.models import (
-    Document,
-    Part,
-    read_document,
-    try_read_document,
-    write_document,
-)
+from nightrun_dagster.store.models import Document, DocumentAt, Part
 from nightrun_dagster.store.paths import NightDir, as_night_dir
 
 
@@ -51,16 +45,9 @@ class NightPlan(Document):
         return next((j for j in self.jobs if j.key == key), None)
 
 
-def read_night_plan(night_dir: NightDir | Path) -> NightPlan:
-    """The night's plan; FileNotFoundError when absent, DocumentError when damaged."""
-    return read_document(as_night_dir(night_dir).night_plan, NightPlan)
-
-
-def try_read_night_plan(night_dir: NightDir | Path) -> NightPlan | None:
-    return try_read_document(as_night_dir(night_dir).night_plan, NightPlan)
-
-
-def write_night_plan(night_dir: NightDir | Path, plan: NightPlan) -> Path:
-    path = as_night_dir(night_dir).night_plan
-    write_document(path, plan)
-    return path
+NIGHT_PLAN = DocumentAt[NightPlan, NightDir | Path](
+    NightPlan, lambda where: as_night_dir(where).night_plan
+)
+read_night_plan = NIGHT_PLAN.read  # FileNotFoundError when absent, DocumentError when damaged
+try_read_night_plan = NIGHT_PLAN.try_read
+write_night_plan = NIGHT_PLAN.write

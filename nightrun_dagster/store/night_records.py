@@ -1,5 +1,6 @@
-"""How a night's renders stopped and how the night ended: a job's `breaker.json` and
-`window_closed.json` (why its render loop stopped, what it left) and `night_closed.json`."""
+"""How a night's renders stopped and how the night ended: a job's `breaker.json`,
+`window_closed.json` and `blocked.json` (why its render loop stopped, what it left), the
+night's `warmup.json`, `night_summary.json`, `night_closed.json` and `cleanup.json`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ from typing import Any
 
 from pydantic import Field
 
-from nightrun_dagster.store.models import (
-    Document,
-    Part,
-    read_document,
-    try_read_document,
-    write_document,
-)
-from nightrun_dagster.store.paths import JobDir, NightDir, Tree, as_night_dir
+from nightrun_dagster.store.models import Document, DocumentAt, Part
+from nightrun_dagster.store.paths import JobDir, NightDir, Tree, as_job_dir, as_night_dir
 
 
 class StopRecord(Document):
@@ -32,22 +27,30 @@ class StopRecord(Document):
     at: str | None = None
 
 
-def try_read_breaker_record(job_dir: JobDir) -> StopRecord | None:
-    """The job's `breaker.json`, or None when no breaker stopped it (or it is unreadable)."""
-    return try_read_document(job_dir.breaker, StopRecord)
+BREAKER_RECORD = DocumentAt[StopRecord, JobDir](StopRecord, lambda job_dir: job_dir.breaker)
+WINDOW_CLOSED = DocumentAt[StopRecord, JobDir](StopRecord, lambda job_dir: job_dir.window_closed)
+# None when no breaker stopped the job, or its loop did not stop at the window's end.
+try_read_breaker_record = BREAKER_RECORD.try_read
+write_breaker_record = BREAKER_RECORD.write
+try_read_window_closed = WINDOW_CLOSED.try_read
+write_window_closed = WINDOW_CLOSED.write
 
 
-def write_breaker_record(job_dir: JobDir, record: StopRecord) -> None:
-    write_document(job_dir.breaker, record)
+class BlockedRecord(Document):
+    """`job_<key>/blocked.json`: a model or node went missing once rendering had begun."""
+
+    reason: str = "blocked"
+    missing_models: list[str] = Field(default_factory=list)
+    missing_nodes: list[str] = Field(default_factory=list)
+    blocked_at: str | None = None
 
 
-def try_read_window_closed(job_dir: JobDir) -> StopRecord | None:
-    """The job's `window_closed.json`, or None when its loop did not stop at the window's end."""
-    return try_read_document(job_dir.window_closed, StopRecord)
-
-
-def write_window_closed(job_dir: JobDir, record: StopRecord) -> None:
-    write_document(job_dir.window_closed, record)
+BLOCKED = DocumentAt[BlockedRecord, JobDir | Path](
+    BlockedRecord, lambda where: as_job_dir(where).blocked
+)
+read_blocked = BLOCKED.read  # FileNotFoundError when the job is not blocked
+try_read_blocked = BLOCKED.try_read
+write_blocked = BLOCKED.write
 
 
 class JobClosed(Part):
@@ -74,19 +77,22 @@ class NightClosed(Document):
     breaker: dict[str, Any] | None = None
 
 
+# Durable: the next night's warm-up carries over what it says was left.
+NIGHT_CLOSED = DocumentAt[NightClosed, NightDir | Path](
+    NightClosed, lambda where: as_night_dir(where).night_closed, durable=True
+)
+
+
 def try_read_night_closed(tree: Tree, night: str) -> NightClosed | None:
     """The night's close record, or None when it did not close (or it is unreadable)."""
-    return try_read_document(tree.night_closed(night), NightClosed)
+    return NIGHT_CLOSED.try_read(tree.night_dir(night))
 
 
 def write_night_closed(tree: Tree, record: NightClosed) -> Path:
-    """Write the close record of `record.night`; returns its path. Durable: the next night's
-    warm-up carries over what it says was left."""
+    """Write the close record of `record.night` (durably); returns its path."""
     if not record.night:
         raise ValueError("a night_closed record names its night")
-    path = tree.night_closed(record.night)
-    write_document(path, record, durable=True)
-    return path
+    return NIGHT_CLOSED.write(tree.night_dir(record.night), record)
 
 
 class JobDigest(Part):
@@ -111,15 +117,11 @@ class NightSummary(Document):
     cut_short: dict[str, Any] | None = None
 
 
-def try_read_night_summary(night_dir: NightDir | Path) -> NightSummary | None:
-    """The night's summary, or None when the cool-down has not written it (or unreadable)."""
-    return try_read_document(as_night_dir(night_dir).night_summary, NightSummary)
-
-
-def write_night_summary(night_dir: NightDir | Path, summary: NightSummary) -> Path:
-    path = as_night_dir(night_dir).night_summary
-    write_document(path, summary)
-    return path
+NIGHT_SUMMARY = DocumentAt[NightSummary, NightDir | Path](
+    NightSummary, lambda where: as_night_dir(where).night_summary
+)
+try_read_night_summary = NIGHT_SUMMARY.try_read  # None until the cool-down wrote it
+write_night_summary = NIGHT_SUMMARY.write
 
 
 class Backlog(Part):
@@ -141,16 +143,24 @@ class WarmupReport(Document):
     breaker: dict[str, Any] | None = None
 
 
-def read_warmup(night_dir: NightDir | Path) -> WarmupReport:
-    """The warm-up's report; FileNotFoundError when it did not run, DocumentError when damaged."""
-    return read_document(as_night_dir(night_dir).warmup, WarmupReport)
+WARMUP = DocumentAt[WarmupReport, NightDir | Path](
+    WarmupReport, lambda where: as_night_dir(where).warmup
+)
+read_warmup = WARMUP.read  # FileNotFoundError when the warm-up did not run
+try_read_warmup = WARMUP.try_read
+write_warmup = WARMUP.write
 
 
-def write_warmup(night_dir: NightDir | Path, report: WarmupReport) -> Path:
-    path = as_night_dir(night_dir).warmup
-    write_document(path, report)
-    return path
+class CleanupRecord(Document):
+    """`runs/<night>/cleanup.json`: the temp files the cool-down removed (night-relative)."""
+
+    night: str | None = None
+    removed: list[str] = Field(default_factory=list)
+    at: str | None = None
 
 
-def try_read_warmup(night_dir: NightDir | Path) -> WarmupReport | None:
-    return try_read_document(as_night_dir(night_dir).warmup, WarmupReport)
+CLEANUP = DocumentAt[CleanupRecord, NightDir | Path](
+    CleanupRecord, lambda where: as_night_dir(where).cleanup
+)
+try_read_cleanup = CLEANUP.try_read
+write_cleanup = CLEANUP.write

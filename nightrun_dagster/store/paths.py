@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 DEFAULT_ROOT = Path("marketing/night-runs")
 
@@ -18,6 +20,39 @@ def volume_of(path: Path) -> Path:
     return next((p for p in (path, *path.parents) if p.exists()), Path("/"))
 
 
+class _At:
+    """A file or folder at a fixed place under a tree folder's `path`: every name of the tree
+    is spelled once, here."""
+
+    def __init__(self, *parts: str, doc: str | None = None) -> None:
+        self.parts = parts
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _At: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> Path: ...
+    def __get__(self, obj: object | None, owner: type[Any] | None = None) -> Path | _At:
+        if obj is None:
+            return self
+        return Path(obj.path).joinpath(*self.parts)  # type: ignore[attr-defined]
+
+
+class _In:
+    """`folder.<name>(key)`: the place `attr` of the sub-folder `folder.<sub>(key)`, e.g. a
+    variant's params.json given its id."""
+
+    def __init__(self, sub: str, attr: str) -> None:
+        self.sub = sub
+        self.attr = attr
+
+    def __get__(self, obj: object | None, owner: type[Any] | None = None) -> Callable[[str], Path]:
+        if obj is None:  # on the class: the place itself, for introspection
+            return self  # type: ignore[return-value]
+        sub = getattr(obj, self.sub)
+        return lambda key: getattr(sub(key), self.attr)
+
+
 @dataclass(frozen=True)
 class Tree:
     """The artifact tree rooted at `root`."""
@@ -25,16 +60,22 @@ class Tree:
     root: Path
 
     @property
-    def queue(self) -> Path:
-        return self.root / "queue"
+    def path(self) -> Path:
+        return self.root
 
-    @property
-    def rejected(self) -> Path:
-        return self.queue / "rejected"
+    queue = _At("queue")
+    rejected = _At("queue", "rejected")
+    assets = _At("assets")
+    ocr_cache = _At("cache", "ocr", doc="OCR results by image hash (scoring.ocr_cache).")
+    library = _At("library", doc="The recipe library (learning.recipes), newest week's copy.")
+    breaker_latch = _At(
+        "ops", "breaker_latch.json", doc="The latched circuit breaker (store.ops_docs)."
+    )
+    breaker_history = _At("ops", "breaker_history.jsonl", doc="Every latch cleared, one a line.")
+    retention_reports = _At("ops", "retention", doc="One retention report per day.")
 
-    @property
-    def assets(self) -> Path:
-        return self.root / "assets"
+    def retention_report(self, day: str) -> Path:
+        return self.retention_reports / f"{day}.json"
 
     def night(self, night: str) -> Path:
         return self.root / "runs" / night
@@ -42,11 +83,8 @@ class Tree:
     def night_dir(self, night: str) -> NightDir:
         return NightDir(self.night(night))
 
-    def night_plan(self, night: str) -> Path:
-        return self.night_dir(night).night_plan
-
-    def night_closed(self, night: str) -> Path:
-        return self.night_dir(night).night_closed
+    night_plan = _In("night_dir", "night_plan")  # tree.night_plan(night)
+    night_closed = _In("night_dir", "night_closed")
 
     def job(self, night: str, job_key: str) -> JobDir:
         return JobDir(self.night(night) / f"job_{job_key}")
@@ -60,30 +98,43 @@ def as_job_dir(where: JobDir | Path) -> JobDir:
     return where if isinstance(where, JobDir) else JobDir(Path(where))
 
 
+def as_variant_dir(where: VariantDir | Path) -> VariantDir:
+    return where if isinstance(where, VariantDir) else VariantDir(Path(where))
+
+
 @dataclass(frozen=True)
 class NightDir:
     """`runs/<night>/`: the night's own records, next to its job folders."""
 
     path: Path
 
-    @property
-    def night_plan(self) -> Path:
-        return self.path / "night_plan.json"
+    night_plan = _At("night_plan.json")
+    warmup = _At("warmup.json", doc="What the 22:45 warm-up found (see store.night_records).")
+    night_summary = _At("night_summary.json", doc="The night at a glance, from the cool-down.")
+    night_closed = _At("night_closed.json", doc="The 08:00 record of how the night ended.")
+    cleanup = _At("cleanup.json", doc="The temp files the cool-down removed.")
+
+
+@dataclass(frozen=True)
+class VariantDir:
+    """`job_<key>/variants/vNNNN/`: one variant's outputs and sidecars."""
+
+    path: Path
+
+    meta = _At("meta")
+    out = _At("out")
+    params = _At(
+        "meta", "params.json", doc="The plan, then the render record (store.variant_docs)."
+    )
+    prompt = _At("meta", "prompt.json", doc="The exact graph sent to ComfyUI.")
+    submitted = _At("meta", "submitted.json", doc="The prompt id on the server, until rendered.")
+    comfy_history = _At("meta", "comfy_history.json", doc="ComfyUI's raw history of the prompt.")
+    score = _At("meta", "score.json")
+    retention = _At("meta", "retention.json", doc="The outputs retention pruned on purpose.")
 
     @property
-    def warmup(self) -> Path:
-        """What the 22:45 warm-up found (see store.night_records)."""
-        return self.path / "warmup.json"
-
-    @property
-    def night_summary(self) -> Path:
-        """The night at a glance, written by the cool-down (see store.night_records)."""
-        return self.path / "night_summary.json"
-
-    @property
-    def night_closed(self) -> Path:
-        """The 08:00 record of how the night ended (see store.night_records)."""
-        return self.path / "night_closed.json"
+    def variant_id(self) -> str:
+        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -92,67 +143,25 @@ class JobDir:
 
     path: Path
 
-    @property
-    def inputs(self) -> Path:
-        return self.path / "inputs"
-
-    @property
-    def job_snapshot(self) -> Path:
-        return self.inputs / "job.json"
-
-    @property
-    def inputs_manifest(self) -> Path:
-        return self.inputs / "manifest.json"
-
-    @property
-    def variants(self) -> Path:
-        return self.path / "variants"
-
-    @property
-    def variants_index(self) -> Path:
-        return self.variants / "index.json"
+    inputs = _At("inputs")
+    job_snapshot = _At("inputs", "job.json")
+    inputs_manifest = _At("inputs", "manifest.json")
+    variants = _At("variants")
+    variants_index = _At("variants", "index.json")
+    blocked = _At("blocked.json", doc="Present while the job cannot render; says which.")
+    window_closed = _At("window_closed.json", doc="The render loop stopped at its window's end.")
+    breaker = _At("breaker.json", doc="A circuit breaker stopped this job's render loop.")
+    selection = _At("selection")
+    shortlisted = _At("selection", "shortlisted.json", doc="The picks sent for review.")
+    approved = _At("selection", "approved.json", doc="The decisions folded into a state per pick.")
+    publish = _At("publish")
 
     def variant(self, variant_id: str) -> Path:
         return self.variants / variant_id
 
-    def params(self, variant_id: str) -> Path:
-        return self.variant(variant_id) / "meta" / "params.json"
+    def variant_dir(self, variant_id: str) -> VariantDir:
+        return VariantDir(self.variant(variant_id))
 
-    def meta(self, variant_id: str) -> Path:
-        return self.variant(variant_id) / "meta"
-
-    def out(self, variant_id: str) -> Path:
-        return self.variant(variant_id) / "out"
-
-    @property
-    def blocked(self) -> Path:
-        """Present while the job cannot render (missing model or node); says which."""
-        return self.path / "blocked.json"
-
-    @property
-    def window_closed(self) -> Path:
-        """Written when the render loop stopped at its window's end: what was left."""
-        return self.path / "window_closed.json"
-
-    @property
-    def breaker(self) -> Path:
-        """Written when a circuit breaker stopped this job's render loop."""
-        return self.path / "breaker.json"
-
-    @property
-    def selection(self) -> Path:
-        return self.path / "selection"
-
-    @property
-    def shortlisted(self) -> Path:
-        """The shortlist: the picks sent for review (see store.selection_docs)."""
-        return self.selection / "shortlisted.json"
-
-    @property
-    def approved(self) -> Path:
-        """The decisions folded into a state per pick and the approval log."""
-        return self.selection / "approved.json"
-
-    @property
-    def publish(self) -> Path:
-        return self.path / "publish"
+    params = _In("variant_dir", "params")  # job_dir.params(variant_id)
+    meta = _In("variant_dir", "meta")
+    out = _In("variant_dir", "out")

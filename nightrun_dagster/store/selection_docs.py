@@ -9,14 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from nightrun_dagster.store.models import (
-    Document,
-    Part,
-    parse_document,
-    read_document,
-    try_read_document,
-    write_document,
-)
+from nightrun_dagster.store.models import DocumentAt, JobDocument, Part
 from nightrun_dagster.store.paths import JobDir, as_job_dir
 
 
@@ -42,12 +35,9 @@ class Skipped(Part):
     near_duplicate: int = 0
 
 
-class ShortlistDocument(Document):
+class ShortlistDocument(JobDocument):
     """`selection/shortlisted.json`: the picks, best first, and why each is there."""
 
-    night: str | None = None
-    job_id: str | None = None
-    job_key: str | None = None
     k: int | None = None
     n: int | None = None
     duplicate_distance: int | None = None
@@ -93,25 +83,31 @@ class ApprovalEntry(Part):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class ApprovalsDocument(Document):
+class ApprovalsDocument(JobDocument):
     """`selection/approved.json`: a state per pick, the approved ones and every decision."""
 
-    night: str | None = None
-    job_id: str | None = None
-    job_key: str | None = None
     states: dict[str, str] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     approved: list[ApprovalEntry] = Field(default_factory=list)
     log: list[ApprovalEntry] = Field(default_factory=list)
 
 
-def read_shortlist(job_dir: JobDir | Path) -> ShortlistDocument:
-    """The job's shortlist; FileNotFoundError when absent, DocumentError when damaged."""
-    return read_document(as_job_dir(job_dir).shortlisted, ShortlistDocument)
-
-
-def try_read_shortlist(job_dir: JobDir | Path) -> ShortlistDocument | None:
-    return try_read_document(as_job_dir(job_dir).shortlisted, ShortlistDocument)
+# Durable: it holds the pHashes of pictures retention may prune, and review buttons refer to
+# its picks.
+SHORTLIST = DocumentAt[ShortlistDocument, JobDir | Path](
+    ShortlistDocument, lambda where: as_job_dir(where).shortlisted, durable=True
+)
+# Not durable: it is folded again from the decisions ledger whenever approvals run.
+APPROVALS = DocumentAt[ApprovalsDocument, JobDir | Path](
+    ApprovalsDocument, lambda where: as_job_dir(where).approved
+)
+# FileNotFoundError when absent, DocumentError when damaged.
+read_shortlist = SHORTLIST.read
+try_read_shortlist = SHORTLIST.try_read
+write_shortlist_document = SHORTLIST.write
+read_approvals = APPROVALS.read
+try_read_approvals = APPROVALS.try_read
+write_approvals = APPROVALS.write
 
 
 def read_shortlist_with_digest(job_dir: JobDir | Path) -> tuple[ShortlistDocument, str]:
@@ -119,24 +115,4 @@ def read_shortlist_with_digest(job_dir: JobDir | Path) -> tuple[ShortlistDocumen
     new selection is a new digest, and is sent for review again)."""
     path = as_job_dir(job_dir).shortlisted
     raw = path.read_bytes()  # once: the digest and the document are of the same bytes
-    return parse_document(path, raw, ShortlistDocument), hashlib.sha256(raw).hexdigest()
-
-
-def write_shortlist_document(job_dir: JobDir | Path, doc: ShortlistDocument) -> None:
-    # Durable: it holds the pHashes of pictures retention may prune, and review buttons
-    # refer to its picks.
-    write_document(as_job_dir(job_dir).shortlisted, doc, durable=True)
-
-
-def read_approvals(job_dir: JobDir | Path) -> ApprovalsDocument:
-    """The job's folded approvals; FileNotFoundError when absent, DocumentError when damaged."""
-    return read_document(as_job_dir(job_dir).approved, ApprovalsDocument)
-
-
-def try_read_approvals(job_dir: JobDir | Path) -> ApprovalsDocument | None:
-    return try_read_document(as_job_dir(job_dir).approved, ApprovalsDocument)
-
-
-def write_approvals(job_dir: JobDir | Path, doc: ApprovalsDocument) -> None:
-    # Not durable: it is folded again from the decisions ledger whenever approvals run.
-    write_document(as_job_dir(job_dir).approved, doc)
+    return SHORTLIST.file.parse(path, raw), hashlib.sha256(raw).hexdigest()

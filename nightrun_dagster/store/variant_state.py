@@ -9,84 +9,70 @@ is there with its recorded size, or was pruned by retention (listed in `meta/ret
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from nightrun_dagster.store.paths import JobDir, VariantDir
+from nightrun_dagster.store.variant_docs import (
+    RENDER_KEYS,
+    RenderStatus,
+    Submitted,
+    VariantParams,
+    read_params,
+    render_status,
+    try_read_retention_marker,
+    try_read_submitted,
+)
 
-from nightrun_dagster.store.documents import read_json
-from nightrun_dagster.store.paths import JobDir
+__all__ = [
+    "RENDER_KEYS",
+    "RenderStatus",
+    "clear_partial_downloads",
+    "is_complete",
+    "pruned_outputs",
+    "read_params",
+    "render_status",
+    "submitted_record",
+]
 
-PROMPT = "prompt.json"
-SUBMITTED = "submitted.json"
-# Keys the render loop adds to params.json; everything else is the plan.
-RENDER_KEYS = frozenset({"render", "server", "gpu"})
-HISTORY = "comfy_history.json"
-RETENTION = "retention.json"
-
-
-class RenderStatus(StrEnum):
-    """`render.status` in params.json: the render loop writes it, everything after reads it."""
-
-    OK = "ok"
-    FAILED = "failed"
-
-
-def render_status(params: object) -> RenderStatus | None:
-    """What params.json says of the variant's render; None: not rendered yet (or unreadable)."""
-    render = params.get("render") if isinstance(params, dict) else None
-    status = render.get("status") if isinstance(render, dict) else None
-    try:
-        return RenderStatus(status) if isinstance(status, str) else None
-    except ValueError:
-        return None
-
-
-def read_params(job_dir: JobDir, variant_id: str) -> dict[str, Any]:
-    return read_json(job_dir.params(variant_id))
+# The sidecars' file names, for code that lists a variant's `meta/` folder.
+PROMPT = VariantDir.prompt.parts[-1]
+SUBMITTED = VariantDir.submitted.parts[-1]
+HISTORY = VariantDir.comfy_history.parts[-1]
+RETENTION = VariantDir.retention.parts[-1]
 
 
-def is_complete(job_dir: JobDir, variant_id: str, params: dict[str, Any] | None = None) -> bool:
+def is_complete(job_dir: JobDir, variant_id: str, params: VariantParams | None = None) -> bool:
     """True when the variant's outputs and sidecars are all written."""
     try:
         doc = params if params is not None else read_params(job_dir, variant_id)
     except (OSError, ValueError):
         return False
-    render = doc.get("render") or {}
-    if render.get("status") != RenderStatus.OK or not render.get("outputs"):
+    render = doc.render
+    if render is None or render.status is not RenderStatus.OK or not render.outputs:
         return False
-    base = job_dir.variant(variant_id)
+    variant = job_dir.variant_dir(variant_id)
     pruned: set[str] | None = None  # read only when a file is absent: this runs per variant
-    for item in render["outputs"]:
-        for key in ("file", "preview"):
-            rel = item.get(key)
+    for item in render.outputs:
+        for key, rel in (("file", item.file), ("preview", item.preview)):
             if rel is None:
                 continue
-            path = base / rel
-            if path.is_file() and (key != "file" or path.stat().st_size == item.get("bytes")):
+            path = variant.path / rel
+            if path.is_file() and (key != "file" or path.stat().st_size == item.bytes):
                 continue
             if pruned is None:
                 pruned = pruned_outputs(job_dir, variant_id)
             # Retention removed it after a complete render: done, never to be rendered again.
             if rel not in pruned:
                 return False
-    return (job_dir.meta(variant_id) / HISTORY).is_file()
+    return variant.comfy_history.is_file()
 
 
 def pruned_outputs(job_dir: JobDir, variant_id: str) -> set[str]:
     """Output files (relative to the variant folder) that retention removed on purpose."""
-    try:
-        doc = read_json(job_dir.meta(variant_id) / RETENTION)
-    except (OSError, ValueError):
-        return set()
-    files = doc.get("files") if isinstance(doc, dict) else None
-    return {f for f in files if isinstance(f, str)} if isinstance(files, dict) else set()
+    marker = try_read_retention_marker(job_dir.variant_dir(variant_id))
+    return set(marker.files) if marker else set()
 
 
-def submitted_record(job_dir: JobDir, variant_id: str) -> dict[str, Any] | None:
-    path = job_dir.meta(variant_id) / SUBMITTED
-    try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None
+def submitted_record(job_dir: JobDir, variant_id: str) -> Submitted | None:
+    return try_read_submitted(job_dir.variant_dir(variant_id))
 
 
 def clear_partial_downloads(job_dir: JobDir, variant_id: str) -> int:

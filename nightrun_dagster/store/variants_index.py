@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nightrun_dagster.store.models import (
-    Document,
-    document_bytes,
-    read_document,
-    try_read_document,
-    write_document,
-)
+from nightrun_dagster.store.models import DocumentAt, JobDocument
 from nightrun_dagster.store.paths import JobDir, as_job_dir
 
 
-class VariantsIndex(Document):
-    job_id: str | None = None
-    night: str | None = None
+class VariantsIndex(JobDocument):
     mode: str | None = None
     cap: int | None = None
     sweep_size: int | None = None
@@ -27,19 +19,12 @@ class VariantsIndex(Document):
     variants: list[str]  # the variant ids, in render order
 
 
-def read_variants_index(job_dir: JobDir | Path) -> VariantsIndex:
-    """The job's index; FileNotFoundError when not planned yet, DocumentError when damaged."""
-    return read_document(as_job_dir(job_dir).variants_index, VariantsIndex)
-
-
-def try_read_variants_index(job_dir: JobDir | Path) -> VariantsIndex | None:
-    return try_read_document(as_job_dir(job_dir).variants_index, VariantsIndex)
-
-
-def write_variants_index(job_dir: JobDir | Path, index: VariantsIndex) -> None:
-    write_document(as_job_dir(job_dir).variants_index, index)
-
-
-def variants_index_bytes(index: VariantsIndex) -> bytes:
-    """The index file's bytes, for a `variants/` folder written all at once."""
-    return document_bytes(index)
+VARIANTS_INDEX = DocumentAt[VariantsIndex, JobDir | Path](
+    VariantsIndex, lambda where: as_job_dir(where).variants_index
+)
+# FileNotFoundError when the job is not planned yet, DocumentError when the index is damaged.
+read_variants_index = VARIANTS_INDEX.read
+try_read_variants_index = VARIANTS_INDEX.try_read
+write_variants_index = VARIANTS_INDEX.write
+# The index file's bytes, for a `variants/` folder written all at once.
+variants_index_bytes = VARIANTS_INDEX.file.bytes

@@ -12,20 +12,28 @@ from typing import Any
 
 import orjson
 
-from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.documents import read_object_or_empty
+from nightrun_dagster.store.paths import as_job_dir
+from nightrun_dagster.store.telegram_docs import (
+    ARTIFACTS,
+    ARTIFACTS_DOC,
+    DECISIONS,
+    ArtifactIndex,
+    ArtifactRef,
+    artifact_index_path,
+    parse_decision_lines,
+    read_or_empty,
+)
+from nightrun_dagster.store.telegram_docs import write_artifact_index as write_index
 
 log = logging.getLogger(__name__)
 
-DECISIONS = "decisions.jsonl"
 TORN_SUFFIX = ".torn"  # decisions.jsonl.torn: unterminated tails moved out of the ledger
-ARTIFACTS = "artifacts.json"
 DECISION_VALUES = ("approve", "favorite", "reject")
 REQUIRED = ("artifact", "night", "job_key", "variant_id", "decision", "by", "via", "at")
 
 
 def decisions_path(job_dir: Path) -> Path:
-    return Path(job_dir) / "selection" / DECISIONS
+    return as_job_dir(job_dir).selection / DECISIONS
 
 
 def torn_path(job_dir: Path) -> Path:
@@ -33,7 +41,7 @@ def torn_path(job_dir: Path) -> Path:
 
 
 def artifacts_path(job_dir: Path) -> Path:
-    return Path(job_dir) / "selection" / ARTIFACTS
+    return artifact_index_path(job_dir)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -60,24 +68,6 @@ def _locked_append(path: Path) -> Iterator[int]:
         os.close(fd)  # also releases the lock
 
 
-def _parse(raw: bytes, path: Path) -> list[dict[str, Any]]:
-    lines = raw.split(b"\n")
-    # A final chunk without its newline is a torn append (crash mid-write): never trust it.
-    complete = lines[:-1]
-    out: list[dict[str, Any]] = []
-    for n, line in enumerate(complete, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            log.warning("%s line %d is not JSON; ignored", path, n)
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
-
-
 def read(job_dir: Path) -> list[dict[str, Any]]:
     """Every complete decision line of the job, oldest first; [] when there is no ledger."""
     path = decisions_path(job_dir)
@@ -85,7 +75,7 @@ def read(job_dir: Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return []
-    return _parse(raw, path)
+    return parse_decision_lines(raw, path)
 
 
 def find(job_dir: Path, artifact: str) -> dict[str, Any] | None:
@@ -147,7 +137,7 @@ def record(job_dir: Path, decision: dict[str, Any]) -> bool:
     with _locked_append(path) as fd:
         # Read under the lock so two writers cannot both see "undecided" (first decision wins).
         raw = _repair_tail(fd, path.read_bytes(), path)
-        if any(d.get("artifact") == decision["artifact"] for d in _parse(raw, path)):
+        if any(d.get("artifact") == decision["artifact"] for d in parse_decision_lines(raw, path)):
             return False
         _write_all_once(fd, line, path)
     return True
@@ -155,31 +145,27 @@ def record(job_dir: Path, decision: dict[str, Any]) -> bool:
 
 def write_artifact_index(job_dir: Path, entries: dict[str, dict[str, str]]) -> None:
     """Merge `entries` (artifact id → {night, job_key, variant_id}) into `artifacts.json`."""
-    path = artifacts_path(job_dir)
-    current = read_object_or_empty(path)
-    merged = {**current, **entries}
-    if merged != current:
-        atomic_write_json(path, merged)
+    index = read_or_empty(artifacts_path(job_dir), ARTIFACTS_DOC)
+    known = index.artifacts()
+    fresh = {art: ArtifactRef.model_validate(e) for art, e in entries.items()}
+    if any(known.get(art) != ref for art, ref in fresh.items()):
+        known.update(fresh)
+        write_index(job_dir, index)
 
 
 # runs dir → {artifacts.json path → (mtime_ns, size, index)}: a sensor polling every 30 s
 # should not reparse (or even stat) every job of every night for each tap.
-_Cached = tuple[int, int, dict[str, dict[str, str]]]
+_Cached = tuple[int, int, ArtifactIndex]
 _index_cache: dict[Path, dict[Path, _Cached]] = {}
 
 
 def _lookup(cached: dict[Path, _Cached], artifact: str) -> tuple[str, str, str] | None:
     for path, (_, _, index) in cached.items():
-        entry = index.get(artifact)
-        if isinstance(entry, dict):
-            try:
-                found = entry["night"], entry["job_key"], entry["variant_id"]
-            except KeyError:
-                continue
-            # An id names one candidate forever, so a cached hit stays right while its file
-            # exists (retention may have removed the night since).
-            if path.exists():
-                return found
+        entry = index.artifacts().get(artifact)
+        # An id names one candidate forever, so a cached hit stays right while its file
+        # exists (retention may have removed the night since).
+        if entry is not None and path.exists():
+            return entry.night, entry.job_key, entry.variant_id
     return None
 
 
@@ -198,7 +184,7 @@ def resolve(runs_dir: Path, artifact: str) -> tuple[str, str, str] | None:
             continue
         known = cached.get(path)
         if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
-            known = (st.st_mtime_ns, st.st_size, read_object_or_empty(path))
+            known = (st.st_mtime_ns, st.st_size, read_or_empty(path, ARTIFACTS_DOC))
         fresh[path] = known
     cached.clear()
     cached.update(fresh)

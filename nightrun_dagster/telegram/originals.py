@@ -4,7 +4,6 @@ once per decision, as a reply to its candidate message (recorded in `originals_s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,15 +12,23 @@ from typing import Any
 
 from telegram import ReplyParameters
 
-from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.documents import read_object_or_empty
+from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.telegram_docs import (
+    ORIGINALS_DOC,
+    SENT_DOC,
+    OriginalSent,
+    originals_sent_path,
+    read_or_empty,
+    telegram_sent_path,
+    write_originals_sent,
+)
+from nightrun_dagster.store.variant_docs import read_params
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
-from nightrun_dagster.telegram.send import MAX_ATTEMPTS, SENT_FILE, Caller, make_bot
+from nightrun_dagster.telegram.send import MAX_ATTEMPTS, Caller, make_bot
 
 log = logging.getLogger(__name__)
 
-ORIGINALS_FILE = "originals_sent.json"
 SENDS_ORIGINAL = ("approve", "favorite")
 
 
@@ -36,16 +43,19 @@ class OriginalsReport:
 def candidate_messages(job_dir: Path) -> dict[str, tuple[int | str, int]]:
     """artifact → (chat id, candidate message id), from `selection/telegram_sent.json`."""
     out: dict[str, tuple[int | str, int]] = {}
-    for entry in read_object_or_empty(Path(job_dir) / "selection" / SENT_FILE).values():
-        if isinstance(entry, dict):
-            for art, mid in (entry.get("candidates") or {}).items():
-                out[art] = (entry.get("chat_id"), mid)
+    for entry in read_or_empty(telegram_sent_path(job_dir), SENT_DOC).shortlists().values():
+        for art, mid in entry.candidates.items():
+            out[art] = (entry.chat_id, mid)
     return out
 
 
 def _original(job_dir: Path, variant_id: str) -> Path:
-    params = json.loads((job_dir / "variants" / variant_id / "meta" / "params.json").read_bytes())
-    return job_dir / "variants" / variant_id / params["render"]["outputs"][0]["file"]
+    folder = JobDir(job_dir)
+    render = read_params(folder, variant_id).render
+    file = render.outputs[0].file if render else None
+    if file is None:
+        raise KeyError(f"{variant_id} has no rendered output")
+    return folder.variant(variant_id) / file
 
 
 def send_originals(
@@ -60,8 +70,8 @@ def send_originals(
     each send is recorded before the next, so a rerun (or a resume) sends only what is missing."""
     protect(bot_token)
     job_dir = Path(job_dir)
-    record_path = job_dir / "selection" / ORIGINALS_FILE
-    done = read_object_or_empty(record_path)
+    record = read_or_empty(originals_sent_path(job_dir), ORIGINALS_DOC)
+    done = record.originals()
     messages = candidate_messages(job_dir)
     first: dict[str, dict[str, Any]] = {}
     for decision in ledger.read(job_dir):
@@ -102,14 +112,14 @@ def send_originals(
                     ),
                 }
                 msg = await caller("sendDocument", lambda call=call: bot.send_document(**call))
-                done[art] = {
-                    "variant_id": variant,
-                    "decision": decision["decision"],
-                    "decided_at": decision.get("at"),
-                    "message_id": msg.message_id,
-                    "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-                atomic_write_json(record_path, done)
+                done[art] = OriginalSent(
+                    variant_id=variant,
+                    decision=decision["decision"],
+                    decided_at=decision.get("at"),
+                    message_id=msg.message_id,
+                    sent_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                )
+                write_originals_sent(job_dir, record)
                 report.sent.append(art)
 
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -18,20 +17,27 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 from telegram.error import RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.documents import read_object_or_empty
+from nightrun_dagster.store.models import DocumentError
+from nightrun_dagster.store.paths import as_job_dir
 from nightrun_dagster.store.selection_docs import (
     ShortlistDocument,
     ShortlistPick,
     read_shortlist_with_digest,
 )
+from nightrun_dagster.store.telegram_docs import (
+    SENT_DOC,
+    SentShortlist,
+    read_or_empty,
+    telegram_sent_path,
+    write_telegram_sent,
+)
+from nightrun_dagster.store.variant_docs import read_params
 from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure, protect, scrub
 from nightrun_dagster.telegram.signing import artifact_id, sign
 
 log = logging.getLogger(__name__)
 
-SENT_FILE = "telegram_sent.json"
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 ALBUM_MAX = 10
@@ -201,16 +207,13 @@ def _night_and_key(job_dir: Path, shortlist: ShortlistDocument) -> tuple[str, st
 
 def _params(job_dir: Path, variant_id: str) -> dict[str, Any]:
     try:
-        data = json.loads(
-            (job_dir / "variants" / variant_id / "meta" / "params.json").read_text("utf-8")
-        )
-    except (OSError, ValueError):
+        return read_params(as_job_dir(job_dir), variant_id).as_dict()
+    except (OSError, DocumentError):
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _preview(job_dir: Path, pick: ShortlistPick) -> Path | None:
-    folder = job_dir / "variants" / pick.variant_id
+    folder = as_job_dir(job_dir).variant(pick.variant_id)
     for rel in (pick.preview, pick.file):
         if rel and (folder / rel).is_file():
             return folder / rel
@@ -239,28 +242,24 @@ def send_shortlist(
     night, job_key = _night_and_key(job_dir, shortlist)
     picks = sorted(shortlist.picks, key=lambda p: p.rank)
 
-    sent_path = job_dir / "selection" / SENT_FILE
-    sent = read_object_or_empty(sent_path, "starting a fresh send record")
-    entry = sent.get(digest)
-    if isinstance(entry, dict) and entry.get("complete") and entry.get("chat_id") == chat_id:
+    sent = read_or_empty(telegram_sent_path(job_dir), SENT_DOC, "starting a fresh send record")
+    entry = sent.shortlists().get(digest)
+    if entry is not None and entry.complete and entry.chat_id == chat_id:
         return SendReport(
             job_dir=job_dir,
             shortlist_hash=digest,
             already_sent=True,
-            album_message_ids=entry.get("albums", []),
-            candidates=dict(entry.get("candidates", {})),
+            album_message_ids=entry.albums,
+            candidates=dict(entry.candidates),
         )
-    if not isinstance(entry, dict) or entry.get("chat_id") != chat_id:
-        entry = {
-            "chat_id": chat_id,
-            "night": night,
-            "job_key": job_key,
-            "expiry": int((time.time() if now is None else now) + ttl_s),
-            "albums": [],
-            "candidates": {},
-            "complete": False,
-        }
-    sent[digest] = entry
+    if entry is None or entry.chat_id != chat_id:
+        entry = SentShortlist(
+            chat_id=chat_id,
+            night=night,
+            job_key=job_key,
+            expiry=int((time.time() if now is None else now) + ttl_s),
+        )
+    sent.shortlists()[digest] = entry
 
     ids = {p.variant_id: artifact_id(night, job_key, p.variant_id) for p in picks if p.variant_id}
     # The index must exist before any button does, or an early tap could not be resolved.
@@ -270,19 +269,19 @@ def send_shortlist(
     )
 
     def save() -> None:
-        entry["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        atomic_write_json(sent_path, sent)
+        entry.updated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        write_telegram_sent(job_dir, sent)
 
     caller = Caller(per_message_delay, max_attempts)
 
     async def run() -> None:
         async with make_bot(bot_token, base_url) as bot:
-            if note and "note" not in entry:
+            if note and entry.note is None:
                 msg = await caller(
                     "sendMessage",
                     lambda: bot.send_message(chat_id, truncate(f"{job_key}: {note}", TEXT_LIMIT)),
                 )
-                entry["note"] = msg.message_id
+                entry.note = msg.message_id
                 save()
             previews = [(p, _preview(job_dir, p)) for p in picks]
             photos = [(p, path) for p, path in previews if path is not None]
@@ -290,7 +289,7 @@ def send_shortlist(
             for i, size in enumerate(album_sizes(len(photos))):
                 group = photos[start : start + size]
                 start += size
-                if i < len(entry["albums"]):
+                if i < len(entry.albums):
                     continue  # sent before a failure; resuming
                 if size == 1:
                     pick, path = group[0]
@@ -302,7 +301,7 @@ def send_shortlist(
                             caption=f"#{pick.rank} {pick.variant_id}",
                         ),
                     )
-                    entry["albums"].append([msg.message_id])
+                    entry.albums.append([msg.message_id])
                 else:
                     media = [
                         InputMediaPhoto(
@@ -316,24 +315,24 @@ def send_shortlist(
                         "sendMediaGroup",
                         lambda media=media: bot.send_media_group(chat_id, media),
                     )
-                    entry["albums"].append([m.message_id for m in msgs])
+                    entry.albums.append([m.message_id for m in msgs])
                 save()
             for pick in picks:
                 variant = pick.variant_id
-                if not variant or ids[variant] in entry["candidates"]:
+                if not variant or ids[variant] in entry.candidates:
                     continue
                 art = ids[variant]
                 text = candidate_text(pick.model_dump(mode="json"), _params(job_dir, variant), art)
-                markup = keyboard(art, entry["expiry"], signing_key)
+                markup = keyboard(art, entry.expiry, signing_key)
                 msg = await caller(
                     "sendMessage",
                     lambda text=text, markup=markup: bot.send_message(
                         chat_id, text, reply_markup=markup
                     ),
                 )
-                entry["candidates"][art] = msg.message_id
+                entry.candidates[art] = msg.message_id
                 save()
-            entry["complete"] = True
+            entry.complete = True
             save()
 
     try:
@@ -348,8 +347,8 @@ def send_shortlist(
         already_sent=False,
         messages_sent=caller.sent,
         retries=caller.retries,
-        album_message_ids=entry["albums"],
-        candidates=dict(entry["candidates"]),
+        album_message_ids=entry.albums,
+        candidates=dict(entry.candidates),
     )
 
 

@@ -20,6 +20,7 @@ from nightrun_dagster.comfy.render_loop import (
     RenderUnavailable,
 )
 from nightrun_dagster.store.paths import JobDir, Tree
+from nightrun_dagster.store.variant_docs import read_comfy_history
 from nightrun_dagster.store.variant_state import is_complete
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, build_graph
 from tests.comfy.render_helpers import FAST, NIGHT, RUNGS, plan, render
@@ -48,7 +49,7 @@ def test_renders_every_variant_with_sidecars(emulator, tree: Tree) -> None:
     out = r["outputs"][0]
     assert out["file"] == "out/img_0001.png" and out["preview"] == "out/img_0001.preview.jpg"
     assert (job_dir.variant(ids[0]) / "meta" / "prompt.json").is_file()
-    history = json.loads((job_dir.meta(ids[0]) / "comfy_history.json").read_bytes())
+    history = read_comfy_history(job_dir.variant_dir(ids[0])).prompts()
     assert list(history) == [r["prompt_id"]]
     assert params["server"]["comfyui_version"] == "0.3.64"
     sent = json.loads((job_dir.meta(ids[0]) / "prompt.json").read_bytes())

@@ -9,8 +9,8 @@ import pytest
 
 from nightrun_dagster.contact.rows import summarize
 from nightrun_dagster.contact.sheet import SHEET_NAME, collect_rows, write_night_sheet
-from nightrun_dagster.defs.assets.selection import night_digest
 from nightrun_dagster.retention import apply_retention, plan_retention
+from nightrun_dagster.selection.digest import night_digest
 
 TODAY = date(2026, 3, 16)  # five weeks after the sample night
 # Sample night, top 1 kept per job plus the promo shortlist (v0002, v0001, v0004).

@@ -18,6 +18,7 @@ from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.sensors import approval_sensor
 from nightrun_dagster.store.paths import Tree
+from nightrun_dagster.store.telegram_docs import read_originals_sent, read_telegram_sent
 from tests.telegram.fake_bot_api import FakeBotAPI
 
 NIGHT = "2026-02-09"
@@ -80,8 +81,8 @@ def test_review_tap_approve_and_package(
         assert api.sent("sendMediaGroup") and len(api.keyboards()) == len(picks)
 
         # the approver taps ✅ on the first candidate's message
-        sent = json.loads((job_dir.selection / "telegram_sent.json").read_bytes())
-        candidates = next(iter(sent.values()))["candidates"]
+        sent = read_telegram_sent(job_dir).shortlists()
+        candidates = next(iter(sent.values())).candidates
         first_artifact, message_id = next(iter(candidates.items()))
         button = api.keyboards()[0][0][0]["callback_data"]
         assert button.startswith("a:") and len(button.encode()) <= 64
@@ -131,7 +132,7 @@ def test_review_tap_approve_and_package(
         # the approved original follows as a file, once, in reply to its candidate message
         assert len(api.documents) == 1 and api.documents[0]["chat_id"] in (CHAT, str(CHAT))
         assert api.documents[0]["reply_to"] == message_id
-        originals = json.loads((job_dir.selection / "originals_sent.json").read_bytes())
+        originals = read_originals_sent(job_dir).originals()
         assert list(originals) == [first_artifact]
     doc = json.loads((job_dir.selection / "approved.json").read_bytes())
     assert [a["artifact"] for a in doc["approved"]] == [first_artifact]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nightrun_dagster.store.telegram_docs import read_originals_sent
 from nightrun_dagster.telegram import ledger
-from nightrun_dagster.telegram.originals import ORIGINALS_FILE, send_originals
+from nightrun_dagster.telegram.originals import send_originals
 from nightrun_dagster.telegram.send import SendReport
 from tests.telegram.fake_bot_api import FakeBotAPI
 
@@ -55,7 +56,7 @@ def test_each_approval_gets_its_original_once(
     assert report.sent == arts[:2] and report.retries == 1 and report.missing == {}
     assert [d["data"] for d in api.documents] == [b"original v0001", b"original v0002"]
     assert [d["reply_to"] for d in api.documents] == [sent.candidates[a] for a in arts[:2]]
-    record = json.loads((job / "selection" / ORIGINALS_FILE).read_text())
+    record = read_originals_sent(job).originals()
     assert set(record) == set(arts[:2])
 
     again = send_originals(token, job, base_url=api.base_url, per_message_delay=0)

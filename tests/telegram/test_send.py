@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from nightrun_dagster.store.telegram_docs import read_artifact_index
+from nightrun_dagster.telegram import ledger
 from nightrun_dagster.telegram.redact import TelegramFailure
 from nightrun_dagster.telegram.send import (
     album_sizes,
@@ -90,7 +91,7 @@ def test_sends_albums_then_signed_keyboards_once(
             verify(button["callback_data"], KEY)
     for call in api.sent("sendMessage"):
         assert len(call.params["text"]) <= 1024
-    index = json.loads((job / "selection" / "artifacts.json").read_text())
+    index = read_artifact_index(ledger.artifacts_path(job)).artifacts()
     assert set(index) == set(report.candidates)
 
     calls_before = len(api.calls)

@@ -57,11 +57,11 @@ def test_update_that_breaks_handling_counts_as_malformed(
     api: FakeBotAPI, sent: SendReport, token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    # A hand-edited index of another night: the night is not a string, so resolving the folder
-    # of this (validly signed) artifact raises TypeError deep inside the handling.
+    # A hand-edited index of another night: the night holds a NUL byte, so reading the ledger
+    # of this (validly signed) artifact raises ValueError deep inside the handling.
     broken = runs_of(sent) / "2026-02-11" / "job_broken" / "selection"
     broken.mkdir(parents=True)
-    entry = {"night": ["2026-02-11"], "job_key": "broken", "variant_id": "v0001"}
+    entry = {"night": "2026-02-11\x00", "job_key": "broken", "variant_id": "v0001"}
     (broken / ledger.ARTIFACTS).write_text(json.dumps({"zzzzzzzzzz": entry}))
     mid = next(iter(sent.candidates.values()))
     data = sign("a", "zzzzzzzzzz", int(NOW + 3600), KEY)
@@ -71,11 +71,11 @@ def test_update_that_breaks_handling_counts_as_malformed(
     result = poll(api, token, runs_of(sent), None)
     assert result.next_offset == good + 1
     [(uid, reason)] = result.ignored
-    assert uid == bad and reason.startswith("malformed update: TypeError")
+    assert uid == bad and reason.startswith("malformed update: ValueError")
     assert answer_to(api, bad) == ["Invalid button"]
     assert [d["decision"] for d in ledger.read(sent.job_dir)] == ["reject"]
     [warning] = _our_warnings(caplog)
-    assert warning.startswith(f"update {bad} acknowledged as malformed: TypeError")
+    assert warning.startswith(f"update {bad} acknowledged as malformed: ValueError")
     assert "getUpdates" not in warning
 
 

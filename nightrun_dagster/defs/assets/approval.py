@@ -1,32 +1,29 @@
 """Approval assets: `telegram_review` sends the shortlist, `approvals` folds the decisions,
 `publish_packages` builds what was approved (all night × job)."""
 
-import json
-from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
 from nightrun_dagster.defs.assets.required import required
 from nightrun_dagster.defs.assets.selection import shortlist
-from nightrun_dagster.defs.partitions import night_job_partitions, split_key
+from nightrun_dagster.defs.partitions import job_partition, night_job_asset
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
 from nightrun_dagster.night.closing import job_cut_short
 from nightrun_dagster.plan.inputs import load_snapshot
 from nightrun_dagster.publish.package import build_package
-from nightrun_dagster.selection.approvals import fold
+from nightrun_dagster.selection.review import record_approvals
+from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.paths import JobDir
 from nightrun_dagster.store.selection_docs import (
     ShortlistDocument,
     read_approvals,
     read_shortlist,
-    write_approvals,
 )
-from nightrun_dagster.telegram import ledger
+from nightrun_dagster.store.telegram_docs import telegram_sent_path
 from nightrun_dagster.telegram.originals import send_originals
 from nightrun_dagster.telegram.redact import TelegramFailure
-from nightrun_dagster.telegram.send import SENT_FILE, send_shortlist
-from nightrun_dagster.telegram.signing import artifact_id
+from nightrun_dagster.telegram.send import send_shortlist
 
 GROUP = "approval"
 
@@ -35,24 +32,15 @@ def _shortlist_doc(job_dir: JobDir) -> ShortlistDocument:
     return required(lambda: read_shortlist(job_dir), job_dir.shortlisted, "shortlist")
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
-    deps=[shortlist],
-    kinds={"telegram"},
-    description=(
-        "The shortlist sent to the review chat: preview albums, then one message per candidate "
-        "with signed ✅ Approve / ⭐ Favorite / ❌ Reject buttons, after a note when a circuit "
-        "breaker cut the job's night short. Sent once per shortlist "
-        "(`selection/telegram_sent.json`). Needs TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and "
-        "TELEGRAM_REVIEW_CHAT_ID."
-    ),
-)
+@night_job_asset(GROUP, deps=[shortlist], kinds={"telegram"})
 def telegram_review(
     context: dg.AssetExecutionContext, nightrun: NightrunResource, telegram: TelegramResource
 ) -> dg.MaterializeResult:
-    night, key = split_key(context)
-    job_dir = nightrun.tree().job(night, key)
+    """The shortlist sent to the review chat: preview albums, then one message per candidate with
+    signed ✅ Approve / ⭐ Favorite / ❌ Reject buttons, after a note when a circuit breaker cut the
+    job's night short. Sent once per shortlist (`selection/telegram_sent.json`). Needs
+    TELEGRAM_BOT_TOKEN, NIGHTRUN_SIGNING_KEY and TELEGRAM_REVIEW_CHAT_ID."""
+    _, _, job_dir = job_partition(context, nightrun)
     _shortlist_doc(job_dir)
     if not telegram.enabled():
         raise dg.Failure(
@@ -80,42 +68,26 @@ def telegram_review(
             "already_sent": report.already_sent,
             "messages_sent": report.messages_sent,
             "retries": report.retries,
-            "path": dg.MetadataValue.path(str(job_dir.selection / SENT_FILE)),
+            "path": dg.MetadataValue.path(str(telegram_sent_path(job_dir))),
         }
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
-    deps=[shortlist, telegram_review],
-    kinds={"json"},
-    description=(
-        "Decisions folded from the append-only `selection/decisions.jsonl` (Telegram and "
-        "`nightrun approve`): each shortlisted artifact's state (shortlisted → awaiting_approval "
-        "→ approved | rejected | archived) and `selection/approved.json` with the approval log. "
-        "With Telegram configured, the full-resolution original of each approved or favorited "
-        "candidate goes to the review chat as a file, once per decision "
-        "(`selection/originals_sent.json`)."
-    ),
-)
+@night_job_asset(GROUP, deps=[shortlist, telegram_review], kinds={"json"})
 def approvals(
     context: dg.AssetExecutionContext, nightrun: NightrunResource, telegram: TelegramResource
 ) -> dg.MaterializeResult:
-    night, key = split_key(context)
-    job_dir = nightrun.tree().job(night, key)
+    """Decisions folded from the append-only `selection/decisions.jsonl` (Telegram and `nightrun
+    approve`): each shortlisted artifact's state (shortlisted → awaiting_approval → approved |
+    rejected | archived) and `selection/approved.json` with the approval log. With Telegram
+    configured, the full-resolution original of each approved or favorited candidate goes to the
+    review chat as a file, once per decision (`selection/originals_sent.json`)."""
+    night, key, job_dir = job_partition(context, nightrun)
     short = _shortlist_doc(job_dir)
-    sent_path = job_dir.selection / SENT_FILE
-    sent_artifacts: set[str] = set()
-    if sent_path.is_file():
-        for entry in json.loads(sent_path.read_bytes()).values():
-            sent_artifacts.update((entry or {}).get("candidates", {}))
-    picks = short.pick_ids()
-    sent = {v for v in picks if artifact_id(night, key, v) in sent_artifacts}
-    params = {v: json.loads(job_dir.params(v).read_bytes()) for v in picks}
-    closes = datetime.fromisoformat(str(short.selected_at)) + timedelta(days=telegram.review_days)
-    doc = fold(short, ledger.read(job_dir.path), sent, params, review_closes_at=closes)
-    write_approvals(job_dir, doc)
+    try:
+        doc = record_approvals(job_dir, night, key, short, telegram.review_days)
+    except DocumentError as exc:
+        raise dg.Failure(str(exc)) from None
     originals = _send_originals(context, job_dir, telegram)
     rows = "\n".join(f"| {a.variant_id} | {a.decision} | {a.by} | {a.at} |" for a in doc.approved)
     return dg.MaterializeResult(
@@ -158,23 +130,15 @@ def _send_originals(
     }
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
-    deps=[approvals],
-    kinds={"png", "mp4"},
-    description=(
-        "A publish package per approved artifact in `publish/<variant>/`: the job's placements "
-        "cropped content-aware to exact sizes (1080×1350, 1080×1920, 1080×1080; MP4 for video), "
-        "`caption.txt`, a manual publish `checklist.md` and `manifest.json` with SHA-256 of every "
-        "file and the reproduction parameters."
-    ),
-)
+@night_job_asset(GROUP, deps=[approvals], kinds={"png", "mp4"})
 def publish_packages(
     context: dg.AssetExecutionContext, nightrun: NightrunResource
 ) -> dg.MaterializeResult:
-    night, key = split_key(context)
-    job_dir = nightrun.tree().job(night, key)
+    """A publish package per approved artifact in `publish/<variant>/`: the job's placements
+    cropped content-aware to exact sizes (1080×1350, 1080×1920, 1080×1080; MP4 for video),
+    `caption.txt`, a manual publish `checklist.md` and `manifest.json` with SHA-256 of every file
+    and the reproduction parameters."""
+    _, _, job_dir = job_partition(context, nightrun)
     approved = required(lambda: read_approvals(job_dir), job_dir.approved, "approvals").approved
     found = load_snapshot(job_dir, nightrun.intake())
     built = []

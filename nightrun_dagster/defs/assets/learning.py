@@ -40,18 +40,16 @@ def week_nights(week: str) -> tuple[str, str]:
 @dg.asset(
     group_name=GROUP,
     partitions_def=week_partitions,
-    description=(
-        "Per product, the recipes people approved (prompt, negative, template id, version and "
-        "hash, LoRAs and weights, sampler, steps, cfg, denoise, seed), ranked by approvals then "
-        "score, and each arm's (template × prompt family × LoRA set) approval record, over every "
-        "reviewed night up to the week's Saturday. Written to `library/weeks/<week>/` and, when "
-        "it is the newest week, to `library/recipes.json` and `library/recipes.md`."
-    ),
     kinds={"json"},
 )
 def recipe_library(
     context: dg.AssetExecutionContext, nightrun: NightrunResource
 ) -> dg.MaterializeResult:
+    """Per product, the recipes people approved (prompt, negative, template id, version and hash,
+    LoRAs and weights, sampler, steps, cfg, denoise, seed), ranked by approvals then score, and
+    each arm's (template × prompt family × LoRA set) approval record, over every reviewed night
+    up to the week's Saturday. Written to `library/weeks/<week>/` and, when it is the newest
+    week, to `library/recipes.json` and `library/recipes.md`."""
     week = context.partition_key
     _, until = week_nights(week)
     root = nightrun.tree().root

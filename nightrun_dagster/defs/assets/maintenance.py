@@ -6,15 +6,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from nightrun_dagster.defs.partitions import night_partitions
+from nightrun_dagster.defs.partitions import night_asset
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.retention import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_TOP_K,
     RetentionError,
     RetentionReport,
-    apply_retention,
-    plan_retention,
+    retain,
 )
 
 GROUP = "maintenance"
@@ -48,44 +47,43 @@ def jobs_table(report: RetentionReport) -> str:
     return "\n".join([head, *rows])
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_partitions,
-    kinds={"json"},
-    description=(
-        "Retention, run on the maintenance (Sunday) night or on demand: for every night older "
-        "than keep_days (counted from the partition night's morning), each job keeps the "
-        "outputs of its keep_top_k best-scored renders and of everything shortlisted, approved "
-        "or published; every other file in `variants/*/out/` is deleted. Approved and published "
-        "outputs are also copied to `archive/<night>/job_<key>/<variant>/` (sha256-checked). "
-        "Metadata (meta/, selection/, publish/, inputs/) is never touched; each pruned variant "
-        "gets `meta/retention.json` so it is never rendered again. The report is appended to "
-        "`ops/retention/<date>.json`; `dry_run` changes nothing and writes no report."
-    ),
-)
+@night_asset(GROUP, kinds={"json"})
 def retention(
     context: dg.AssetExecutionContext, nightrun: NightrunResource, config: RetentionConfig
 ) -> dg.MaterializeResult:
+    """Retention, run on the maintenance (Sunday) night or on demand: for every night older than
+    keep_days (counted from the partition night's morning), each job keeps the outputs of its
+    keep_top_k best-scored renders and of everything shortlisted, approved or published; every
+    other file in `variants/*/out/` is deleted. Approved and published outputs are also copied to
+    `archive/<night>/job_<key>/<variant>/` (sha256-checked). Metadata (meta/, selection/,
+    publish/, inputs/) is never touched; each pruned variant gets `meta/retention.json` so it is
+    never rendered again. The report is appended to `ops/retention/<date>.json`; `dry_run`
+    changes nothing and writes no report."""
     night = context.partition_key
     today = date.fromisoformat(night) + timedelta(days=1)  # the maintenance night's morning
     try:
-        plan = plan_retention(nightrun.tree().root, today, config.keep_top_k, config.keep_days)
-        report = apply_retention(plan, dry_run=config.dry_run)
+        report = retain(
+            nightrun.tree().root,
+            today,
+            config.keep_top_k,
+            config.keep_days,
+            dry_run=config.dry_run,
+        )
     except (RetentionError, ValueError) as exc:
         raise dg.Failure(f"retention stopped: {exc}") from None
     verb = "would delete" if config.dry_run else "deleted"
     context.log.info(
         f"retention as of {today}: {verb} {len(report.deleted)} files ({report.bytes_freed:,} "
-        f"bytes) in {len(plan.nights)} nights; archived {len(report.archived)}"
+        f"bytes) in {len(report.plan.nights)} nights; archived {len(report.archived)}"
     )
     metadata: dict[str, Any] = {
         "dry_run": config.dry_run,
         "today": today.isoformat(),
-        "nights": dg.MetadataValue.json(plan.nights),
+        "nights": dg.MetadataValue.json(report.plan.nights),
         "deleted": len(report.deleted),
         "bytes_freed": report.bytes_freed,
         "archived": len(report.archived),
-        "kept": plan.kept,
+        "kept": report.plan.kept,
         "jobs": dg.MetadataValue.md(jobs_table(report)),
     }
     if report.report_path is not None:

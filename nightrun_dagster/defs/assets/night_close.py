@@ -5,60 +5,46 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from nightrun_dagster.defs.assets.selection import night_summary
-from nightrun_dagster.defs.partitions import night_partitions
+from nightrun_dagster.defs.partitions import night_asset
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.night.breakers import read_latch
 from nightrun_dagster.night.closing import close_record
 from nightrun_dagster.retention import sweep_temp
-from nightrun_dagster.store.atomic import atomic_write_json
-from nightrun_dagster.store.night_records import write_night_closed
+from nightrun_dagster.store.night_records import CleanupRecord, write_cleanup, write_night_closed
 
 GROUP = "night"
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_partitions,
-    deps=[night_summary],
-    kinds={"json"},
-    description=(
-        "Cool-down cleanup: temp files writers left in `runs/<night>/` (a killed run's "
-        "atomic-write siblings, partial downloads, publish staging) older than 10 minutes are "
-        "removed; the list is kept in `runs/<night>/cleanup.json`."
-    ),
-)
+@night_asset(GROUP, deps=[night_summary], kinds={"json"})
 def night_cleanup(
     context: dg.AssetExecutionContext, nightrun: NightrunResource
 ) -> dg.MaterializeResult:
+    """Cool-down cleanup: temp files writers left in `runs/<night>/` (a killed run's atomic-write
+    siblings, partial downloads, publish staging) older than 10 minutes are removed; the list is
+    kept in `runs/<night>/cleanup.json`."""
     night = context.partition_key
     night_dir = nightrun.tree().night(night)
     removed = sweep_temp(night_dir)
-    record = {
-        "night": night,
-        "removed": [str(p.relative_to(night_dir)) for p in removed],
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    record = CleanupRecord(
+        night=night,
+        removed=[str(p.relative_to(night_dir)) for p in removed],
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     if night_dir.is_dir():
-        atomic_write_json(night_dir / "cleanup.json", record)
+        write_cleanup(night_dir, record)
     context.log.info(f"night {night}: {len(removed)} temp files removed")
     return dg.MaterializeResult(
-        metadata={"removed": len(removed), "files": dg.MetadataValue.json(record["removed"][:50])}
+        metadata={"removed": len(removed), "files": dg.MetadataValue.json(record.removed[:50])}
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_partitions,
-    kinds={"json"},
-    description=(
-        "The 08:00 record of how the night ended, `runs/<night>/night_closed.json`: per job, "
-        "variants rendered and left (the render loop's `window_closed.json` or `breaker.json` "
-        "says why it stopped), left for the next night; and any latched circuit breaker."
-    ),
-)
+@night_asset(GROUP, kinds={"json"})
 def night_close(
     context: dg.AssetExecutionContext, nightrun: NightrunResource
 ) -> dg.MaterializeResult:
+    """The 08:00 record of how the night ended, `runs/<night>/night_closed.json`: per job,
+    variants rendered and left (the render loop's `window_closed.json` or `breaker.json` says why
+    it stopped), left for the next night; and any latched circuit breaker."""
     night = context.partition_key
     tree = nightrun.tree()
     record = close_record(tree, night, read_latch(tree.root))

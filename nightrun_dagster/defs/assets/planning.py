@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from nightrun_dagster.defs.assets.required import required
+from nightrun_dagster.defs.assets.required import optional, required
 from nightrun_dagster.defs.partitions import (
+    job_partition,
     job_partitions,
-    night_job_partitions,
-    night_partitions,
-    split_key,
+    night_asset,
+    night_job_asset,
 )
 from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.defs.tags import MODE_TAG
@@ -20,7 +20,6 @@ from nightrun_dagster.night.window import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
 from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
 from nightrun_dagster.plan.variants import write_variants
-from nightrun_dagster.store.models import DocumentError
 from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan
 from nightrun_dagster.store.night_records import WarmupReport, read_warmup
 from nightrun_dagster.store.paths import Tree
@@ -53,24 +52,17 @@ def active_jobs(
     return jobs, sorted(partitions - set(queued))
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_partitions,
-    deps=[dg.AssetKey("warm_up")],  # by key: warm_up's module imports this one
-    description=(
-        "The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun "
-        "maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a "
-        "valid file in the queue) and each job's render budget, shared by priority within the "
-        "nightly maximum, then split over the job's arms (template × prompt family × LoRA set) "
-        "by Thompson sampling on past nights' approvals (exploration 80 % with no evidence, "
-        "never under 20 %). Jobs the warm-up found blocked get no budget. Written to "
-        "`runs/<night>/night_plan.json`."
-    ),
-    kinds={"json"},
-)
+# warm_up by its key: warm_up's module imports this one.
+@night_asset(GROUP, deps=[dg.AssetKey("warm_up")], kinds={"json"})
 def night_plan(
     context: dg.AssetExecutionContext, nightrun: NightrunResource
 ) -> dg.MaterializeResult:
+    """The night's plan: the run mode (Mon–Thu exploration, Fri/Sat exploitation, Sun
+    maintenance, or the run's `nightrun/mode` tag), the active jobs (job partitions with a valid
+    file in the queue) and each job's render budget, shared by priority within the nightly
+    maximum, then split over the job's arms (template × prompt family × LoRA set) by Thompson
+    sampling on past nights' approvals (exploration 80 % with no evidence, never under 20 %).
+    Jobs the warm-up found blocked get no budget. Written to `runs/<night>/night_plan.json`."""
     night = context.partition_key
     mode = run_mode(context, night)
     tree = nightrun.tree()
@@ -107,12 +99,7 @@ def night_plan(
 
 def warmup_found(tree: Tree, night: str) -> WarmupReport | None:
     """What the warm-up found (`runs/<night>/warmup.json`), or None when it did not run."""
-    try:
-        return read_warmup(tree.night_dir(night))
-    except FileNotFoundError:
-        return None
-    except DocumentError as exc:
-        raise dg.Failure(f"{exc}: materialize warm_up again") from None
+    return optional(lambda: read_warmup(tree.night_dir(night)), "warm_up")
 
 
 def past_evidence(tree: Tree, night: str, jobs: list[ValidJob]) -> dict[str, dict[str, ArmStats]]:
@@ -131,26 +118,17 @@ def past_evidence(tree: Tree, night: str, jobs: list[ValidJob]) -> dict[str, dic
     }
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
-    deps=[night_plan],
-    description=(
-        "The job's validated snapshot for the night: the queue file's bytes as "
-        "`inputs/job.json` and every referenced asset copied under `inputs/assets/`, listed "
-        "with SHA-256 in `inputs/manifest.json`."
-    ),
-    kinds={"json"},
-)
+@night_job_asset(GROUP, deps=[night_plan], kinds={"json"})
 def job_spec(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> dg.MaterializeResult:
-    night, key = split_key(context)
-    tree = nightrun.tree()
+    """The job's validated snapshot for the night: the queue file's bytes as `inputs/job.json`
+    and every referenced asset copied under `inputs/assets/`, listed with SHA-256 in
+    `inputs/manifest.json`."""
+    _, key, job_dir = job_partition(context, nightrun)
     intake = nightrun.intake()
     try:
-        found = find_job(tree, intake, key)
+        found = find_job(nightrun.tree(), intake, key)
     except KeyError as exc:
         raise dg.Failure(str(exc.args[0])) from None
-    job_dir = tree.job(night, key)
     manifest = snapshot_inputs(found, intake.assets_root, job_dir)
     return dg.MaterializeResult(
         metadata={
@@ -168,21 +146,13 @@ def job_spec(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
-    deps=[job_spec, night_plan],
-    description=(
-        "The job's variants for the night: the capped cartesian product of its sweep in the "
-        "plan's run mode, down-selected deterministically when over the cap or the job's "
-        "budget. One `variants/vNNNN/meta/params.json` each, plus `variants/index.json`."
-    ),
-    kinds={"json"},
-)
+@night_job_asset(GROUP, deps=[job_spec, night_plan], kinds={"json"})
 def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> dg.MaterializeResult:
-    night, key = split_key(context)
+    """The job's variants for the night: the capped cartesian product of its sweep in the plan's
+    run mode, down-selected deterministically when over the cap or the job's budget. One
+    `variants/vNNNN/meta/params.json` each, plus `variants/index.json`."""
+    night, key, job_dir = job_partition(context, nightrun)
     tree = nightrun.tree()
-    job_dir = tree.job(night, key)
     plan_path = tree.night_plan(night)
     plan = required(
         lambda: read_night_plan(tree.night_dir(night)), plan_path, f"night_plan for {night}"

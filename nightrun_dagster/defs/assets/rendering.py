@@ -16,23 +16,18 @@ from nightrun_dagster.comfy.render_loop import (
 )
 from nightrun_dagster.comfy.telemetry import GpuTelemetry, summarize
 from nightrun_dagster.defs.assets.planning import variants
-from nightrun_dagster.defs.assets.required import required
+from nightrun_dagster.defs.assets.required import variants_of
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
-from nightrun_dagster.defs.partitions import night_job_partitions, split_key
+from nightrun_dagster.defs.partitions import job_partition, night_job_asset
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
-from nightrun_dagster.night.guard import NightGuard, StopKind
+from nightrun_dagster.night.guard import NightGuard
+from nightrun_dagster.night.render_outcome import clear_stop_records, close_render
 from nightrun_dagster.night.window import TZ, default_stop_at
 from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
-from nightrun_dagster.store.night_records import (
-    StopRecord,
-    write_breaker_record,
-    write_window_closed,
-)
 from nightrun_dagster.store.paths import JobDir
-from nightrun_dagster.store.variants_index import read_variants_index
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, graph_summary
 from nightrun_dagster.workflows.uploads import upload_subfolder
 
@@ -142,9 +137,8 @@ def _stop_at(context: dg.AssetExecutionContext, night: str) -> datetime | None:
     return default
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_job_partitions,
+@night_job_asset(
+    GROUP,
     deps=[variants],
     pool=GPU_POOL,
     kinds={"comfyui"},
@@ -161,17 +155,6 @@ def _stop_at(context: dg.AssetExecutionContext, night: str) -> datetime | None:
             ),
         )
     ],
-    description=(
-        "Every variant of the job rendered on ComfyUI: `out/img_NNNN.png` + `.preview.jpg` "
-        "(or `.mp4` + poster), `meta/prompt.json` (the exact graph), `meta/comfy_history.json` "
-        "and `meta/params.json` completed with what the server reported and GPU telemetry. "
-        "Exactly once: a re-run renders only what is missing, and picks up prompts a killed run "
-        "left on the server. One GPU step at a time per endpoint (pool `comfyui_gpu`). Stops "
-        "submitting at the run's `nightrun/stop_at` (window or video slice end: the rest is "
-        "recorded in `window_closed.json`; a run launched without the tag stops at the end of "
-        "its night's window, or renders everything when that night is over) or when a "
-        "circuit breaker trips (`breaker.json`)."
-    ),
 )
 def renders(
     context: dg.AssetExecutionContext,
@@ -180,15 +163,21 @@ def renders(
     breakers: BreakersResource,
     telegram: TelegramResource,
 ) -> dg.MaterializeResult:
-    night, key = split_key(context)
+    """Every variant of the job rendered on ComfyUI: `out/img_NNNN.png` + `.preview.jpg` (or
+    `.mp4` + poster), `meta/prompt.json` (the exact graph), `meta/comfy_history.json` and
+    `meta/params.json` completed with what the server reported and GPU telemetry. Exactly once: a
+    re-run renders only what is missing, and picks up prompts a killed run left on the server.
+    One GPU step at a time per endpoint (pool `comfyui_gpu`). Stops submitting at the run's
+    `nightrun/stop_at` (window or video slice end: the rest is recorded in `window_closed.json`;
+    a run launched without the tag stops at the end of its night's window, or renders everything
+    when that night is over) or when a circuit breaker trips (`breaker.json`)."""
+    night, key, job_dir = job_partition(context, nightrun)
     tree = nightrun.tree()
-    job_dir = tree.job(night, key)
-    index = required(lambda: read_variants_index(job_dir), job_dir.variants_index, "variants")
+    index = variants_of(job_dir)
     found = load_snapshot(job_dir, nightrun.intake())
     ids = list(index.variants)
     stop_at = _stop_at(context, night)
-    for stale in (job_dir.window_closed, job_dir.breaker):
-        stale.unlink(missing_ok=True)  # a new attempt writes its own
+    clear_stop_records(job_dir)
     guard = NightGuard(
         tree.root,
         night=night,
@@ -230,52 +219,29 @@ def renders(
     except RenderUnavailable as exc:
         raise dg.Failure(description=str(exc)) from None
     progress(report, 0)
+    outcome = close_render(job_dir, night, key, report, run.waiting_ids(), guard)
     metadata = report_metadata(report, job_dir)
     metadata["mode"] = index.mode or context.run.tags.get(MODE_TAG) or "–"
-    stop = report.stopped
+    stop = outcome.stop
     if stop is not None:
-        pending = run.waiting_ids()
-        record = StopRecord(
-            night=night,
-            job=key,
-            kind=str(stop.kind),
-            reason=stop.reason,
-            detail=dict(getattr(stop, "detail", {})),
-            pending=len(pending),
-            pending_variants=pending,
-            taken_back=report.taken_back,
-            at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        if stop.kind == StopKind.WINDOW:
-            write_window_closed(job_dir, record)
-            target = job_dir.window_closed
-        else:
-            write_breaker_record(job_dir, record)
-            target = job_dir.breaker
         context.log.warning(
-            f"render loop stopped ({stop.kind}): {stop.reason}; {len(pending)} left"
+            f"render loop stopped ({stop.kind}): {stop.reason}; {len(outcome.pending)} left"
         )
         # Plain text: Dagster's metadata takes no enum members.
         metadata.update(
             stopped=str(stop.kind),
             stop_reason=stop.reason,
-            pending=len(pending),
-            record=str(target),
+            pending=len(outcome.pending),
+            record=str(outcome.record),
         )
-    if stop is not None and stop.kind == StopKind.BREAKER and guard.created_latch:
+    if outcome.notify:
         metadata["notified"] = notify_trip(telegram, tree.root, context.log)
     if notices:
         metadata["telemetry_notice"] = "; ".join(notices)
-    if stop is not None and stop.kind != StopKind.WINDOW:
-        latched = guard.latch
-        metadata["cut_short"] = (
-            f"circuit breaker {latched.breaker if latched else '?'} tripped at "
-            f"{latched.tripped_at if latched else metadata.get('record', '?')}: "
-            f"{metadata['pending']} variant(s) left; {report.rendered + report.skipped} rendered "
-            "are scored as usual"
-        )
-        if latched is not None:
-            metadata.update(breaker=latched.breaker, tripped_at=latched.tripped_at)
+    if (cut := outcome.cut_short()) is not None:
+        metadata["cut_short"] = cut
+        if outcome.latch is not None:
+            metadata.update(breaker=outcome.latch.breaker, tripped_at=outcome.latch.tripped_at)
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[check_result(guard.latch, stop, pending=metadata.get("pending", 0))],

@@ -5,7 +5,7 @@ import dagster as dg
 
 from nightrun_dagster.defs.assets.planning import active_jobs, run_mode
 from nightrun_dagster.defs.breakers import BreakersResource, notify_trip
-from nightrun_dagster.defs.partitions import night_partitions
+from nightrun_dagster.defs.partitions import night_asset
 from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
 from nightrun_dagster.night.breakers import read_latch
 from nightrun_dagster.plan.warmup import warm_up_night
@@ -15,9 +15,8 @@ GROUP = "planning"
 CHECK = "warm_up"
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=night_partitions,
+@night_asset(
+    GROUP,
     kinds={"comfyui", "json"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -30,15 +29,6 @@ CHECK = "warm_up"
             ),
         )
     ],
-    description=(
-        "The warm-up (22:45): each ComfyUI server's health, version, GPU memory and queue; disk "
-        "free; the night's backlog (tonight's demand + what the last night left + the server "
-        "queue); every active job's graph built and checked against the server's nodes and models "
-        "(a job whose graph cannot be built, or missing one, is blocked, with the reason or the "
-        "names, and gets no budget); one preload prompt of "
-        "the top job, so its models are in VRAM at 23:00 (none while a breaker is latched or the "
-        "disk is under its limit). Written to `runs/<night>/warmup.json`."
-    ),
 )
 def warm_up(
     context: dg.AssetExecutionContext,
@@ -47,6 +37,12 @@ def warm_up(
     breakers: BreakersResource,
     telegram: TelegramResource,
 ) -> dg.MaterializeResult:
+    """The warm-up (22:45): each ComfyUI server's health, version, GPU memory and queue; disk
+    free; the night's backlog (tonight's demand + what the last night left + the server queue);
+    every active job's graph built and checked against the server's nodes and models (a job whose
+    graph cannot be built, or missing one, is blocked, with the reason or the names, and gets no
+    budget); one preload prompt of the top job, so its models are in VRAM at 23:00 (none while a
+    breaker is latched or the disk is under its limit). Written to `runs/<night>/warmup.json`."""
     night = context.partition_key
     mode = run_mode(context, night)
     tree = nightrun.tree()
