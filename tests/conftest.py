@@ -16,6 +16,7 @@ from nightrun_dagster.defs.resources import NightrunResource
 from nightrun_dagster.emulator import EmulatorConfig, EmulatorServer
 from nightrun_dagster.intake.validate import Intake
 from nightrun_dagster.store.paths import Tree
+from tests.contact.browser import Browser, BrowserError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "job_specs"
@@ -116,3 +117,17 @@ def emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
 def emulator(emulator_factory: EmulatorFactory) -> EmulatorServer:
     """A started emulator with render_ms=20."""
     return emulator_factory()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One real headless Chromium for the session. No Chromium is a failure, never a skip."""
+    try:
+        browser = Browser()
+        browser.launch()
+    except (BrowserError, OSError) as exc:
+        pytest.fail(f"headless Chromium is required for the contact sheet tests: {exc}")
+    try:
+        yield browser
+    finally:
+        browser.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.contact.browser import Browser, BrowserError
+from tests.contact.browser import Browser
 
 NIGHT = "2026-02-10"
 INJECTION = "</script><img src=x onerror=alert(1)>"
@@ -280,20 +280,6 @@ def sample_night(tmp_path: Path) -> SampleNight:
         },
     )
     return SampleNight(night_dir, promo, teaser)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """One real headless Chromium for the session. No Chromium is a failure, never a skip."""
-    try:
-        browser = Browser()
-        browser.launch()
-    except (BrowserError, OSError) as exc:
-        pytest.fail(f"headless Chromium is required for the contact sheet tests: {exc}")
-    try:
-        yield browser
-    finally:
-        browser.close()
 
 
 class SheetPage:
