@@ -4,6 +4,7 @@ one atomic write."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -11,6 +12,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightrun_dagster.store.atomic import atomic_write_json, dump_json
+
+log = logging.getLogger(__name__)
 
 SCHEMA = 1
 
@@ -135,6 +138,18 @@ class DocumentFile(Generic[D]):
             return None, f"{Path(path).name}: {exc.reason}"
         except OSError as exc:
             return None, f"{Path(path).name}: {exc}"
+
+    def read_or_empty(self, path: Path, damaged: str = "treated as empty") -> D:
+        """The record at `path`; an empty one when it is missing, and an empty one with a
+        warning naming the file and what happens next (`damaged`) when it is unreadable or
+        misshapen."""
+        try:
+            return self.read(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, DocumentError) as exc:
+            log.warning("%s unreadable (%s); %s", path, exc, damaged)
+        return self.model()
 
     def parse(self, path: Path, raw: bytes) -> D:
         return parse_document(path, raw, self.model)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
-from nightrun_dagster.store.models import D, Document, DocumentError, DocumentFile, Part
+from nightrun_dagster.store.models import Document, DocumentFile, Part
 from nightrun_dagster.store.paths import JobDir, NightDir, as_job_dir, as_night_dir
 
 log = logging.getLogger(__name__)
@@ -115,18 +115,6 @@ def artifact_index_path(job_dir: JobDir | Path) -> Path:
 
 def summary_stamp_path(night_dir: NightDir | Path) -> Path:
     return as_night_dir(night_dir).path / SUMMARY_STAMP
-
-
-def read_or_empty(path: Path, kind: DocumentFile[D], damaged: str = "treated as empty") -> D:
-    """The record at `path`; an empty one when it is missing, and an empty one with a warning
-    naming the file and what happens next (`damaged`) when it is unreadable or misshapen."""
-    try:
-        return kind.read(path)
-    except FileNotFoundError:
-        pass
-    except (OSError, DocumentError) as exc:
-        log.warning("%s unreadable (%s); %s", path, exc, damaged)
-    return kind.model()
 
 
 def parse_decision_lines(raw: bytes, path: Path) -> list[dict[str, Any]]:

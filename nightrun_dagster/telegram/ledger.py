@@ -21,7 +21,6 @@ from nightrun_dagster.store.telegram_docs import (
     ArtifactRef,
     artifact_index_path,
     parse_decision_lines,
-    read_or_empty,
 )
 from nightrun_dagster.store.telegram_docs import write_artifact_index as write_index
 
@@ -145,7 +144,7 @@ def record(job_dir: Path, decision: dict[str, Any]) -> bool:
 
 def write_artifact_index(job_dir: Path, entries: dict[str, dict[str, str]]) -> None:
     """Merge `entries` (artifact id → {night, job_key, variant_id}) into `artifacts.json`."""
-    index = read_or_empty(artifacts_path(job_dir), ARTIFACTS_DOC)
+    index = ARTIFACTS_DOC.read_or_empty(artifacts_path(job_dir))
     known = index.artifacts()
     fresh = {art: ArtifactRef.model_validate(e) for art, e in entries.items()}
     if any(known.get(art) != ref for art, ref in fresh.items()):
@@ -184,7 +183,7 @@ def resolve(runs_dir: Path, artifact: str) -> tuple[str, str, str] | None:
             continue
         known = cached.get(path)
         if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
-            known = (st.st_mtime_ns, st.st_size, read_or_empty(path, ARTIFACTS_DOC))
+            known = (st.st_mtime_ns, st.st_size, ARTIFACTS_DOC.read_or_empty(path))
         fresh[path] = known
     cached.clear()
     cached.update(fresh)

@@ -18,7 +18,6 @@ from nightrun_dagster.store.telegram_docs import (
     SENT_DOC,
     OriginalSent,
     originals_sent_path,
-    read_or_empty,
     telegram_sent_path,
     write_originals_sent,
 )
@@ -43,7 +42,7 @@ class OriginalsReport:
 def candidate_messages(job_dir: Path) -> dict[str, tuple[int | str, int]]:
     """artifact → (chat id, candidate message id), from `selection/telegram_sent.json`."""
     out: dict[str, tuple[int | str, int]] = {}
-    for entry in read_or_empty(telegram_sent_path(job_dir), SENT_DOC).shortlists().values():
+    for entry in SENT_DOC.read_or_empty(telegram_sent_path(job_dir)).shortlists().values():
         for art, mid in entry.candidates.items():
             out[art] = (entry.chat_id, mid)
     return out
@@ -70,7 +69,7 @@ def send_originals(
     each send is recorded before the next, so a rerun (or a resume) sends only what is missing."""
     protect(bot_token)
     job_dir = Path(job_dir)
-    record = read_or_empty(originals_sent_path(job_dir), ORIGINALS_DOC)
+    record = ORIGINALS_DOC.read_or_empty(originals_sent_path(job_dir))
     done = record.originals()
     messages = candidate_messages(job_dir)
     first: dict[str, dict[str, Any]] = {}

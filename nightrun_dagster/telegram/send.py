@@ -27,7 +27,6 @@ from nightrun_dagster.store.selection_docs import (
 from nightrun_dagster.store.telegram_docs import (
     SENT_DOC,
     SentShortlist,
-    read_or_empty,
     telegram_sent_path,
     write_telegram_sent,
 )
@@ -242,7 +241,7 @@ def send_shortlist(
     night, job_key = _night_and_key(job_dir, shortlist)
     picks = sorted(shortlist.picks, key=lambda p: p.rank)
 
-    sent = read_or_empty(telegram_sent_path(job_dir), SENT_DOC, "starting a fresh send record")
+    sent = SENT_DOC.read_or_empty(telegram_sent_path(job_dir), "starting a fresh send record")
     entry = sent.shortlists().get(digest)
     if entry is not None and entry.complete and entry.chat_id == chat_id:
         return SendReport(

@@ -23,7 +23,6 @@ from nightrun_dagster.store.telegram_docs import (
     artifact_index_path,
     originals_sent_path,
     read_artifact_index,
-    read_or_empty,
     read_originals_sent,
     read_telegram_sent,
     summary_stamp_path,
@@ -136,9 +135,9 @@ def test_a_damaged_record_reads_as_empty_with_a_warning_naming_it(
     job_dir: JobDir, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = artifact_index_path(job_dir)
-    assert read_or_empty(path, ARTIFACTS_DOC).artifacts() == {}  # missing: quietly empty
+    assert ARTIFACTS_DOC.read_or_empty(path).artifacts() == {}  # missing: quietly empty
     assert caplog.records == []
     path.write_text("{not json")
     with caplog.at_level(logging.WARNING):
-        assert read_or_empty(path, ARTIFACTS_DOC, "starting afresh").artifacts() == {}
+        assert ARTIFACTS_DOC.read_or_empty(path, "starting afresh").artifacts() == {}
     assert str(path) in caplog.text and "starting afresh" in caplog.text
