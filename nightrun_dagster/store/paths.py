@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -38,21 +37,6 @@ class _At:
         return Path(obj.path).joinpath(*self.parts)  # type: ignore[attr-defined]
 
 
-class _In:
-    """`folder.<name>(key)`: the place `attr` of the sub-folder `folder.<sub>(key)`, e.g. a
-    variant's params.json given its id."""
-
-    def __init__(self, sub: str, attr: str) -> None:
-        self.sub = sub
-        self.attr = attr
-
-    def __get__(self, obj: object | None, owner: type[Any] | None = None) -> Callable[[str], Path]:
-        if obj is None:  # on the class: the place itself, for introspection
-            return self  # type: ignore[return-value]
-        sub = getattr(obj, self.sub)
-        return lambda key: getattr(sub(key), self.attr)
-
-
 @dataclass(frozen=True)
 class Tree:
     """The artifact tree rooted at `root`."""
@@ -83,8 +67,11 @@ class Tree:
     def night_dir(self, night: str) -> NightDir:
         return NightDir(self.night(night))
 
-    night_plan = _In("night_dir", "night_plan")  # tree.night_plan(night)
-    night_closed = _In("night_dir", "night_closed")
+    def night_plan(self, night: str) -> Path:
+        return self.night_dir(night).night_plan
+
+    def night_closed(self, night: str) -> Path:
+        return self.night_dir(night).night_closed
 
     def job(self, night: str, job_key: str) -> JobDir:
         return JobDir(self.night(night) / f"job_{job_key}")
@@ -162,6 +149,11 @@ class JobDir:
     def variant_dir(self, variant_id: str) -> VariantDir:
         return VariantDir(self.variant(variant_id))
 
-    params = _In("variant_dir", "params")  # job_dir.params(variant_id)
-    meta = _In("variant_dir", "meta")
-    out = _In("variant_dir", "out")
+    def params(self, variant_id: str) -> Path:
+        return self.variant_dir(variant_id).params
+
+    def meta(self, variant_id: str) -> Path:
+        return self.variant_dir(variant_id).meta
+
+    def out(self, variant_id: str) -> Path:
+        return self.variant_dir(variant_id).out
