@@ -58,6 +58,8 @@ def test_all_definitions_load() -> None:
     assert dims == {"night", "job"}
     renders = repo.assets_defs_by_key[dg.AssetKey("renders")]
     assert renders.op.pool == "comfyui_gpu"  # one GPU prompt stream per endpoint
+    # The warm-up's preload prompt is GPU work too: it waits for the pool like a render.
+    assert repo.assets_defs_by_key[dg.AssetKey("warm_up")].op.pool == "comfyui_gpu"
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("variants")).parent_keys == {
         dg.AssetKey("job_spec"),
@@ -116,5 +118,6 @@ def test_production_dagster_yaml_runs_on_postgres(
         instance.add_dynamic_partitions("job", ["probe"])
         assert instance.get_dynamic_partitions("job") == ["probe"]
         settings = instance.get_concurrency_config()
-        assert settings.pool_config.default_pool_limit == 1
+        # One step submitting, the next connected and waiting for the GPU turn.
+        assert settings.pool_config.default_pool_limit == 2
         assert settings.pool_config.pool_granularity.value == "op"

@@ -159,6 +159,16 @@ class LoopGuard(Protocol):
     def observe(self, event: LoopEvent, value: float = 0.0) -> Stop | None: ...
 
 
+class SubmitTurn(Protocol):
+    """The night's turn to submit (night.gpu_turn.GpuTurn): runs of several jobs may be ready at
+    once, but only the holder submits; it hands the turn on once it has nothing left to submit,
+    so the next job's prompts queue behind its last ones and the GPU never waits for a run."""
+
+    async def acquire(self, give_up: Callable[[], bool]) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 class GpuProbe(Protocol):
     """GPU telemetry for one endpoint: NVML where the GPU is local, else /system_stats."""
 
@@ -626,6 +636,8 @@ class RenderRun:
         on_notice: Callable[[str], None] | None = None,  # outages; default: this module's log
         guard: LoopGuard | None = None,
         gpu_probe: Callable[[str], GpuProbe] | None = None,  # endpoint URL -> probe
+        turn: SubmitTurn | None = None,
+        on_turn: Callable[[], None] | None = None,  # the turn was taken: submitting starts
     ) -> None:
         if not endpoints:
             raise ValueError("at least one ComfyUI endpoint is needed")
@@ -642,6 +654,8 @@ class RenderRun:
         self.on_notice = on_notice
         self.guard = guard
         self.gpu_probe = gpu_probe
+        self.turn = turn
+        self.on_turn = on_turn
         self.report = RenderReport()
         self._pending: deque[_Work] = deque()
         self._resume: dict[str, deque[_Work]] = {url: deque() for url in self.endpoints}
@@ -664,6 +678,30 @@ class RenderRun:
     def stop(self, why: Stop) -> None:
         if self.report.stopped is None:
             self.report.stopped = why
+        self.hand_on()
+
+    def hand_on(self) -> None:
+        """Nothing more to submit (for now): the next job's run may queue its prompts."""
+        if self.turn is not None:
+            self.turn.release()
+
+    async def take_turn(self) -> None:
+        """Wait until this run may submit (see SubmitTurn); the guard is asked meanwhile, so a
+        run whose time is up while it waits submits nothing."""
+        if self.turn is None:
+            return
+
+        def give_up() -> bool:
+            if (
+                self.report.stopped is None
+                and self.guard is not None
+                and (why := self.guard.before_submit()) is not None
+            ):
+                self.stop(why)
+            return self.report.stopped is not None
+
+        if await self.turn.acquire(give_up) and self.on_turn is not None:
+            self.on_turn()
 
     def observe(self, event: LoopEvent, value: float = 0.0) -> None:
         if self.guard is not None and (why := self.guard.observe(event, value)) is not None:
@@ -702,7 +740,11 @@ class RenderRun:
         own = self._resume.get(url)
         if own:
             return own.popleft()
-        return self._pending.popleft() if self._pending else None
+        if self._pending:
+            return self._pending.popleft()
+        if not any(self._resume.values()):
+            self.hand_on()
+        return None
 
     def retry(self, work: _Work) -> None:
         self._pending.appendleft(work)
@@ -821,10 +863,14 @@ class RenderRun:
                 self._pending.extend(self._resume.pop(w.url, deque()))
         if not connected:
             raise RenderUnavailable(f"no ComfyUI endpoint reachable: {', '.join(self.endpoints)}")
-        if self.guard is not None:
-            waiting = 0
-            for w in connected:
-                waiting = max(waiting, await w.backlog())
-            self.observe(LoopEvent.BACKLOG, waiting)
-        await asyncio.gather(*(w.loop() for w in connected))
+        try:
+            if self.guard is not None:
+                waiting = 0
+                for w in connected:
+                    waiting = max(waiting, await w.backlog())
+                self.observe(LoopEvent.BACKLOG, waiting)
+            await self.take_turn()
+            await asyncio.gather(*(w.loop() for w in connected))
+        finally:
+            self.hand_on()
         return self.report

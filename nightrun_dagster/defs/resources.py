@@ -12,10 +12,12 @@ from nightrun_dagster.comfy.client import Timeouts
 from nightrun_dagster.creative_job.limits import SpecLimits
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.intake.validate import Intake
-from nightrun_dagster.plan.night_plan import DEFAULT_MAX_RENDERS_PER_NIGHT
+from nightrun_dagster.plan.night_plan import DEFAULT_MAX_RENDERS_PER_NIGHT, PlanBasis
 from nightrun_dagster.store.paths import Tree
 from nightrun_dagster.telegram.updates import DEFAULT_BUDGET_S
 from nightrun_dagster.workflows.templates import default_workflows_dir
+
+PLAN_BASIS_ENV = "NIGHTRUN_PLAN_BASIS"
 
 
 class NightrunResource(dg.ConfigurableResource):
@@ -56,6 +58,32 @@ class NightrunResource(dg.ConfigurableResource):
         ),
     )
 
+    plan_basis: str = Field(
+        default="",
+        description=(
+            f"How night_plan shares the night: 'time' (GPU seconds at measured render costs, "
+            f"the default) or 'count' (max_renders_per_night by priority, blind to time); "
+            f"empty: ${PLAN_BASIS_ENV}, else 'time'."
+        ),
+    )
+
+    @field_validator("plan_basis")
+    @classmethod
+    def _known_basis(cls, value: str) -> str:
+        if value and value not in {b.value for b in PlanBasis}:
+            allowed = ", ".join(b.value for b in PlanBasis)
+            raise ValueError(f"plan_basis {value!r} is not a plan basis ({allowed})")
+        return value
+
+    def basis(self) -> PlanBasis:
+        """The configured basis, else $NIGHTRUN_PLAN_BASIS, else time."""
+        raw = self.plan_basis or os.environ.get(PLAN_BASIS_ENV, "") or PlanBasis.TIME.value
+        try:
+            return PlanBasis(raw)
+        except ValueError:
+            allowed = ", ".join(b.value for b in PlanBasis)
+            raise ValueError(f"${PLAN_BASIS_ENV}={raw!r} is not a plan basis ({allowed})") from None
+
     @field_validator("mode_override")
     @classmethod
     def _known_mode(cls, value: str) -> str:
@@ -74,6 +102,10 @@ class NightrunResource(dg.ConfigurableResource):
         return Intake(assets_root=assets, workflows_dir=workflows, limits=limits)
 
 
+# The Dagster pool of every step that sends prompts to ComfyUI (the warm-up's preload, the
+# renders). Its limit is two per endpoint: one step rendering, the next connected and ready to
+# take the GPU turn (night.gpu_turn) the moment the first has submitted its last prompt.
+GPU_POOL = "comfyui_gpu"
 COMFYUI_URL_ENV = "COMFYUI_URL"
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 APPROVER_IDS_ENV = "TELEGRAM_APPROVER_IDS"

@@ -111,7 +111,8 @@ window_schedule = night_schedule(
     Phase.window,
     night_jobs_job,
     "23:00: one night_jobs run per image job with a budget, highest priority first (the "
-    "GPU pool serializes them), stopping at 01:00 when a video job waits, else 08:00. "
+    "GPU turn lets one submit at a time; on a time plan each renders its share of the slice), "
+    "stopping at 01:00 when a video job waits, else 08:00. "
     "Skips on maintenance nights, without a night plan or while a circuit breaker is "
     "latched.",
 )

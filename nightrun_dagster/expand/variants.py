@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +81,8 @@ class Expansion:
     axes: tuple[Axis, ...]
     variants: tuple[Variant, ...]
     arm_budgets: tuple[tuple[str, int], ...] | None = None  # what each arm got, when budgeted
+    extra: int = 0  # exploration extras after the selection: new seeds, numbered on
+    reserve: int = 0  # last: more of the sweep, rendered only in time the job has spare
 
     @property
     def capped(self) -> bool:
@@ -107,6 +111,8 @@ def expand_job(
     template_defaults: Mapping[str, Any],
     *,
     arm_budgets: Mapping[str, int] | None = None,
+    extra: int = 0,
+    reserve: int = 0,
 ) -> Expansion:
     """The job's variants for a night: the whole product when it fits under `cap`, otherwise a
     deterministic down-selection (see `selection`) that keeps every prompt and LoRA arm.
@@ -114,7 +120,13 @@ def expand_job(
     With `arm_budgets` (arm key -> variants, from the night plan's bandit allocation) a capped
     sweep is instead down-selected arm by arm: each arm gets its budget, chosen inside the arm
     by the same covering rows + Sobol. The budgets are rescaled to `cap` when they do not add
-    up to it. Raises ArmMismatch when they name other arms than the sweep has."""
+    up to it. Raises ArmMismatch when they name other arms than the sweep has.
+
+    `extra` (the plan's exploration extras) appends that many variants after the selection,
+    with seeds the sweep does not have (derived from job, night and their number, so a re-run
+    repeats them), chosen over the other axes by the same covering rows + Sobol. `reserve`
+    appends, last, up to that many more combinations of the sweep the selection left out (the
+    job's unrendered demand), for a night that runs faster than planned."""
     axes = build_axes(job, mode, night, template_defaults)
     size = sweep_size(axes)
     radices = [len(a.values) for a in axes]
@@ -131,7 +143,67 @@ def expand_job(
             radices, [a.must_cover for a in axes], cap, seed=derived_seed(*seed_key)
         )
     variants = tuple(_variant(n, i, axes, radices) for n, i in enumerate(indices, start=1))
-    return Expansion(job.job_id, night, mode, cap, size, tuple(axes), variants, budgets)
+    more = _extra_variants(axes, extra, len(variants), (*seed_key, "extra")) if size else ()
+    spare = _reserve_variants(
+        axes, radices, indices, reserve, len(variants) + len(more), (*seed_key, "reserve")
+    )
+    return Expansion(
+        job.job_id,
+        night,
+        mode,
+        cap,
+        size,
+        tuple(axes),
+        variants + more + spare,
+        budgets,
+        len(more),
+        len(spare),
+    )
+
+
+def _reserve_variants(
+    axes: list[Axis],
+    radices: list[int],
+    chosen: list[int],
+    reserve: int,
+    after: int,
+    seed_key: tuple[object, ...],
+) -> tuple[Variant, ...]:
+    """Up to `reserve` combinations the selection left out, picked by a wider selection of
+    the same kind (so they spread over the sweep too), numbered after `after`."""
+    if reserve <= 0 or not chosen:
+        return ()
+    taken = set(chosen)
+    wider = select_indices(
+        radices,
+        [a.must_cover for a in axes],
+        len(chosen) + reserve,
+        seed=derived_seed(*seed_key),
+    )
+    rest = [i for i in wider if i not in taken]
+    rng = random.Random(derived_seed(*seed_key, "order"))
+    picked = sorted(rng.sample(rest, min(reserve, len(rest))))
+    return tuple(_variant(n, i, axes, radices) for n, i in enumerate(picked, start=after + 1))
+
+
+def _extra_variants(
+    axes: list[Axis], extra: int, after: int, seed_key: tuple[object, ...]
+) -> tuple[Variant, ...]:
+    """`extra` variants on new seeds: the seed axis replaced by as many fresh seeds as it takes
+    to cover `extra` combinations of the other axes."""
+    if extra <= 0:
+        return ()
+    others = math.prod(len(a.values) for a in axes if a.name != "seed")
+    count = max(1, math.ceil(extra / max(others, 1)))
+    seeds = tuple(derived_seed(*seed_key, i) for i in range(count))
+    wide = [Axis(a.name, seeds, a.must_cover) if a.name == "seed" else a for a in axes]
+    radices = [len(a.values) for a in wide]
+    indices = select_indices(
+        radices, [a.must_cover for a in wide], extra, seed=derived_seed(*seed_key)
+    )
+    return tuple(
+        _variant(n, i, wide, radices) for n, i in enumerate(indices[:extra], start=after + 1)
+    )
 
 
 def planned_count(

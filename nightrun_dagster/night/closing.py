@@ -32,7 +32,8 @@ from nightrun_dagster.store.variants_index import try_read_variants_index
 def job_state(job_dir: JobDir) -> JobClosed:
     index = try_read_variants_index(job_dir)
     ids = index.variants if index else []
-    rendered = failed = 0
+    spare = set(index.reserve) if index else set()
+    rendered = failed = reserve_left = 0
     left: list[str] = []
     for vid in ids:
         try:
@@ -44,6 +45,8 @@ def job_state(job_dir: JobDir) -> JobClosed:
             rendered += 1
         elif render_status(params) is RenderStatus.FAILED:
             failed += 1
+        elif vid in spare:
+            reserve_left += 1  # the plan never promised it: not left for the next night
         else:
             left.append(vid)
     stopped = try_read_breaker_record(job_dir) or try_read_window_closed(job_dir)
@@ -55,6 +58,7 @@ def job_state(job_dir: JobDir) -> JobClosed:
         failed=failed,
         left=len(left),
         left_variants=left,
+        reserve_left=reserve_left,
         stopped_by=(stopped.kind if stopped else None) or ("blocked" if blocked else None),
         stop_reason=(stopped.reason if stopped else None) or (blocked.reason if blocked else None),
     )

@@ -29,6 +29,7 @@ class StopKind(StrEnum):
     """Why a render loop stopped submitting (`kind` in breaker.json and window_closed.json)."""
 
     WINDOW = "window"  # the run's time is up (slice end or 08:00): not a fault
+    SHARE = "share"  # the job's share of the slice is spent: the jobs after it get theirs
     BREAKER = "breaker"  # a breaker tripped in this loop
     LATCHED = "latched"  # a breaker tripped elsewhere (another job, the warm-up) and is latched
 
@@ -78,6 +79,8 @@ class NightGuard:
         self.now = now
         self.clock = clock
         self.free_bytes = free_bytes
+        # The job's time share ends here (set when the run takes the GPU turn), before stop_at.
+        self.share_until: datetime | None = None
         self._last_disk: float | None = None
         self.latch: Latch | None = None
         self.created_latch = False  # this guard tripped first: it tells the team
@@ -89,6 +92,14 @@ class NightGuard:
                 StopKind.WINDOW,
                 f"window closed at {local:%H:%M} (Buenos Aires): the rest waits for the next night",
                 {"stop_at": self.stop_at.isoformat()},
+            )
+        if self.share_until is not None and self.now() >= self.share_until:
+            local = self.share_until.astimezone(TZ)
+            return Halt(
+                StopKind.SHARE,
+                f"its share of the slice ended at {local:%H:%M} (Buenos Aires): the jobs after "
+                "it render in theirs; what is left waits for time the night has spare",
+                {"share_until": self.share_until.isoformat()},
             )
         if latch_path(self.root).exists():
             current = read_latch(self.root)

@@ -18,6 +18,9 @@ from nightrun_dagster.store.night_records import (
 )
 from nightrun_dagster.store.paths import JobDir
 
+# Stops that are the night's clock, not a fault: recorded in window_closed.json.
+CLOCK_STOPS = frozenset({StopKind.WINDOW, StopKind.SHARE})
+
 
 @dataclass
 class RenderOutcome:
@@ -33,8 +36,9 @@ class RenderOutcome:
 
     @property
     def faulted(self) -> bool:
-        """Stopped by a breaker (here or latched elsewhere), not by the window's end."""
-        return self.stop is not None and self.stop.kind != StopKind.WINDOW
+        """Stopped by a breaker (here or latched elsewhere), not by the clock (the window's end
+        or the job's time share)."""
+        return self.stop is not None and self.stop.kind not in CLOCK_STOPS
 
     def cut_short(self) -> str | None:
         """The job's render stopped by a breaker: which, when, and what is still scored."""
@@ -79,7 +83,7 @@ def close_render(
         taken_back=report.taken_back,
         at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    if stop.kind == StopKind.WINDOW:
+    if stop.kind in CLOCK_STOPS:
         write_window_closed(job_dir, record)
         outcome.record = job_dir.window_closed
     else:

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from nightrun_dagster.expand.modes import RunMode
+from nightrun_dagster.night import time_scale
 
 TIMEZONE = "America/Argentina/Buenos_Aires"
 TZ = ZoneInfo(TIMEZONE)
@@ -59,7 +60,7 @@ def night_of(moment: datetime | None = None) -> str:
     for it appears (defs/partitions.py), and stays the night until the next one opens: its
     window (23:00–08:00) and the day after, when its reports and approvals come in, belong to
     it. Schedules, partitions and commands all ask this."""
-    local = (moment or datetime.now(TZ)).astimezone(TZ)
+    local = (moment or time_scale.now()).astimezone(TZ)
     day = local.date() if local.time() >= NIGHT_OPENS else local.date() - timedelta(days=1)
     return day.isoformat()
 
@@ -68,7 +69,7 @@ def night_ahead(moment: datetime | None = None) -> str:
     """The night whose window has not ended at `moment` (default now): the one rendering now,
     or by day (08:00–22:45) the one that opens this evening. What previews of a night's
     variants and graphs default to; `night_of` for everything else."""
-    moment = moment or datetime.now(TZ)
+    moment = moment or time_scale.now()
     night = night_of(moment)
     if moment >= window(night)[1]:
         night = (parse_night(night) + timedelta(days=1)).isoformat()

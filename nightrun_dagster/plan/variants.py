@@ -80,6 +80,12 @@ def _index_document(found: ValidJob, expansion: Expansion) -> VariantsIndex:
         arm_budgets=None if expansion.arm_budgets is None else dict(expansion.arm_budgets),
         count=len(expansion.variants),
         variants=[v.variant_id for v in expansion.variants],
+        extra=expansion.extra,
+        reserve=[
+            v.variant_id for v in expansion.variants[len(expansion.variants) - expansion.reserve :]
+        ]
+        if expansion.reserve
+        else [],
     )
 
 

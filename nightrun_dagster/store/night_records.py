@@ -62,6 +62,7 @@ class JobClosed(Part):
     failed: int = 0
     left: int = 0
     left_variants: list[str] = Field(default_factory=list)
+    reserve_left: int = 0  # reserve variants (beyond the plan) not rendered: not carried over
     stopped_by: str | None = None
     stop_reason: str | None = None
 

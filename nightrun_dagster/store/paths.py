@@ -100,6 +100,8 @@ class NightDir:
     night_summary = _At("night_summary.json", doc="The night at a glance, from the cool-down.")
     night_closed = _At("night_closed.json", doc="The 08:00 record of how the night ended.")
     cleanup = _At("cleanup.json", doc="The temp files the cool-down removed.")
+    gpu_turn = _At("gpu_turn.json", doc="Which job's render run submits to the GPU now.")
+    gpu_turn_lock = _At("gpu_turn.lock", doc="Held while gpu_turn.json is read and changed.")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from nightrun_dagster.store.models import DocumentAt, JobDocument
 from nightrun_dagster.store.paths import JobDir, as_job_dir
 
@@ -17,6 +19,15 @@ class VariantsIndex(JobDocument):
     arm_budgets: dict[str, int] | None = None
     count: int = 0
     variants: list[str]  # the variant ids, in render order
+    extra: int = 0  # exploration extras (new seeds) the time plan gave the job
+    # The last ids: more of the sweep, rendered only in time the job's share has spare; not
+    # "left" at the close when they stay unrendered.
+    reserve: list[str] = Field(default_factory=list)
+
+    def planned(self) -> list[str]:
+        """The variants the plan promised (all but the reserve), in render order."""
+        spare = set(self.reserve)
+        return [v for v in self.variants if v not in spare]
 
 
 VARIANTS_INDEX = DocumentAt[VariantsIndex, JobDir | Path](

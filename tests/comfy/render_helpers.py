@@ -52,7 +52,11 @@ def make_run(
     found: ValidJob, job_dir: JobDir, ids: list[str], url: str, **settings: Any
 ) -> RenderRun:
     timeouts = settings.pop("timeouts", FAST)
-    hooks = {k: settings.pop(k) for k in ("guard", "gpu_probe", "on_notice") if k in settings}
+    hooks = {
+        k: settings.pop(k)
+        for k in ("guard", "gpu_probe", "on_notice", "on_progress", "turn", "on_turn")
+        if k in settings
+    }
 
     def build(params: dict[str, Any], rung: int, uploads: Any) -> dict[str, Any]:
         return build_graph(

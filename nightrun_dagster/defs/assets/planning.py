@@ -18,7 +18,7 @@ from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.learning.bandit import ArmStats, BanditConfig, arm_evidence
 from nightrun_dagster.night.window import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
-from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
+from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night, reserve_for
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan
 from nightrun_dagster.store.night_records import WarmupReport, read_warmup
@@ -170,18 +170,24 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     mode = RunMode(plan.mode)
     cap = min(found.cap, budget)
     arm_budgets = job_arm_budgets(plan.model_dump(mode="json"), key)
+    more = {
+        "extra": min(entry.extra, max(found.cap - cap, 0)),
+        "reserve": reserve_for(plan.basis, entry.demand, cap),
+    }
     try:
         expansion = expand_job(
-            found.job, mode, night, cap, found.template.defaults, arm_budgets=arm_budgets
+            found.job, mode, night, cap, found.template.defaults, arm_budgets=arm_budgets, **more
         )
     except ArmMismatch as exc:
         # The job file changed after the plan: its arms are new, so no split applies.
         context.log.warning(f"{key} {night}: {exc}; plan night_plan again to budget its arms")
-        expansion = expand_job(found.job, mode, night, cap, found.template.defaults)
+        expansion = expand_job(found.job, mode, night, cap, found.template.defaults, **more)
     report = write_variants(found, expansion, job_dir)
     context.log.info(
         f"{key} {night}: {len(expansion.variants)} variants ({mode.value}, cap {cap}, "
-        f"sweep {expansion.sweep_size}); {report.written} written, {report.unchanged} unchanged"
+        f"sweep {expansion.sweep_size}, {expansion.extra} exploration extras on new seeds, "
+        f"{expansion.reserve} in reserve for spare time); {report.written} written, "
+        f"{report.unchanged} unchanged"
     )
     return dg.MaterializeResult(
         metadata={
@@ -189,6 +195,8 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
             "cap": cap,
             "job_cap": found.cap,
             "budget": budget,
+            "extra": expansion.extra,
+            "reserve": expansion.reserve,
             "mode": mode.value,
             "sweep_size": expansion.sweep_size,
             "selection": expansion.selection,

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -19,20 +19,28 @@ from nightrun_dagster.defs.assets.planning import variants
 from nightrun_dagster.defs.assets.required import variants_of
 from nightrun_dagster.defs.breakers import CHECK_NAME, BreakersResource, check_result, notify_trip
 from nightrun_dagster.defs.partitions import job_partition, night_job_asset
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.resources import (
+    GPU_POOL,
+    ComfyUIResource,
+    NightrunResource,
+    TelegramResource,
+)
 from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
+from nightrun_dagster.night import time_scale
+from nightrun_dagster.night.clock import UnreadablePlan, read_plan
+from nightrun_dagster.night.gpu_turn import GpuTurn
 from nightrun_dagster.night.guard import NightGuard
 from nightrun_dagster.night.render_outcome import clear_stop_records, close_render
+from nightrun_dagster.night.shares import Share, time_share
 from nightrun_dagster.night.window import TZ, default_stop_at
 from nightrun_dagster.plan.graphs import graph_builder
 from nightrun_dagster.plan.inputs import graph_inputs, load_snapshot
-from nightrun_dagster.store.paths import JobDir
+from nightrun_dagster.store.paths import JobDir, Tree
 from nightrun_dagster.workflows.apply import DEGRADE_LADDER, graph_summary
 from nightrun_dagster.workflows.uploads import upload_subfolder
 
 GROUP = "rendering"
-GPU_POOL = "comfyui_gpu"
 LOG_EVERY_S = 10.0
 
 
@@ -45,6 +53,8 @@ def make_run(
     guard: NightGuard | None = None,
     notice: Any = None,
     on_notice: Any = None,
+    turn: GpuTurn | None = None,
+    on_turn: Any = None,
 ) -> RenderRun:
     return RenderRun(
         job_dir,
@@ -67,6 +77,8 @@ def make_run(
         on_notice=on_notice,
         guard=guard,
         gpu_probe=lambda url: GpuTelemetry(url, notice=notice),
+        turn=turn,
+        on_turn=on_turn,
     )
 
 
@@ -113,7 +125,7 @@ def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
 
 def _stop_at(context: dg.AssetExecutionContext, night: str) -> datetime | None:
     """The run's stop time, said in its log: the schedules' tag, else the night's default."""
-    now = datetime.now(UTC)
+    now = time_scale.now()
     tagged = stop_at_from_tags(context.run.tags)
     if tagged is not None:
         if tagged <= now:
@@ -194,6 +206,22 @@ def renders(
         notices.append(message)
         context.log.info(message)
 
+    turn = GpuTurn(tree.night_dir(night), key, priority=found.job.priority, run=context.run.run_id)
+    shares: list[Share] = []
+
+    def on_turn() -> None:
+        # The share is taken when the run may submit, not when it started: the time the run
+        # before it used (more or less than planned) is known by then.
+        if turn.followed:
+            context.log.info(f"GPU turn taken from {turn.followed} after {turn.waited_s:.1f} s")
+        if stop_at is None:
+            return
+        share = job_time_share(tree, night, key, stop_at)
+        if share is not None:
+            guard.share_until = share.until
+            shares.append(share)
+            context.log.info(f"{key}: {share.describe()}")
+
     run = make_run(
         found,
         job_dir,
@@ -203,6 +231,8 @@ def renders(
         guard=guard,
         notice=notice,
         on_notice=context.log.warning,  # "ComfyUI unreachable since …, waiting (n s …)"
+        turn=turn,
+        on_turn=on_turn,
     )
     try:
         report = asyncio.run(run.run())
@@ -238,6 +268,10 @@ def renders(
         metadata["notified"] = notify_trip(telegram, tree.root, context.log)
     if notices:
         metadata["telemetry_notice"] = "; ".join(notices)
+    metadata["turn_wait_s"] = round(turn.waited_s, 3)
+    if shares:
+        metadata["share_until"] = shares[0].until.isoformat() if shares[0].until else "slice end"
+        metadata["share"] = shares[0].describe()
     if (cut := outcome.cut_short()) is not None:
         metadata["cut_short"] = cut
         if outcome.latch is not None:
@@ -246,6 +280,17 @@ def renders(
         metadata=metadata,
         check_results=[check_result(guard.latch, stop, pending=metadata.get("pending", 0))],
     )
+
+
+def job_time_share(tree: Tree, night: str, key: str, end: datetime) -> Share | None:
+    """The job's share of what is left of its slice (None on a count plan or without a plan)."""
+    try:
+        plan = read_plan(tree, night)
+    except UnreadablePlan:
+        return None
+    if plan is None:
+        return None
+    return time_share(tree, night, plan, key, time_scale.now(), end)
 
 
 def report_metadata(report: RenderReport, job_dir: JobDir) -> dict[str, Any]:

@@ -6,7 +6,12 @@ import dagster as dg
 from nightrun_dagster.defs.assets.planning import active_jobs, run_mode
 from nightrun_dagster.defs.breakers import BreakersResource, notify_trip
 from nightrun_dagster.defs.partitions import night_asset
-from nightrun_dagster.defs.resources import ComfyUIResource, NightrunResource, TelegramResource
+from nightrun_dagster.defs.resources import (
+    GPU_POOL,
+    ComfyUIResource,
+    NightrunResource,
+    TelegramResource,
+)
 from nightrun_dagster.night.breakers import read_latch
 from nightrun_dagster.plan.warmup import warm_up_night
 from nightrun_dagster.store.night_records import write_warmup
@@ -18,6 +23,8 @@ CHECK = "warm_up"
 @night_asset(
     GROUP,
     kinds={"comfyui", "json"},
+    # Its preload prompt is GPU work like any render: it waits for the GPU with them.
+    pool=GPU_POOL,
     check_specs=[
         dg.AssetCheckSpec(
             CHECK,

@@ -1,0 +1,139 @@
+"""Whose render run submits to the GPU: one job at a time per night, handed over the moment the
+holder has nothing left to submit, so the next job's prompts queue behind its last ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+from nightrun_dagster.store.paths import NightDir
+from nightrun_dagster.store.turn_docs import GpuTurnState, TurnClaim, read_gpu_turn, write_gpu_turn
+
+# A claim not renewed for this long belongs to a run that died: the next one goes on.
+STALE_S = 30.0
+BEAT_S = 1.0
+POLL_S = 0.1
+
+
+@contextlib.contextmanager
+def _locked(night_dir: NightDir) -> Iterator[GpuTurnState]:
+    night_dir.path.mkdir(parents=True, exist_ok=True)
+    with night_dir.gpu_turn_lock.open("a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield read_gpu_turn(night_dir)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _alive(claim: TurnClaim, now: float) -> bool:
+    if now - claim.beat > STALE_S:
+        return False
+    if claim.host == socket.gethostname() and claim.pid:
+        try:
+            os.kill(claim.pid, 0)
+        except ProcessLookupError:
+            return False  # killed: no need to wait for its claim to go stale
+        except PermissionError:
+            pass
+    return True
+
+
+class GpuTurn:
+    """One render run's place in the night's turn. The Dagster pool `comfyui_gpu` lets the next
+    run start (connect, upload) while one renders; the turn keeps their prompts apart: the
+    waiting run submits only once the holder has submitted its last prompt (or stopped), the
+    highest priority waiter first, then the one that came first."""
+
+    def __init__(
+        self,
+        night_dir: NightDir,
+        job: str,
+        *,
+        priority: int = 0,
+        run: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.night_dir = night_dir
+        self.claim = TurnClaim(
+            job=job,
+            run=run,
+            priority=priority,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            since=clock(),
+        )
+        self.clock = clock
+        self.held = False
+        self.waited_s = 0.0
+        self.followed: str | None = None  # the job that held the turn before this one
+        self._beat: asyncio.Task[None] | None = None
+
+    def _mine(self, claim: TurnClaim | None) -> bool:
+        return claim is not None and (claim.job, claim.run, claim.pid) == (
+            self.claim.job,
+            self.claim.run,
+            self.claim.pid,
+        )
+
+    def try_take(self) -> bool:
+        """Take the turn if it is free and no better waiter is alive; else wait in line."""
+        now = self.clock()
+        me = self.claim.model_copy(update={"beat": now})
+        with _locked(self.night_dir) as state:
+            holder = state.holder
+            if holder is not None and not self._mine(holder) and not _alive(holder, now):
+                holder = None
+            others = [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
+            ahead = [w for w in others if (-w.priority, w.since) < (-me.priority, me.since)]
+            if (holder is None or self._mine(holder)) and not ahead:
+                if state.holder is not None and not self._mine(state.holder):
+                    self.followed = state.holder.job
+                write_gpu_turn(self.night_dir, GpuTurnState(holder=me, waiting=others))
+                self.held = True
+                return True
+            if holder is not None and not self._mine(holder):
+                self.followed = holder.job
+            write_gpu_turn(self.night_dir, GpuTurnState(holder=holder, waiting=[*others, me]))
+            return False
+
+    async def acquire(self, give_up: Callable[[], bool]) -> bool:
+        """Wait for the turn; False when `give_up` says the run will submit nothing anyway."""
+        started = time.monotonic()
+        while not self.try_take():
+            if give_up():
+                self.leave()
+                return False
+            await asyncio.sleep(POLL_S)
+        self.waited_s = time.monotonic() - started
+        self._beat = asyncio.create_task(self._keep_alive())
+        return True
+
+    async def _keep_alive(self) -> None:
+        while self.held:
+            await asyncio.sleep(BEAT_S)
+            with _locked(self.night_dir) as state:
+                if self._mine(state.holder):
+                    state.holder = self.claim.model_copy(update={"beat": self.clock()})
+                    write_gpu_turn(self.night_dir, state)
+
+    def release(self) -> None:
+        """Hand the turn on (nothing left to submit, or the run stopped)."""
+        if not self.held:
+            return
+        self.held = False
+        if self._beat is not None:
+            self._beat.cancel()
+        self.leave()
+
+    def leave(self) -> None:
+        """Give up the turn and the place in line."""
+        with _locked(self.night_dir) as state:
+            holder = None if self._mine(state.holder) else state.holder
+            waiting = [w for w in state.waiting if not self._mine(w)]
+            write_gpu_turn(self.night_dir, GpuTurnState(holder=holder, waiting=waiting))

@@ -1,0 +1,57 @@
+"""Job boundaries on one GPU: the next job's run, connected while the first renders, queues its
+first prompt the moment the first has submitted its last, so the GPU never waits for it."""
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+from nightrun_dagster.night.gpu_turn import GpuTurn
+from nightrun_dagster.store.paths import Tree
+from tests.comfy.render_helpers import NIGHT, make_run, plan
+
+
+def two_jobs(tree: Tree, url: str, turns: bool) -> tuple[list[tuple[str, float]], list[Any]]:
+    """Render two jobs at once, as two runs the pool let start together; returns every
+    completion (job, when) in order and both reports."""
+    events: list[tuple[str, float]] = []
+    runs = []
+    for example, priority in (("static_sdxl_ad.json", 70), ("ui_anchored_ad.json", 50)):
+        found, job_dir, ids = plan(tree, example, 5)
+        key = found.key
+        hooks: dict[str, Any] = {
+            "on_progress": lambda report, left, key=key: events.append((key, time.monotonic()))
+        }
+        if turns:
+            hooks["turn"] = GpuTurn(tree.night_dir(NIGHT), key, priority=priority, run=key)
+        runs.append((key, make_run(found, job_dir, ids, url, **hooks)))
+
+    async def night() -> list[Any]:
+        first = asyncio.create_task(runs[0][1].run())
+        await asyncio.sleep(0.3)  # the second run starts while the first renders
+        return await asyncio.gather(first, runs[1][1].run())
+
+    reports = asyncio.run(night())
+    return events, reports
+
+
+def test_the_next_job_queues_behind_the_last_prompt_of_the_first(emulator_factory, tree) -> None:
+    server = emulator_factory(render_ms=200)
+    events, (first, second) = two_jobs(tree, server.url, turns=True)
+    assert first.rendered == 5 and second.rendered == 5
+    jobs = [job for job, _ in events]
+    # One job after the other: the turn kept their prompts apart …
+    assert jobs == [jobs[0]] * 5 + [jobs[-1]] * 5 and jobs[0] != jobs[-1]
+    # … and the second's first prompt was on the server before the first's last one ended.
+    assert second.first_submit < first.last_harvest
+    # No gap at the boundary: the GPU went straight from one job to the next.
+    stats = server.stats()
+    assert stats["max_gap_seconds"] < 0.1
+
+
+def test_without_the_turn_two_runs_interleave_on_the_gpu(emulator_factory, tree) -> None:
+    server = emulator_factory(render_ms=200)
+    events, _ = two_jobs(tree, server.url, turns=False)
+    jobs = [job for job, _ in events]
+    switches = sum(1 for a, b in itertools.pairwise(jobs) if a != b)
+    assert switches > 1  # what the turn prevents
