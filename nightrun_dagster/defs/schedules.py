@@ -22,7 +22,13 @@ from nightrun_dagster.defs.jobs import (
 )
 from nightrun_dagster.defs.partitions import night_job_key
 from nightrun_dagster.defs.resources import NightrunResource, TelegramResource
-from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
+from nightrun_dagster.defs.tags import (
+    MODE_TAG,
+    PHASE_TAG,
+    PRIORITY_TAG,
+    START_AT_TAG,
+    STOP_AT_TAG,
+)
 from nightrun_dagster.expand.modes import RunMode
 from nightrun_dagster.night.breakers import read_latch
 from nightrun_dagster.night.clock import (
@@ -45,6 +51,8 @@ def run_request(request: Request) -> dg.RunRequest:
     tags = {MODE_TAG: request.mode, PHASE_TAG: request.phase.value}
     if request.stop_at is not None:
         tags[STOP_AT_TAG] = request.stop_at.isoformat()
+    if request.start_at is not None:
+        tags[START_AT_TAG] = request.start_at.isoformat()
     if request.priority is not None:
         tags[PRIORITY_TAG] = str(request.priority)
     partition = night_job_key(request.night, request.job_key) if request.job_key else request.night
@@ -110,9 +118,10 @@ window_schedule = night_schedule(
     "window_schedule",
     Phase.window,
     night_jobs_job,
-    "23:00: one night_jobs run per image job with a budget, highest priority first (the "
+    "22:50: one night_jobs run per image job with a budget, highest priority first (the "
     "GPU turn lets one submit at a time; on a time plan each renders its share of the slice), "
-    "stopping at 01:00 when a video job waits, else 08:00. "
+    "starting at 23:00 (requested ten minutes early so they are ready) and stopping at 01:00 "
+    "when a video job waits, else 08:00. "
     "Skips on maintenance nights, without a night plan or while a circuit breaker is "
     "latched.",
 )
@@ -127,13 +136,15 @@ video_slice_schedule = night_schedule(
     "video_slice_schedule",
     Phase.video_slice,
     night_jobs_job,
-    "01:00: one night_jobs run per video job with a budget; they stop submitting at 03:00.",
+    "00:50: one night_jobs run per video job with a budget; they submit from 01:00 (when the "
+    "image runs give up the GPU) to 03:00.",
 )
 images_resume_schedule = night_schedule(
     "images_resume_schedule",
     Phase.images_resume,
     night_jobs_job,
-    "03:00: after a video slice, image jobs with variants still pending render again until 08:00.",
+    "02:50: after a video slice, image jobs with variants still pending render again from 03:00 "
+    "until 08:00.",
 )
 cool_down_schedule = night_schedule(
     "cool_down_schedule",

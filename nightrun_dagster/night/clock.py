@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,20 @@ PHASE_CLOCK: dict[Phase, time] = {
 }
 
 
+# Render phases are requested this long before their time: their runs start, connect and wait
+# for it (`start_at`), so when the phase opens the GPU does not wait for a run to start.
+RUN_LEAD = timedelta(minutes=10)
+LEAD_PHASES = frozenset({Phase.window, Phase.video_slice, Phase.images_resume})
+
+
+def fires_at(phase: Phase) -> time:
+    """When the phase's schedule ticks: its time, less the lead of a render phase."""
+    clock = PHASE_CLOCK[phase]
+    if phase not in LEAD_PHASES:
+        return clock
+    return (datetime.combine(date(2000, 1, 1), clock) - RUN_LEAD).time()
+
+
 # What a latched circuit breaker stops: the phases that send work to ComfyUI (the warm-up's
 # preload prompt, the render runs). Maintenance, the cool-down and the hard stop still run.
 SENDS_TO_COMFYUI = frozenset({Phase.warm_up, Phase.window, Phase.video_slice, Phase.images_resume})
@@ -71,6 +85,7 @@ class Request:
     phase: Phase
     mode: str
     stop_at: datetime | None = None  # the render loop stops submitting at this moment
+    start_at: datetime | None = None  # … and submits nothing before this one (the phase's time)
     priority: int | None = None  # higher starts first in the queued run coordinator
 
 
@@ -92,7 +107,7 @@ class Progress:
 
 
 def cron(phase: Phase) -> str:
-    clock = PHASE_CLOCK[phase]
+    clock = fires_at(phase)
     return f"{clock.minute} {clock.hour} * * *"
 
 
@@ -232,6 +247,7 @@ def _job_requests(
             phase,
             mode,
             stop_at=stop_at,
+            start_at=at(night, PHASE_CLOCK[phase]),
             priority=j.priority,
         )
         for j in jobs

@@ -10,7 +10,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
+from nightrun_dagster.night import time_scale
 from nightrun_dagster.store.paths import NightDir
 from nightrun_dagster.store.turn_docs import GpuTurnState, TurnClaim, read_gpu_turn, write_gpu_turn
 
@@ -57,6 +59,8 @@ class GpuTurn:
         *,
         priority: int = 0,
         run: str = "",
+        not_before: datetime | None = None,
+        now: Callable[[], datetime] = time_scale.now,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.night_dir = night_dir
@@ -69,6 +73,8 @@ class GpuTurn:
             since=clock(),
         )
         self.clock = clock
+        self.not_before = not_before
+        self.now = now
         self.held = False
         self.waited_s = 0.0
         self.followed: str | None = None  # the job that held the turn before this one
@@ -103,8 +109,14 @@ class GpuTurn:
             return False
 
     async def acquire(self, give_up: Callable[[], bool]) -> bool:
-        """Wait for the turn; False when `give_up` says the run will submit nothing anyway."""
+        """Wait for the turn (not before `not_before`: a run requested ahead of its phase waits,
+        connected, for the phase to open); False when `give_up` says the run will submit
+        nothing anyway."""
         started = time.monotonic()
+        while self.not_before is not None and self.now() < self.not_before:
+            if give_up():
+                return False
+            await asyncio.sleep(POLL_S)
         while not self.try_take():
             if give_up():
                 self.leave()

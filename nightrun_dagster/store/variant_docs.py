@@ -45,6 +45,9 @@ class RenderRecord(Part):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     degrade_rung: str | None = None
     degrade_level: int | None = None
+    # ComfyUI's execution_start -> execution_success, and the loop's submit -> done (seconds).
+    server_s: float | None = None
+    elapsed_s: float | None = None
     outputs: list[RenderOutput] = Field(default_factory=list)
     models: dict[str, Any] = Field(default_factory=dict)
     rendered_at: str | None = None

@@ -26,8 +26,15 @@ from nightrun_dagster.defs.schedules import (
     warmup_schedule,
     window_schedule,
 )
-from nightrun_dagster.defs.tags import MODE_TAG, PHASE_TAG, PRIORITY_TAG, STOP_AT_TAG
+from nightrun_dagster.defs.tags import (
+    MODE_TAG,
+    PHASE_TAG,
+    PRIORITY_TAG,
+    START_AT_TAG,
+    STOP_AT_TAG,
+)
 from nightrun_dagster.night.breakers import LATENCY, Trip, latch, read_latch
+from nightrun_dagster.night.clock import Phase, fires_at
 from nightrun_dagster.night.window import (
     COOL_DOWN,
     TIMEZONE,
@@ -123,10 +130,10 @@ def test_schedules_fire_at_the_night_clock_in_buenos_aires() -> None:
     crons = {s.name: (s.cron_schedule, s.job_name) for s in NIGHT_SCHEDULES}
     assert crons == {
         "warmup_schedule": ("45 22 * * *", "plan_night"),
-        "window_schedule": ("0 23 * * *", "night_jobs"),
+        "window_schedule": ("50 22 * * *", "night_jobs"),
         "maintenance_schedule": ("0 23 * * *", "maintenance"),
-        "video_slice_schedule": ("0 1 * * *", "night_jobs"),
-        "images_resume_schedule": ("0 3 * * *", "night_jobs"),
+        "video_slice_schedule": ("50 0 * * *", "night_jobs"),
+        "images_resume_schedule": ("50 2 * * *", "night_jobs"),
         "cool_down_schedule": ("30 7 * * *", "cool_down"),
         "hard_stop_schedule": ("0 8 * * *", "close_night"),
         "learning_schedule": ("0 23 * * 0", "learning"),
@@ -155,8 +162,8 @@ def test_a_render_night_tick_by_tick(
     assert warm.tags["dagster/schedule_name"] == "warmup_schedule"
     plan(instance, nightrun, warm)
 
-    # 23:00: image jobs by priority; they hand the GPU to the video job at 01:00.
-    window = run(window_schedule, WINDOW_START)
+    # 22:50: image jobs by priority, from 23:00; they hand the GPU to the video job at 01:00.
+    window = run(window_schedule, fires_at(Phase.window))
     assert window.skip_message is None
     assert jobs_of(window) == [STATIC, UI]
     assert [r.run_key for r in window.run_requests] == [
@@ -166,6 +173,7 @@ def test_a_render_night_tick_by_tick(
     assert [r.tags[PRIORITY_TAG] for r in window.run_requests] == ["70", "50"]
     next_day = at(night, VIDEO_SLICE_START).date().isoformat()
     for r in window.run_requests:
+        assert r.tags[START_AT_TAG] == f"{night}T23:00:00-03:00"
         assert r.tags[STOP_AT_TAG] == f"{next_day}T01:00:00-03:00"
         assert r.tags[MODE_TAG] == mode and r.tags[PHASE_TAG] == "window"
         assert r.tags["dagster/partition/night"] == night  # resolved against night_jobs
@@ -174,23 +182,25 @@ def test_a_render_night_tick_by_tick(
         f"{mode} night: maintenance runs on Sunday nights"
     )
 
-    # 01:00: the video slice, until 03:00.
-    video = run(video_slice_schedule, VIDEO_SLICE_START)
+    # 00:50: the video slice, from 01:00 until 03:00.
+    video = run(video_slice_schedule, fires_at(Phase.video_slice))
     assert jobs_of(video) == [REEL]
     (reel,) = video.run_requests
     assert reel.run_key == f"video:{night}:{REEL}"
     assert reel.tags[STOP_AT_TAG] == f"{next_day}T03:00:00-03:00"
+    assert reel.tags[START_AT_TAG] == f"{next_day}T01:00:00-03:00"
     assert reel.tags[PRIORITY_TAG] == "30" and reel.tags[MODE_TAG] == mode
     assert reel.tags[PHASE_TAG] == "video-slice"
 
-    # 03:00: nothing rendered yet in this test, so both image jobs come back until 08:00.
-    resume = run(images_resume_schedule, VIDEO_SLICE_END)
+    # 02:50: nothing rendered yet in this test, so both image jobs come back, 03:00 to 08:00.
+    resume = run(images_resume_schedule, fires_at(Phase.images_resume))
     assert jobs_of(resume) == [STATIC, UI]
     assert [r.run_key for r in resume.run_requests] == [
         f"resume:{night}:{STATIC}",
         f"resume:{night}:{UI}",
     ]
     for r in resume.run_requests:
+        assert r.tags[START_AT_TAG] == f"{next_day}T03:00:00-03:00"
         assert r.tags[STOP_AT_TAG] == f"{next_day}T08:00:00-03:00"
         assert r.tags[PHASE_TAG] == "images-resume" and r.tags[MODE_TAG] == mode
 

@@ -25,7 +25,7 @@ from nightrun_dagster.defs.resources import (
     NightrunResource,
     TelegramResource,
 )
-from nightrun_dagster.defs.tags import MODE_TAG, STOP_AT_TAG
+from nightrun_dagster.defs.tags import MODE_TAG, START_AT_TAG, STOP_AT_TAG
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.night import time_scale
 from nightrun_dagster.night.clock import UnreadablePlan, read_plan
@@ -109,18 +109,23 @@ class _Progress:
 
 def stop_at_from_tags(tags: dict[str, str]) -> datetime | None:
     """When the render loop must stop submitting (set by the night's schedules); None: no tag."""
-    raw = tags.get(STOP_AT_TAG)
+    return time_from_tags(tags, STOP_AT_TAG)
+
+
+def time_from_tags(tags: dict[str, str], tag: str) -> datetime | None:
+    """A moment the schedules set in a run tag (`nightrun/stop_at`, `nightrun/start_at`)."""
+    raw = tags.get(tag)
     if not raw:
         return None
     try:
-        stop_at = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         raise dg.Failure(
-            f"run tag {STOP_AT_TAG}={raw!r} is not an ISO time like 2026-02-10T08:00:00-03:00"
+            f"run tag {tag}={raw!r} is not an ISO time like 2026-02-10T08:00:00-03:00"
         ) from None
-    if stop_at.tzinfo is None:
-        raise dg.Failure(f"run tag {STOP_AT_TAG}={raw!r} needs a UTC offset")
-    return stop_at
+    if moment.tzinfo is None:
+        raise dg.Failure(f"run tag {tag}={raw!r} needs a UTC offset")
+    return moment
 
 
 def _stop_at(context: dg.AssetExecutionContext, night: str) -> datetime | None:
@@ -206,7 +211,16 @@ def renders(
         notices.append(message)
         context.log.info(message)
 
-    turn = GpuTurn(tree.night_dir(night), key, priority=found.job.priority, run=context.run.run_id)
+    start_at = time_from_tags(context.run.tags, START_AT_TAG)
+    if start_at is not None and start_at > time_scale.now():
+        context.log.info(f"connected ahead of its phase: submits from {start_at.isoformat()}")
+    turn = GpuTurn(
+        tree.night_dir(night),
+        key,
+        priority=found.job.priority,
+        run=context.run.run_id,
+        not_before=start_at,
+    )
     shares: list[Share] = []
 
     def on_turn() -> None:
