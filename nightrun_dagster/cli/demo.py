@@ -375,7 +375,7 @@ class DemoNight:
         now = datetime.now(TZ)
         runs = []
         for request in requests:
-            tags = rebase_stop_at(dict(request.tags), when, now)
+            tags = rebase_clock_tags(dict(request.tags), when, now)
             tags[SCHEDULED_EXECUTION_TIME_TAG] = when.astimezone(UTC).isoformat()
             if request.run_key:
                 tags[RUN_KEY_TAG] = request.run_key
@@ -524,17 +524,19 @@ def wall_clock() -> str:
     return datetime.now().astimezone().strftime("%H:%M:%S")
 
 
-def rebase_stop_at(tags: dict[str, str], tick: datetime, now: datetime) -> dict[str, str]:
-    """The schedule's tags with its stop time moved onto the demo's clock: a night played now
-    stops submitting as long after its run starts as the schedule's stop is after its tick
-    (window 23:00 → 01:00: two hours from now), not at a time that may have passed."""
-    from nightrun_dagster.defs.tags import STOP_AT_TAG
+def rebase_clock_tags(tags: dict[str, str], tick: datetime, now: datetime) -> dict[str, str]:
+    """The schedule's tags with its start and stop times moved onto the demo's clock: a night
+    played now stops submitting as long after its run starts as the schedule's stop is after
+    its tick (window 23:00 → 01:00: two hours from now), not at a time that may have passed."""
+    from nightrun_dagster.defs.tags import START_AT_TAG, STOP_AT_TAG
 
-    raw = tags.get(STOP_AT_TAG)
-    if not raw:
-        return tags
-    stop = now + (datetime.fromisoformat(raw) - tick)
-    return {**tags, STOP_AT_TAG: stop.astimezone(TZ).isoformat(timespec="seconds")}
+    moved = dict(tags)
+    for tag in (START_AT_TAG, STOP_AT_TAG):
+        raw = tags.get(tag)
+        if raw:
+            moment = now + (datetime.fromisoformat(raw) - tick)
+            moved[tag] = moment.astimezone(TZ).isoformat(timespec="seconds")
+    return moved
 
 
 def blocked_reason(planned: Any, blocked_file: Path) -> str | None:
