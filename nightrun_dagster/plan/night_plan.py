@@ -22,6 +22,7 @@ from nightrun_dagster.plan.time_shares import (
     SliceName,
     SliceShares,
     TimeJob,
+    fill_count,
     share_slice,
     timeline,
 )
@@ -72,6 +73,7 @@ class JobPlan:
     extra: int = 0  # exploration extras: more seeds than its sweep, in time the night has spare
     expected_start: str | None = None
     expected_finish: str | None = None
+    reserve: int = 0  # more of its demand, written last, rendered only in spare time
 
 
 def plan_night(
@@ -122,9 +124,11 @@ def plan_night(
         shares = _time_shares(slices, jobs, demands, room, costs, max_renders)
         budgets = {k: s.renders for sh in shares for k, s in sh.jobs.items()}
         extras = {k: s.extra for sh in shares for k, s in sh.jobs.items()}
+        planned = sum(budgets.values()) + sum(extras.values())
+        spare = reserves(demands, budgets, priorities, max_renders - planned)
     else:
         budgets = allocate_budgets(demands, priorities, max_renders)
-        extras = {}
+        extras, spare = {}, {}
         shares = [
             timeline(sl, _time_jobs(sl, jobs, demands, {}, costs), budgets)
             for sl in slices
@@ -167,6 +171,7 @@ def plan_night(
             blocked=blocked.get(j.key),
             **_arm_fields(splits.get(j.key)),
             **_time_fields(costs, timing, extras, j.key),
+            reserve=spare.get(j.key, 0),
         )
         for j in sorted(jobs, key=lambda j: (-j.job.priority, j.key))
     ]
@@ -315,11 +320,23 @@ def _arm_fields(split: tuple[Allocation, dict[str, str]] | None) -> dict[str, An
     }
 
 
-def reserve_for(basis: str, demand: int, budget: int) -> int:
-    """Reserve variants of a job on a time plan: part of the demand its budget leaves out."""
-    if basis != PlanBasis.TIME or budget <= 0:
-        return 0
-    return min(max(demand - budget, 0), math.ceil(RESERVE_FRACTION * budget))
+def reserves(
+    demands: Mapping[str, int],
+    budgets: Mapping[str, int],
+    priorities: Mapping[str, int],
+    room: int,
+) -> dict[str, int]:
+    """Reserve variants per job on a time plan: up to RESERVE_FRACTION of its budget more of
+    the demand its budget leaves out, within the `room` the night's ceiling still has (shared
+    by priority when short): a reserve never takes the night past `max_renders`."""
+    wants = {
+        k: min(max(demands[k] - budgets.get(k, 0), 0), math.ceil(RESERVE_FRACTION * b))
+        for k, b in budgets.items()
+        if b > 0
+    }
+    if sum(wants.values()) > room:
+        return fill_count(wants, priorities, max(room, 0))
+    return wants
 
 
 def job_arm_budgets(plan: dict[str, Any], key: str) -> dict[str, int] | None:

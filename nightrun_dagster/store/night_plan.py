@@ -35,6 +35,7 @@ class PlannedJob(Part):
     cost_source: str | None = None
     est_seconds: float | None = None
     extra: int = 0
+    reserve: int = 0  # more of its demand, written last, rendered only in spare time
     expected_start: str | None = None
     expected_finish: str | None = None
 

@@ -10,7 +10,7 @@ from nightrun_dagster.expand.variants import expand_job
 from nightrun_dagster.intake.queue import read_queue
 from nightrun_dagster.intake.validate import Intake, ValidJob
 from nightrun_dagster.night.window import window
-from nightrun_dagster.plan.night_plan import JobCost, PlanBasis, plan_night, reserve_for
+from nightrun_dagster.plan.night_plan import JobCost, PlanBasis, plan_night, reserves
 from nightrun_dagster.store.night_plan import NightPlan
 from nightrun_dagster.store.paths import Tree
 
@@ -63,6 +63,10 @@ def test_over_capacity_fills_each_slice_by_priority(
     plan = plan_night(NIGHT, RunMode.exploration, jobs, 100_000, costs=costs(jobs, 3.0))
     static, anchored = (next(j for j in plan["jobs"] if j["key"] == k) for k in (STATIC, ANCHORED))
     assert static["budget"] < static["demand"] and anchored["budget"] < anchored["demand"]
+    # Reserve for a night faster than planned: 15 % more of what each budget leaves out.
+    assert static["reserve"] == min(
+        static["demand"] - static["budget"], -(-static["budget"] * 15 // 100)
+    )
     # 71 : 51 of the images slice's time.
     ratio = static["est_seconds"] / anchored["est_seconds"]
     assert ratio == pytest.approx(71 / 51, rel=0.02)
@@ -103,6 +107,7 @@ def test_max_renders_stays_a_ceiling(
     jobs = found(tree, intake)
     plan = plan_night(NIGHT, RunMode.exploration, jobs, 50, costs=costs(jobs, 0.05))
     assert plan["total_budget"] + plan["total_extra"] == 50
+    assert all(j["reserve"] == 0 for j in plan["jobs"])  # no room left under the ceiling
     assert plan["gpu_free_at"] is not None  # the ceiling, not the night, is the limit
 
 
@@ -162,6 +167,13 @@ def test_extras_and_reserve_are_new_reproducible_variants(
         job.job, RunMode.exploration, NIGHT, 100, job.template.defaults, extra=30, reserve=20
     )
     assert again == more
-    assert reserve_for("time", demand=800, budget=100) == 15
-    assert reserve_for("time", demand=105, budget=100) == 5
-    assert reserve_for("count", demand=800, budget=100) == 0
+    priorities = {"a": 90, "b": 10}
+    assert reserves({"a": 800, "b": 105}, {"a": 100, "b": 100}, priorities, 1000) == {
+        "a": 15,
+        "b": 5,
+    }
+    # Within what the night's ceiling has left, by priority.
+    assert reserves({"a": 800, "b": 800}, {"a": 100, "b": 100}, priorities, 10) == {
+        "a": 9,
+        "b": 1,
+    }

@@ -18,7 +18,7 @@ from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.learning.bandit import ArmStats, BanditConfig, arm_evidence
 from nightrun_dagster.night.window import WARMUP, at, mode_for_night
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
-from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night, reserve_for
+from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
 from nightrun_dagster.plan.variants import write_variants
 from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan
 from nightrun_dagster.store.night_records import WarmupReport, read_warmup
@@ -172,7 +172,7 @@ def variants(context: dg.AssetExecutionContext, nightrun: NightrunResource) -> d
     arm_budgets = job_arm_budgets(plan.model_dump(mode="json"), key)
     more = {
         "extra": min(entry.extra, max(found.cap - cap, 0)),
-        "reserve": reserve_for(plan.basis, entry.demand, cap),
+        "reserve": min(entry.reserve, max(entry.demand - cap, 0)),
     }
     try:
         expansion = expand_job(
