@@ -6,12 +6,13 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from nightrun_dagster.comfy.render_loop import LoopEvent
+from nightrun_dagster.night import time_scale
 from nightrun_dagster.night.breakers import (
     BreakerConfig,
     BreakerMonitor,
@@ -64,7 +65,7 @@ class NightGuard:
         stop_at: datetime | None = None,
         disk_path: Path | None = None,
         disk_every_s: float = 30.0,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = time_scale.now,
         clock: Callable[[], float] = time.monotonic,
         free_bytes: Callable[[Path], int] = _free_bytes,
     ) -> None:

@@ -242,17 +242,26 @@ def _time_shares(
     max_renders: int,
 ) -> list[SliceShares]:
     """Each slice shared on its own; the video slice first (it is short and fixed), so the
-    night's `max_renders` ceiling leaves the images what the videos did not take."""
+    night's `max_renders` ceiling leaves the images what the videos did not take. Extras come
+    last, from what the ceiling leaves once every job's demand is planned."""
+    ordered = sorted(slices, key=lambda s: s.name is not SliceName.VIDEO)
+    left, ceilings = max(max_renders, 0), {}
+    for sl in ordered:
+        ceilings[sl.name] = left
+        shares = share_slice(
+            sl, _time_jobs(sl, jobs, demands, room, costs), extras=False, ceiling=left
+        )
+        left -= sum(s.renders for s in shares.jobs.values())
     out = []
-    left = max(max_renders, 0)
-    for sl in sorted(slices, key=lambda s: s.name is not SliceName.VIDEO):
+    for sl in ordered:
         shares = share_slice(
             sl,
             _time_jobs(sl, jobs, demands, room, costs),
             extras=any(room.values()),
-            ceiling=left,
+            ceiling=ceilings[sl.name],
+            extra_ceiling=left,
         )
-        left -= sum(s.renders + s.extra for s in shares.jobs.values())
+        left -= sum(s.extra for s in shares.jobs.values())
         out.append(shares)
     return out
 

@@ -129,11 +129,17 @@ def fill(
 
 
 def share_slice(
-    slice_: Slice, jobs: Sequence[TimeJob], *, extras: bool, ceiling: int | None = None
+    slice_: Slice,
+    jobs: Sequence[TimeJob],
+    *,
+    extras: bool,
+    ceiling: int | None = None,
+    extra_ceiling: int | None = None,
 ) -> SliceShares:
     """The slice's GPU seconds shared among `jobs` (all of this slice): demands first, then, with
     `extras`, the time still free to jobs with `extra_room`. `ceiling` caps the renders in all
-    (the night's `max_renders`, what is left of it)."""
+    (the night's `max_renders`, what is left of it); `extra_ceiling` the extras alone (what the
+    night's ceiling leaves once every slice's demands are planned)."""
     tail = max((j.seconds_per_render for j in jobs), default=0.0)
     available = slice_.gpu_seconds(tail_s=tail)
     costs = {j.key: j.seconds_per_render for j in jobs}
@@ -144,6 +150,8 @@ def share_slice(
     used = sum(renders[k] * costs[k] for k in renders)
     extra = {j.key: 0 for j in jobs}
     room = None if ceiling is None else ceiling - sum(renders.values())
+    if extra_ceiling is not None:
+        room = extra_ceiling if room is None else min(room, extra_ceiling)
     if extras and (room is None or room > 0):
         extra = fill(available - used, costs, {j.key: j.extra_room for j in jobs}, priorities)
         if room is not None and sum(extra.values()) > room:

@@ -58,7 +58,9 @@ class Tree:
     breaker_history = _At("ops", "breaker_history.jsonl", doc="Every latch cleared, one a line.")
     retention_reports = _At("ops", "retention", doc="One retention report per day.")
     cost_model = _At(
-        "costs", "cost_model.json", doc="Seconds per render, fitted from past nights (store.cost_docs)."
+        "costs",
+        "cost_model.json",
+        doc="Seconds per render, fitted from past nights (store.cost_docs).",
     )
 
     def retention_report(self, day: str) -> Path:

@@ -17,9 +17,13 @@ from nightrun_dagster.intake.queue import find_job, read_queue
 from nightrun_dagster.intake.validate import ValidJob
 from nightrun_dagster.learning.bandit import ArmStats, BanditConfig, arm_evidence
 from nightrun_dagster.night.window import WARMUP, at, mode_for_night
+from nightrun_dagster.plan.cost_model import CostModel
+from nightrun_dagster.plan.cost_samples import learn_costs
 from nightrun_dagster.plan.inputs import load_snapshot, snapshot_inputs
+from nightrun_dagster.plan.job_costs import job_costs
 from nightrun_dagster.plan.night_plan import job_arm_budgets, plan_night
 from nightrun_dagster.plan.variants import write_variants
+from nightrun_dagster.store.cost_docs import write_cost_model
 from nightrun_dagster.store.night_plan import NightPlan, read_night_plan, write_night_plan
 from nightrun_dagster.store.night_records import WarmupReport, read_warmup
 from nightrun_dagster.store.paths import Tree
@@ -71,16 +75,34 @@ def night_plan(
     warmup = warmup_found(tree, night)
     keys = {j.key for j in jobs}
     blocked = {k: v for k, v in (warmup.blocked if warmup else {}).items() if k in keys}
-    # The plan itself: budgets by priority, then each job's split over its arms.
+    basis = nightrun.basis()
+    # What a render of each job costs, learnt from the past nights (written for `nightrun cost`).
+    costs_doc = learn_costs(tree, nightrun.intake(), before_night=night)
+    costs_path = write_cost_model(tree, costs_doc)
+    endpoints = warmup_endpoints(warmup)
+    costs = job_costs(jobs, mode, night, CostModel(costs_doc), endpoints)
+    # The plan itself: budgets in GPU time (or counts) by priority, then each job's arms.
     plan = plan_night(
-        night, mode, jobs, nightrun.max_renders_per_night, blocked=blocked, evidence=evidence
+        night,
+        mode,
+        jobs,
+        nightrun.max_renders_per_night,
+        blocked=blocked,
+        evidence=evidence,
+        costs=costs,
+        basis=basis,
+        endpoints=max(len(endpoints), 1),
     )
     plan["warmup"] = "ran" if warmup else "not run (no runs/<night>/warmup.json)"
+    plan["cost_model"] = f"{costs_path} (fitted {costs_doc.fitted_at})"
     path = write_night_plan(tree.night_dir(night), NightPlan.model_validate(plan))
     if missing:
         context.log.warning(f"job partitions without a valid queue file, skipped: {missing}")
     context.log.info(
         f"night {night}: {mode.value}, {len(jobs)} jobs, {plan['total_budget']} renders planned"
+        f" ({basis.value} plan, expected GPU utilization {plan['expected_utilization']:.0%}"
+        + (f", GPU free from {plan['gpu_free_at']}" if plan.get("gpu_free_at") else "")
+        + ")"
     )
     return dg.MaterializeResult(
         metadata={
@@ -89,12 +111,24 @@ def night_plan(
             "total_budget": plan["total_budget"],
             "total_demand": plan["total_demand"],
             "max_renders": plan["max_renders"],
+            "basis": plan["basis"],
+            "expected_utilization": plan["expected_utilization"],
+            "gpu_free_at": plan.get("gpu_free_at") or "–",
+            "planned_gpu_s": plan["planned_seconds"],
             "path": dg.MetadataValue.path(str(path)),
             "blocked": ", ".join(sorted(blocked)) or "none",
             "budgets": dg.MetadataValue.md(_budget_table(plan)),
             "arms": dg.MetadataValue.md(arm_table(plan)),
         }
     )
+
+
+def warmup_endpoints(warmup: WarmupReport | None) -> list[str]:
+    """The ComfyUI endpoints the warm-up reached (each is priced at its own speed); none
+    without a warm-up, when the plan prices one GPU."""
+    if warmup is None:
+        return []
+    return [str(s["endpoint"]) for s in warmup.servers if s.get("reachable") and s.get("endpoint")]
 
 
 def warmup_found(tree: Tree, night: str) -> WarmupReport | None:
@@ -224,11 +258,18 @@ def preview_table(rows: tuple) -> str:
 
 
 def _budget_table(plan: dict) -> str:
-    lines = ["| job | priority | template | sweep | demand | budget |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| job | priority | template | sweep | demand | budget | extra | s/render | cost from "
+        "| GPU s | expected finish |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for j in plan["jobs"]:
+        per = j.get("seconds_per_render")
         lines.append(
             f"| {j['key']} | {j['priority']} | {j['template_id']} | {j['sweep_size']} "
-            f"| {j['demand']} | {j['budget']} |"
+            f"| {j['demand']} | {j['budget']} | {j.get('extra', 0)} "
+            f"| {per if per is not None else '–'} | {j.get('cost_source') or '–'} "
+            f"| {j.get('est_seconds') or 0:.0f} | {j.get('expected_finish') or '–'} |"
         )
     return "\n".join(lines)
 
