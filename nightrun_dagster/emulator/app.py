@@ -117,13 +117,13 @@ class Emulator:
         state = self.s
         while True:
             item = await state.get()
-            ordinal = self.stats.started(item.prompt_id)
+            ordinal = self.stats.started(item.prompt_id, item.extra_data.get("nightrun"))
             faults = self._faults(ordinal)
             started = time.monotonic()
 
             def crashed(started: float = started, pid: str = item.prompt_id) -> None:
                 ms = (time.monotonic() - started) * 1000
-                self.stats.ended(ms / 1000, "crashed", [])
+                self.stats.ended(self.config.night_seconds(ms / 1000), "crashed", [])
                 log.info("prompt %s crashed the server after %.0f ms", pid, ms)
                 self.crash(None)
 
@@ -147,7 +147,9 @@ class Emulator:
             client_id = item.extra_data.get("client_id")
             if client_id is not None:
                 state.send("executing", {"node": None, "prompt_id": item.prompt_id}, client_id)
-            self.stats.ended(result.seconds, result.outcome, result.prefixes)
+            self.stats.ended(
+                self.config.night_seconds(result.seconds), result.outcome, result.prefixes
+            )
             log.info(
                 "prompt %s %s in %.0f ms", item.prompt_id, result.outcome, result.seconds * 1000
             )

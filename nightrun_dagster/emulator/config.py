@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nightrun_dagster.emulator.profile import Profile
+from nightrun_dagster.night.time_scale import TimeScale
 from nightrun_dagster.workflows.model_inputs import LEGACY_FOLDERS
 from nightrun_dagster.workflows.model_inputs import MODEL_FOLDERS as MODEL_FOLDERS
 
@@ -65,6 +68,21 @@ class EmulatorConfig:
     slow_view_ms: int = 0  # delay before /view answers
     seed: int = 0  # RNG seed for oom_probability and preview names
     vram_total: int = 10 * 1024**3
+    # Render times like a real GPU's (emulator.profile), in the night's seconds; None: render_ms.
+    profile: Profile | None = None
+    # A compressed night (`nightrun bench night`): the emulator sleeps the night's seconds at the
+    # clock's pace and stamps its messages, history and stats on the night's clock.
+    time_scale: TimeScale | None = None
+
+    def now(self) -> float:
+        """Epoch seconds on the emulator's clock (the night's, when compressed)."""
+        return self.time_scale.now().timestamp() if self.time_scale else time.time()
+
+    def wall_seconds(self, night_seconds: float) -> float:
+        return self.time_scale.wall_seconds(night_seconds) if self.time_scale else night_seconds
+
+    def night_seconds(self, wall_seconds: float) -> float:
+        return self.time_scale.night_seconds(wall_seconds) if self.time_scale else wall_seconds
 
     def model_list(self, folder: str) -> list[str]:
         """The names a loader combo lists for `folder`, sorted like ComfyUI sorts them."""
@@ -80,7 +98,7 @@ class EmulatorConfig:
         """Merge `changes` (JSON-ish: lists for sets, strings for paths); unknown keys raise."""
         known = {f.name: f for f in dataclasses.fields(self)}
         for key in changes:
-            if key not in known or key in {"host", "port"}:
+            if key not in known or key in {"host", "port", "time_scale"}:
                 raise KeyError(key)
         for key, value in changes.items():
             setattr(self, key, _coerce(key, value))
@@ -89,7 +107,7 @@ class EmulatorConfig:
         """The runtime-changeable settings as JSON."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in {"host", "port", "output_dir", "input_dir", "temp_dir"}:
+            if f.name in {"host", "port", "output_dir", "input_dir", "temp_dir", "time_scale"}:
                 continue
             value = getattr(self, f.name)
             out[f.name] = sorted(value) if isinstance(value, set) else value
@@ -107,4 +125,6 @@ def _coerce(key: str, value: Any) -> Any:
         return None if value is None else Path(value)
     if key == "oom_probability":
         return float(value)
+    if key == "profile":
+        return None if value is None else Profile(value)
     return int(value)

@@ -22,6 +22,7 @@ from nightrun_dagster.emulator.files import Folders, resolve_input
 from nightrun_dagster.emulator.generic import is_sampler, run_generic
 from nightrun_dagster.emulator.graph import ExecutionList, Signatures, is_link
 from nightrun_dagster.emulator.nodes import NODES, input_hash
+from nightrun_dagster.emulator.profile import render_seconds
 from nightrun_dagster.emulator.state import CacheEntry, QueueItem, ServerState
 
 # Binary websocket event types (server.BinaryEventTypes).
@@ -176,7 +177,7 @@ class PromptRun:
 
     # ------------------------------------------------------------ messages
     def add_message(self, event: str, data: dict[str, Any], broadcast: bool) -> None:
-        data = {**data, "timestamp": int(time.time() * 1000)}
+        data = {**data, "timestamp": int(self.config.now() * 1000)}
         self.messages.append([event, data])
         if self.client_id is not None or broadcast:
             self.state.send(event, data, self.client_id)
@@ -374,7 +375,12 @@ class PromptRun:
         return resolved
 
     def _plan_time(self, to_run: list[str]) -> None:
-        budget = self.config.render_ms / 1000 if to_run else 0.0
+        budget = 0.0
+        if to_run and self.config.profile is not None:
+            night_s = render_seconds(self.prompt, self.config.profile)
+            budget = self.config.wall_seconds(night_s)
+        elif to_run:
+            budget = self.config.render_ms / 1000
         weights = [
             SAMPLER_WEIGHT
             if self._is_sampler(n)

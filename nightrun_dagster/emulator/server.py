@@ -46,7 +46,7 @@ class Host:
 
     def __init__(self, config: EmulatorConfig, stats: Stats | None = None) -> None:
         self.config = config
-        self.stats = stats or Stats()
+        self.stats = stats or Stats(clock=config.now)
         self.owned_root: Path | None = None
         if None in (config.output_dir, config.input_dir, config.temp_dir):
             self.owned_root = Path(tempfile.mkdtemp(prefix="comfy-sim-"))

@@ -5,14 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 
 class Stats:
-    """Thread-safe counters; `snapshot()` is what `GET /emulator/stats` returns."""
+    """Thread-safe counters; `snapshot()` is what `GET /emulator/stats` returns. `clock` gives
+    epoch seconds (the night's clock of a compressed night)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
+        self.clock = clock
+        # Every execution: [start, end, prompt id, the client's extra_data "nightrun" tag].
+        self.busy: list[list[Any]] = []
         self.executions = 0
         self.executions_by_prompt: Counter[str] = Counter()
         self.successes = 0
@@ -34,12 +39,13 @@ class Stats:
         self.first_start: float | None = None
         self.last_end: float | None = None
 
-    def started(self, prompt_id: str) -> int:
+    def started(self, prompt_id: str, tag: Any = None) -> int:
         """Count an execution that began; returns its ordinal (1-based)."""
         with self._lock:
             self.executions += 1
             self.executions_by_prompt[prompt_id] += 1
-            now = time.time()
+            now = self.clock()
+            self.busy.append([now, None, prompt_id, tag])
             if self.first_start is None:
                 self.first_start = now
             elif self.last_end is not None:
@@ -50,7 +56,9 @@ class Stats:
         """outcome: success, error, oom, interrupted or crashed."""
         with self._lock:
             self.render_seconds += seconds
-            self.last_end = time.time()
+            self.last_end = self.clock()
+            if self.busy and self.busy[-1][1] is None:
+                self.busy[-1][1] = self.last_end
             if outcome == "success":
                 self.successes += 1
                 for prefix in set(prefixes):
@@ -99,4 +107,9 @@ class Stats:
                 "busy_since_first": busy,
                 "idle_seconds": None if wall is None else max(0.0, wall - self.render_seconds),
                 "max_gap_seconds": round(self.max_gap_seconds, 6),
+                "busy": [
+                    {"prompt_id": p, "nightrun": tag, "start": a, "end": b}
+                    for a, b, p, tag in self.busy
+                ],
+                "busy_seconds": round(sum(b - a for a, b, _, _ in self.busy if b is not None), 6),
             }

@@ -45,19 +45,22 @@ class TimeScale:
             scale = cls(float(factor), datetime.fromisoformat(start), float(wall))
         except ValueError:
             raise ValueError(
-                f"${ENV}={text!r} is not <factor>@<ISO moment with offset>@<epoch seconds>"
+                f"{text!r} is not <factor>@<ISO moment with offset>@<epoch seconds>"
             ) from None
         if scale.factor <= 0 or scale.night_start.tzinfo is None:
-            raise ValueError(
-                f"${ENV}={text!r}: the factor must be > 0 and the moment needs an offset"
-            )
+            raise ValueError(f"{text!r}: the factor must be > 0 and the moment needs an offset")
         return scale
 
 
 def current() -> TimeScale | None:
     """The compressed clock this process runs on, or None for the wall's."""
     raw = os.environ.get(ENV)
-    return TimeScale.parse(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        return TimeScale.parse(raw)
+    except ValueError as exc:
+        raise ValueError(f"${ENV}: {exc}") from None
 
 
 def now() -> datetime:

@@ -1,0 +1,102 @@
+"""Render times like an RTX 3080's, on a compressed night's clock (a benchmark night's)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from nightrun_dagster.comfy.client import ComfyClient, Timeouts
+from nightrun_dagster.emulator.profile import Profile, render_seconds
+from nightrun_dagster.night.time_scale import TimeScale
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+FAST = Timeouts(connect=2, request=5, stall=10, poll=0.2, unavailable=3)
+
+
+def graph(template: str) -> dict:
+    g = json.loads((WORKFLOWS / f"{template}.json").read_text())
+    g.pop("_workflow_metadata")
+    return g
+
+
+@pytest.mark.parametrize(
+    ("template", "seconds"),
+    [("static_ad_v1", 25.0), ("ui_anchored_v1", 35.0), ("wan21_teaser_v1", 240.0)],
+)
+def test_the_templates_take_a_3080s_time(template: str, seconds: float) -> None:
+    assert render_seconds(graph(template), Profile.RTX3080) == pytest.approx(seconds)
+
+
+def test_cost_follows_steps_pixels_frames_and_loras() -> None:
+    base = graph("static_ad_v1")
+    more_steps = copy.deepcopy(base)
+    more_steps["5"]["inputs"]["steps"] = 56
+    assert render_seconds(more_steps, Profile.RTX3080) == pytest.approx(50.0)
+    small = copy.deepcopy(base)
+    small["4"]["inputs"].update(width=512, height=640)
+    assert render_seconds(small, Profile.RTX3080) == pytest.approx(25.0 / 4)
+    clip = graph("wan21_teaser_v1")
+    clip["7"]["inputs"]["length"] = 98
+    assert render_seconds(clip, Profile.RTX3080) == pytest.approx(480.0)
+    lora = copy.deepcopy(base)
+    lora["90"] = {
+        "class_type": "LoraLoader",
+        "inputs": {"lora_name": "brand.safetensors", "strength_model": 0.7, "model": ["1", 0]},
+    }
+    assert render_seconds(lora, Profile.RTX3080) == pytest.approx(25.0 * 1.05)
+    assert render_seconds(graph("smoke_v1"), Profile.RTX3080) == 0.5  # no sampler
+
+
+def test_a_compressed_night_reports_night_seconds(emulator_factory) -> None:
+    factor = 50.0
+    scale = TimeScale(factor, datetime(2026, 2, 10, 2, 0, tzinfo=UTC), time.time())
+    sim = emulator_factory(profile=Profile.RTX3080, time_scale=scale)
+    small = graph("static_ad_v1")  # 25 s of the night: half a second of wall
+
+    async def go():
+        async with ComfyClient(sim.url, timeouts=FAST) as client:
+            outcomes = []
+            for n in range(3):
+                small["5"]["inputs"]["seed"] = n
+                sub = await client.submit(small, extra_data={"nightrun": f"v{n + 1:04d}"})
+                outcomes.append(await client.wait(sub.prompt_id))
+            return outcomes
+
+    t0 = time.monotonic()
+    outcomes = asyncio.run(go())
+    wall = time.monotonic() - t0
+    expected = render_seconds(small, Profile.RTX3080)
+    assert expected == 25.0
+    for outcome in outcomes[1:]:  # the first pays the emulator's own warm-up
+        # The client measures night seconds (the emulator's own work hides inside the render).
+        assert outcome.server_seconds == pytest.approx(expected, rel=0.1)
+    assert wall < 3 * 25.0 / factor + 5
+    stats = sim.stats()
+    busy = stats["busy"]
+    assert [b["nightrun"] for b in busy] == ["v0001", "v0002", "v0003"]
+    night_now = scale.now().timestamp()
+    for b in busy:
+        assert b["start"] < b["end"] <= night_now  # on the night's clock, not the wall's
+        assert b["start"] > scale.night_start.timestamp()
+    assert stats["busy_seconds"] == pytest.approx(sum(b["end"] - b["start"] for b in busy))
+
+
+def test_without_a_profile_render_ms_paces_as_before(emulator_factory) -> None:
+    sim = emulator_factory(render_ms=150)
+    g = graph("smoke_v1")
+
+    async def go():
+        async with ComfyClient(sim.url, timeouts=FAST) as client:
+            sub = await client.submit(g)
+            return await client.wait(sub.prompt_id)
+
+    outcome = asyncio.run(go())
+    assert 0.14 <= outcome.server_seconds < 1.0
+    (busy,) = sim.stats()["busy"]
+    assert busy["nightrun"] is None and busy["end"] - busy["start"] >= 0.14
