@@ -2,6 +2,7 @@
 (the servers) and `telegram` (the review chat)."""
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ from nightrun_dagster.telegram.updates import DEFAULT_BUDGET_S
 from nightrun_dagster.workflows.templates import default_workflows_dir
 
 PLAN_BASIS_ENV = "NIGHTRUN_PLAN_BASIS"
+
+
+def one_of(value: str, allowed: type[StrEnum], field: str, what: str) -> str:
+    """`value` when empty or one of `allowed`'s values; else a ValueError naming them."""
+    if value and value not in {m.value for m in allowed}:
+        choices = ", ".join(m.value for m in allowed)
+        raise ValueError(f"{field} {value!r} is not {what} ({choices})")
+    return value
 
 
 class NightrunResource(dg.ConfigurableResource):
@@ -70,10 +79,7 @@ class NightrunResource(dg.ConfigurableResource):
     @field_validator("plan_basis")
     @classmethod
     def _known_basis(cls, value: str) -> str:
-        if value and value not in {b.value for b in PlanBasis}:
-            allowed = ", ".join(b.value for b in PlanBasis)
-            raise ValueError(f"plan_basis {value!r} is not a plan basis ({allowed})")
-        return value
+        return one_of(value, PlanBasis, "plan_basis", "a plan basis")
 
     def basis(self) -> PlanBasis:
         """The configured basis, else $NIGHTRUN_PLAN_BASIS, else time."""
@@ -87,10 +93,7 @@ class NightrunResource(dg.ConfigurableResource):
     @field_validator("mode_override")
     @classmethod
     def _known_mode(cls, value: str) -> str:
-        if value and value not in {m.value for m in RunMode}:
-            allowed = ", ".join(m.value for m in RunMode)
-            raise ValueError(f"mode_override {value!r} is not a run mode ({allowed})")
-        return value
+        return one_of(value, RunMode, "mode_override", "a run mode")
 
     def tree(self) -> Tree:
         return Tree(Path(self.root))
