@@ -11,10 +11,12 @@ from typing import Any
 from nightrun_dagster.cli import (
     approve,
     bench,
+    bench_night,
     bench_render,
     bench_score,
     clean,
     comfy_sim,
+    cost,
     demo,
     doctor,
     graph,
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_command(sub, "comfy-sim", "run the ComfyUI emulator (tests, demo, benchmarks)", comfy_sim)
     add_command(sub, "doctor", "check ComfyUI, the queued jobs' models, OCR and disk", doctor)
     add_command(sub, "resume", "clear a latched circuit breaker so the night goes on", resume)
+    add_command(sub, "cost", "refit and show what a render of each template costs", cost)
     p = add_command(sub, "demo", "run a whole night against the example jobs")
     demo.add_arguments(p)
     p.set_defaults(func=demo.demo_command)
@@ -114,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         bench_render,
     )
     add_command(bench_sub, "score", "images per second scored, with and without OCR", bench_score)
+    add_command(
+        bench_sub, "night", "a compressed night on the emulator: GPU use, done/planned", bench_night
+    )
     return parser
 
 

@@ -503,6 +503,43 @@ CASES = [
         ("--images", "0"),
         argparse_line("--images", "0 is not at least 1"),
     ),
+    case(
+        "bench-night-saturday",
+        "bench night",
+        ("--night", "2026-03-07"),
+        r"--night 2026-03-07: pick a Monday to Thursday night \(exploration mode\)",
+    ),
+    case(
+        "bench-night-bad-scale",
+        "bench night",
+        ("--hour-seconds", "0"),
+        r"--hour-seconds 0\.0: give 0\.5 to 3600",
+    ),
+    case(
+        "bench-night-missing-folder",
+        "bench night",
+        ("--dir", NO_FOLDER),
+        argparse_line("--dir", "/no/such/folder: no such folder"),
+    ),
+    case(
+        "cost-unknown-template",
+        "cost",
+        ("--template", "nope"),
+        r"--template nope: no such template",
+        r"known: smoke_v1, static_ad_v1",
+    ),
+    case(
+        "cost-bad-night",
+        "cost",
+        ("--night", "2026-13-01"),
+        r"--night: night '2026-13-01' is not a date like 2026-02-09",
+    ),
+    case(
+        "cost-missing-root",
+        "cost",
+        ("--root", NO_FOLDER),
+        r"artifact root /no/such/folder: no such folder",
+    ),
 ]
 
 

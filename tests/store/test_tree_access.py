@@ -52,6 +52,8 @@ PARSES_ALLOWED = {
     # `nightrun template` reads the template file it is asked to check or import.
     ("cli/template.py", "json.loads(path.read_bytes())"),
     ("cli/template.py", "json.loads(target.read_bytes())"),
+    # `nightrun bench night` writes its cases' jobs from the example job files (user input).
+    ("cli/bench_night_jobs.py", "json.loads((EXAMPLES / want.template.value).read_text("),
     # ComfyUI's websocket messages and ffprobe's report: network and tool output.
     ("comfy/client.py", "json.loads(raw)"),
     ("publish/video.py", "json.loads(out.stdout)"),
