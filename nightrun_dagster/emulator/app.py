@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from nightrun_dagster.emulator.catalogue import CUSTOM_VALIDATION, build_object_info
 from nightrun_dagster.emulator.config import FOLDER_ALIASES, MODEL_FOLDERS, EmulatorConfig
-from nightrun_dagster.emulator.executor import Faults, PromptRun
+from nightrun_dagster.emulator.executor import Faults, Pacing, PromptRun
 from nightrun_dagster.emulator.files import Folders, parse_multipart, resolve_input
 from nightrun_dagster.emulator.state import (
     SERVER_FEATURES,
@@ -74,6 +74,10 @@ async def read_options(request: Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+# The most wall time a compressed night's execution starts in the past (Emulator._start_of).
+MAX_CATCH_UP_S = 1.0
+
+
 class Emulator:
     """One server lifetime. A crash throws the whole object away; files and stats stay."""
 
@@ -93,6 +97,8 @@ class Emulator:
         self.name_rng = random.Random(config.seed + stats.restarts + 1)
         self.state: ServerState | None = None
         self.worker: asyncio.Task[None] | None = None
+        self.gpu_free_at = 0.0  # time.monotonic() the last execution ended
+        self.pacing = Pacing()
         self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
@@ -117,9 +123,13 @@ class Emulator:
         state = self.s
         while True:
             item = await state.get()
-            ordinal = self.stats.started(item.prompt_id, item.extra_data.get("nightrun"))
+            started = self._start_of(item)
+            ordinal = self.stats.started(
+                item.prompt_id,
+                item.extra_data.get("nightrun"),
+                at=self.config.now() - self.config.night_seconds(time.monotonic() - started),
+            )
             faults = self._faults(ordinal)
-            started = time.monotonic()
 
             def crashed(started: float = started, pid: str = item.prompt_id) -> None:
                 ms = (time.monotonic() - started) * 1000
@@ -136,6 +146,8 @@ class Emulator:
                 faults,
                 self.name_rng,
                 crashed,
+                started=started,
+                pacing=self.pacing,
             )
             try:
                 result = await run.run()
@@ -150,9 +162,20 @@ class Emulator:
             self.stats.ended(
                 self.config.night_seconds(result.seconds), result.outcome, result.prefixes
             )
+            self.gpu_free_at = time.monotonic()
             log.info(
                 "prompt %s %s in %.0f ms", item.prompt_id, result.outcome, result.seconds * 1000
             )
+
+    def _start_of(self, item: QueueItem) -> float:
+        """When an execution starts (time.monotonic()): now, or on a compressed night, for a
+        prompt that waited behind another, when that one ended: a GPU goes from one queued
+        prompt to the next at once, and the emulator's own bookkeeping between them, which a
+        compressed clock would multiply into minutes, is not the GPU's (a second at most)."""
+        now = time.monotonic()
+        if self.config.time_scale is None:
+            return now
+        return min(now, max(item.queued_at, self.gpu_free_at, now - MAX_CATCH_UP_S))
 
     def _faults(self, ordinal: int) -> Faults:
         c = self.config

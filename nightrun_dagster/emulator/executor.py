@@ -90,6 +90,26 @@ class Faults:
 
 
 @dataclass
+class Pacing:
+    """What the emulator learns of its own wall time across prompts, so a compressed night's
+    render takes the profile's seconds and not that plus the emulator's CPU: each node class's
+    own work (drawing, encoding), planned inside the node's share of the budget, and how late
+    the last renders still ended (the bookkeeping around the nodes), taken off the budget."""
+
+    work_s: dict[str, float] = field(default_factory=dict)
+    late_s: float = 0.0
+
+    def learn_work(self, class_type: str, seconds: float) -> None:
+        # The larger of the last and a decayed past: a slow moment is planned for next time.
+        past = self.work_s.get(class_type, 0.0)
+        self.work_s[class_type] = max(max(seconds, 0.0), past * 0.9)
+
+    def learn_late(self, late: float, budget: float) -> None:
+        # Integral control: each render's lateness moves the next one's aim by half as much.
+        self.late_s = min(max(self.late_s + late / 2, 0.0), budget / 2)
+
+
+@dataclass
 class RunResult:
     outcome: str  # success, error, oom, interrupted
     history: dict[str, Any]
@@ -157,6 +177,9 @@ class PromptRun:
         faults: Faults,
         rng: random.Random,
         crash: Callable[[], None],
+        *,
+        started: float | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self.state = state
         self.config = config
@@ -172,12 +195,20 @@ class PromptRun:
         self.messages: list[list[Any]] = []
         self.progress = ProgressRegistry(self.prompt_id)
         self.prefixes: list[str] = []
-        self.started = time.monotonic()
+        # time.monotonic() the execution counts from: now, or on a compressed night when the
+        # prompt before it ended (it waited in the queue; the GPU had no gap).
+        self.started = time.monotonic() if started is None else started
         self.targets: dict[str, tuple[float, float]] = {}  # node -> (start, end) seconds
+        self.pacing = pacing if pacing is not None else Pacing()
+        self.budget = 0.0  # wall seconds the profile gives this render
+        self.slept = 0.0
 
     # ------------------------------------------------------------ messages
-    def add_message(self, event: str, data: dict[str, Any], broadcast: bool) -> None:
-        data = {**data, "timestamp": int(self.config.now() * 1000)}
+    def add_message(
+        self, event: str, data: dict[str, Any], broadcast: bool, at: float | None = None
+    ) -> None:
+        stamp = self.config.now() if at is None else at
+        data = {**data, "timestamp": int(stamp * 1000)}
         self.messages.append([event, data])
         if self.client_id is not None or broadcast:
             self.state.send(event, data, self.client_id)
@@ -193,7 +224,9 @@ class PromptRun:
     async def run(self) -> RunResult:
         self.state.interrupt.clear()
         self.state.client_id = self.client_id
-        self.add_message("execution_start", {"prompt_id": self.prompt_id}, broadcast=False)
+        self.add_message(
+            "execution_start", {"prompt_id": self.prompt_id}, broadcast=False, at=self.start_stamp()
+        )
 
         signatures = Signatures(self.prompt, self._is_changed)
         keys = {node_id: signatures.of(node_id) for node_id in self.prompt}
@@ -253,7 +286,10 @@ class PromptRun:
                 if node_id == fault_node:
                     await self._inject_faults(node_id)
                 ctx = self._context(node_id, class_type)
+                began, slept = time.monotonic(), self.slept
                 outputs, ui = await NODES.get(class_type, run_generic)(ctx, **inputs)
+                work = time.monotonic() - began - (self.slept - slept)
+                self.pacing.learn_work(class_type, work)
                 await self._sleep_until(self.targets[node_id][1])
             except Interrupted:
                 outcome = "interrupted"
@@ -315,6 +351,9 @@ class PromptRun:
             if self.state.dead:  # crashed while rendering: it never finished
                 await asyncio.Event().wait()
             self.add_message("execution_success", {"prompt_id": self.prompt_id}, False)
+            if self.config.time_scale is not None and self.budget > 0:
+                late = time.monotonic() - self.started - self.budget
+                self.pacing.learn_late(late, self.budget)
 
         outputs_ui: dict[str, Any] = {}
         metas: dict[str, Any] = {}
@@ -388,11 +427,23 @@ class PromptRun:
             for n in to_run
         ]
         total = sum(weights) or 1.0
+        self.budget = budget
+        if self.config.time_scale is not None:
+            budget = max(budget - self.pacing.late_s, 0.0)
+        work = [self.pacing.work_s.get(self.prompt[n]["class_type"], 0.0) for n in to_run]
+        # Each node's own work first, the rest of the budget by weight; a budget too short
+        # for the work is shared by weight alone (the render runs late).
+        spare = budget - sum(work)
         at = 0.0
-        for node_id, weight in zip(to_run, weights, strict=True):
-            share = budget * weight / total
+        for node_id, weight, own in zip(to_run, weights, work, strict=True):
+            share = own + spare * weight / total if spare > 0 else budget * weight / total
             self.targets[node_id] = (at, at + share)
             at += share
+
+    def start_stamp(self) -> float:
+        """The execution's start on the emulator's clock (earlier than now when it began at
+        the end of the prompt before it)."""
+        return self.config.now() - self.config.night_seconds(time.monotonic() - self.started)
 
     def _is_sampler(self, node_id: str) -> bool:
         return is_sampler(self.info[self.prompt[node_id]["class_type"]])
@@ -401,6 +452,7 @@ class PromptRun:
         delay = self.started + offset - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+            self.slept += delay
 
     def _check_interrupt(self) -> None:
         if self.state.interrupt.is_set():

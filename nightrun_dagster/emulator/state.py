@@ -8,6 +8,7 @@ import heapq
 import itertools
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,9 @@ class QueueItem:
     prompt: dict[str, Any]
     extra_data: dict[str, Any]
     outputs: list[str]
+    # time.monotonic() when POST /prompt queued it: on a compressed night a prompt that waited
+    # behind another starts when that one ended, as on a GPU (see Emulator._work).
+    queued_at: float = field(default_factory=time.monotonic, compare=False)
 
     def as_list(self) -> list[Any]:
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs]

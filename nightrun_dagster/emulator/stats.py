@@ -39,12 +39,13 @@ class Stats:
         self.first_start: float | None = None
         self.last_end: float | None = None
 
-    def started(self, prompt_id: str, tag: Any = None) -> int:
-        """Count an execution that began; returns its ordinal (1-based)."""
+    def started(self, prompt_id: str, tag: Any = None, at: float | None = None) -> int:
+        """Count an execution that began (`at`: when, on the clock; default now); returns its
+        ordinal (1-based)."""
         with self._lock:
             self.executions += 1
             self.executions_by_prompt[prompt_id] += 1
-            now = self.clock()
+            now = self.clock() if at is None else at
             self.busy.append([now, None, prompt_id, tag])
             if self.first_start is None:
                 self.first_start = now
