@@ -39,6 +39,9 @@ class JobWant:
     priority: int
     variants: int
     headline: str
+    # Leave `max_variants` at the default cap, above the sweep: in exploration the plan may
+    # give the job's spare time to more seeds (a job that sets its cap to its sweep says no).
+    explore: bool = False
 
 
 # A 3080's window (23:00–08:00): images 7 h around the 01:00–03:00 video slice (≈1,000 SDXL
@@ -56,9 +59,9 @@ CASES: dict[Case, tuple[JobWant, ...]] = {
         JobWant("verde-teaser-2026-03", Template.video, 50, 28, "El mate de siempre"),
     ),
     Case.under: (
-        JobWant("verde-hot-sale-2026-03", Template.static, 70, 80, "Hot Sale: 3x2 en Verde"),
-        JobWant("mitienda-app-launch-2026-03", Template.ui, 50, 40, "Tu yerba en 2 toques"),
-        JobWant("verde-teaser-2026-03", Template.video, 50, 4, "El mate de siempre"),
+        JobWant("verde-hot-sale-2026-03", Template.static, 70, 80, "Hot Sale: 3x2 en Verde", True),
+        JobWant("mitienda-app-launch-2026-03", Template.ui, 50, 40, "Tu yerba en 2 toques", True),
+        JobWant("verde-teaser-2026-03", Template.video, 50, 4, "El mate de siempre", True),
     ),
 }
 
@@ -93,8 +96,9 @@ def job_document(want: JobWant, created_at: str) -> dict[str, Any]:
     generation = spec["generation"]
     seeds = generation.setdefault("seed_strategy", {"mode": "random"})
     seeds["count"] = _seeds_for(spec, want.variants)
-    generation["max_variants"] = want.variants
-    generation["deep_search"] = True
+    if not want.explore:
+        generation["max_variants"] = want.variants
+        generation["deep_search"] = True
     return spec
 
 

@@ -64,11 +64,16 @@ def select_indices(
     sobol = qmc.Sobol(d=len(varying), scramble=True, seed=seed % 2**32)
     sizes = np.array([radices[i] for i in varying])
     place = np.array([math.prod(radices[i + 1 :]) for i in varying], dtype=np.int64)
+    drawn = 0
     for _ in range(_SOBOL_ROUNDS):
         need = cap - len(chosen)
         if need <= 0:
             break
-        points = sobol.random_base2(max(1, math.ceil(math.log2(need * 2))))
+        # Sobol' points keep their balance only in powers of two: after the first draw, each
+        # round doubles what was drawn (scipy refuses anything else).
+        m = max(1, math.ceil(math.log2(need * 2))) if drawn == 0 else drawn.bit_length() - 1
+        points = sobol.random_base2(m)
+        drawn += len(points)
         idx = np.minimum((points * sizes).astype(np.int64), sizes - 1)
         for index in (idx @ place).tolist():
             chosen.add(index)
