@@ -39,7 +39,9 @@ REPOSITORY = "__repository__"
 PLAN_BASIS_ENV = "NIGHTRUN_PLAN_BASIS"
 DEFAULT_NIGHT = "2026-03-05"  # a Thursday: exploration, two history nights before it
 STARTUP_S = 15.0  # wall seconds for the emulator and the daemon to come up before the clock runs
-NIGHT_CLOCK_FROM = time_of_day(22, 48)  # the compressed clock starts after the warm-up
+# The compressed clock starts after the warm-up (see _scale).
+NIGHT_CLOCK_FROM = time_of_day(22, 48)
+RUN_START_S = 60.0  # wall seconds a run may take to reach its render step on a busy 2-core box
 WARMUP_FACTOR = 10.0  # the warm-up's clock: a 40 s run is 7 night minutes
 DRAIN_S = 120.0  # wall seconds the runs get to finish after the hard stop
 EMULATOR_PROFILE = "rtx3080"
@@ -81,10 +83,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--run-start-s",
         type=float,
-        default=30.0,
+        default=RUN_START_S,
         help="wall seconds a run takes to reach its render step on this machine: render "
         "phases are ticked that much early, so their runs are ready at the phase's time as on "
-        "a real night (default 30; 0 ticks exactly on the compressed clock)",
+        f"a real night (default {RUN_START_S:g}; 0 ticks exactly on the compressed clock)",
     )
     p.add_argument(
         "--dir", type=existing_folder, help="where to build the nights (default: temp folder)"
@@ -102,7 +104,7 @@ class Options:
     plans: tuple[PlanBasis, ...]
     history_nights: int
     night: str
-    run_start_s: float = 30.0
+    run_start_s: float = RUN_START_S
     case_jobs: dict[Case, tuple[JobWant, ...]] = field(default_factory=lambda: dict(CASES))
     history_jobs: tuple[JobWant, ...] = HISTORY
 
@@ -321,7 +323,7 @@ class Night:
         with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as ws:
             self._wait_for_daemon(instance)
             self._sense_queue(instance)
-            previous = self.setup.scale.now()
+            previous: datetime | None = None
             for phase in phases:
                 moment = at(self.setup.night, fires_at(phase))
                 self._wait_until(instance, self._evaluated_at(phase, moment, previous))
@@ -333,16 +335,19 @@ class Night:
                 self._wait_until(instance, None)
             self._drain(instance)
 
-    def _evaluated_at(self, phase: Any, moment: datetime, previous: datetime) -> datetime:
+    def _evaluated_at(self, phase: Any, moment: datetime, previous: datetime | None) -> datetime:
         """When the bench ticks a render phase: `run_start_s` wall seconds early (at most half
-        way back to the tick before), so its runs reach their render step by the phase's time
-        as they do on a real night's ten-minute lead, which a compressed clock shrinks to less
-        than a run takes to start. The schedule still sees its own time."""
+        way back to the tick before; the first as soon as the clock stands), so
+        its runs reach their render step by the phase's time as they do on a real night's
+        ten-minute lead, which a compressed clock shrinks to less than a run takes to start.
+        The schedule still sees its own time."""
         from nightrun_dagster.night.clock import LEAD_PHASES
 
         if phase not in LEAD_PHASES or self.run_start_s <= 0:
             return moment
         lead = timedelta(seconds=self.setup.scale.night_seconds(self.run_start_s))
+        if previous is None:
+            return moment - lead
         return max(moment - lead, previous + (moment - previous) / 2)
 
     def _wait_for_daemon(self, instance: Any) -> None:
@@ -623,8 +628,11 @@ def _night_before(night: str, days: int) -> str:
     return (date.fromisoformat(night) - timedelta(days=days)).isoformat()
 
 
-def _scale(night: str, factor: float) -> TimeScale:
-    return TimeScale(factor, at(night, NIGHT_CLOCK_FROM), time.time() + STARTUP_S)
+def _scale(night: str, factor: float, run_start_s: float) -> TimeScale:
+    """The night's compressed clock: it stands at 22:48 while the services come up and the
+    window's runs start (ticked at once), then runs. A real night gives those runs ten
+    minutes; a compressed one would give them seconds."""
+    return TimeScale(factor, at(night, NIGHT_CLOCK_FROM), time.time() + STARTUP_S + run_start_s)
 
 
 def play_night(
@@ -655,7 +663,9 @@ def play_night(
     folder = work / name.replace(" ", "-").replace("/", "-")
     with night_services(warm, folder / "warm-up", profile):
         Night(warm).run([Phase.warm_up], until_idle=True)
-    setup = NightSetup(name, night, root, home, basis, _scale(night, options.factor))
+    setup = NightSetup(
+        name, night, root, home, basis, _scale(night, options.factor, options.run_start_s)
+    )
     played = Night(setup, options.run_start_s)
     with night_services(setup, folder, profile):
         if not full:

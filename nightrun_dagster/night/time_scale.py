@@ -14,15 +14,18 @@ ENV = "NIGHTRUN_TIME_SCALE"  # "<factor>@<night moment, ISO with offset>@<wall e
 @dataclass(frozen=True)
 class TimeScale:
     """`factor` night seconds pass per wall second, from `night_start` at wall time `wall_start`
-    (epoch seconds). Every process of a compressed night reads the same one from the
-    environment, so the schedules, the render loop and the emulator agree on the hour."""
+    (epoch seconds; before it the clock stands at `night_start`). Every process of a compressed
+    night reads the same one from the environment, so the schedules, the render loop and the
+    emulator agree on the hour."""
 
     factor: float
     night_start: datetime
     wall_start: float
 
     def now(self) -> datetime:
-        return self.night_start + timedelta(seconds=(time.time() - self.wall_start) * self.factor)
+        """The night's time; it stands at `night_start` until the wall reaches `wall_start`."""
+        wall = max(time.time() - self.wall_start, 0.0)
+        return self.night_start + timedelta(seconds=wall * self.factor)
 
     def wall_seconds(self, night_seconds: float) -> float:
         """How long `night_seconds` of the night take on the wall."""
