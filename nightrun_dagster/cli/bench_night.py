@@ -336,11 +336,11 @@ class Night:
             self._drain(instance)
 
     def _evaluated_at(self, phase: Any, moment: datetime, previous: datetime | None) -> datetime:
-        """When the bench ticks a render phase: `run_start_s` wall seconds early (at most half
-        way back to the tick before; the first as soon as the clock stands), so
-        its runs reach their render step by the phase's time as they do on a real night's
-        ten-minute lead, which a compressed clock shrinks to less than a run takes to start.
-        The schedule still sees its own time."""
+        """When the bench ticks a render phase: `run_start_s` wall seconds early (not before
+        the tick before; the first as soon as the clock stands), so its runs reach their
+        render step by the phase's time as they do on a real night's ten-minute lead, which a
+        compressed clock shrinks to less than a run takes to start. The schedule still sees
+        its own time."""
         from nightrun_dagster.night.clock import LEAD_PHASES
 
         if phase not in LEAD_PHASES or self.run_start_s <= 0:
@@ -348,7 +348,7 @@ class Night:
         lead = timedelta(seconds=self.setup.scale.night_seconds(self.run_start_s))
         if previous is None:
             return moment - lead
-        return max(moment - lead, previous + (moment - previous) / 2)
+        return max(moment - lead, previous)
 
     def _wait_for_daemon(self, instance: Any) -> None:
         deadline = time.monotonic() + 90
