@@ -41,7 +41,9 @@ DEFAULT_NIGHT = "2026-03-05"  # a Thursday: exploration, two history nights befo
 STARTUP_S = 15.0  # wall seconds for the emulator and the daemon to come up before the clock runs
 # The compressed clock starts after the warm-up (see _scale).
 NIGHT_CLOCK_FROM = time_of_day(22, 48)
-RUN_START_S = 60.0  # wall seconds a run may take to reach its render step on a busy 2-core box
+# Wall seconds a run may take to reach its render step on a busy 2-core box (three runs
+# starting while three others score took 80 s).
+RUN_START_S = 90.0
 WARMUP_FACTOR = 10.0  # the warm-up's clock: a 40 s run is 7 night minutes
 DRAIN_S = 120.0  # wall seconds the runs get to finish after the hard stop
 EMULATOR_PROFILE = "rtx3080"
@@ -323,11 +325,9 @@ class Night:
         with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as ws:
             self._wait_for_daemon(instance)
             self._sense_queue(instance)
-            previous: datetime | None = None
             for phase in phases:
                 moment = at(self.setup.night, fires_at(phase))
-                self._wait_until(instance, self._evaluated_at(phase, moment, previous))
-                previous = moment
+                self._wait_until(instance, self._evaluated_at(phase, moment))
                 if phase is Phase.hard_stop:
                     self.left_at_end = left_now(self.setup)
                 self._tick(instance, ws, phase, moment)
@@ -335,9 +335,9 @@ class Night:
                 self._wait_until(instance, None)
             self._drain(instance)
 
-    def _evaluated_at(self, phase: Any, moment: datetime, previous: datetime | None) -> datetime:
-        """When the bench ticks a render phase: `run_start_s` wall seconds early (not before
-        the tick before; the first as soon as the clock stands), so its runs reach their
+    def _evaluated_at(self, phase: Any, moment: datetime) -> datetime:
+        """When the bench ticks a render phase: `run_start_s` wall seconds early (the phases
+        still in their order; the first as soon as the clock stands), so its runs reach their
         render step by the phase's time as they do on a real night's ten-minute lead, which a
         compressed clock shrinks to less than a run takes to start. The schedule still sees
         its own time."""
@@ -346,9 +346,7 @@ class Night:
         if phase not in LEAD_PHASES or self.run_start_s <= 0:
             return moment
         lead = timedelta(seconds=self.setup.scale.night_seconds(self.run_start_s))
-        if previous is None:
-            return moment - lead
-        return max(moment - lead, previous)
+        return moment - lead
 
     def _wait_for_daemon(self, instance: Any) -> None:
         deadline = time.monotonic() + 90
