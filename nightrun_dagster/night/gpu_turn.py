@@ -71,6 +71,7 @@ class GpuTurn:
             host=socket.gethostname(),
             pid=os.getpid(),
             since=clock(),
+            not_before=not_before,
         )
         self.clock = clock
         self.not_before = not_before
@@ -96,7 +97,13 @@ class GpuTurn:
             if holder is not None and not self._mine(holder) and not _alive(holder, now):
                 holder = None
             others = [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
-            ahead = [w for w in others if (-w.priority, w.since) < (-me.priority, me.since)]
+            night_now = self.now()
+            ahead = [
+                w
+                for w in others
+                if (-w.priority, w.since) < (-me.priority, me.since)
+                and (w.not_before is None or w.not_before <= night_now)
+            ]
             if (holder is None or self._mine(holder)) and not ahead:
                 if state.holder is not None and not self._mine(state.holder):
                     self.followed = state.holder.job
@@ -115,7 +122,11 @@ class GpuTurn:
         started = time.monotonic()
         while self.not_before is not None and self.now() < self.not_before:
             if give_up():
+                self.leave()
                 return False
+            # In line already: when the phase opens, the highest priority goes first, not the
+            # run that happens to poll first.
+            self.queue_up()
             await asyncio.sleep(POLL_S)
         while not self.try_take():
             if give_up():
@@ -133,6 +144,16 @@ class GpuTurn:
                 if self._mine(state.holder):
                     state.holder = self.claim.model_copy(update={"beat": self.clock()})
                     write_gpu_turn(self.night_dir, state)
+
+    def queue_up(self) -> None:
+        """Stand in line (or say it is still alive there) without taking the turn."""
+        now = self.clock()
+        me = self.claim.model_copy(update={"beat": now})
+        with _locked(self.night_dir) as state:
+            waiting = [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
+            write_gpu_turn(
+                self.night_dir, GpuTurnState(holder=state.holder, waiting=[*waiting, me])
+            )
 
     def release(self) -> None:
         """Hand the turn on (nothing left to submit, or the run stopped)."""

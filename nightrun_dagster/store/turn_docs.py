@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -22,6 +23,9 @@ class TurnClaim(Part):
     pid: int = 0
     since: float = 0.0
     beat: float = 0.0
+    # A run connected ahead of its phase waits in line from then, but goes ahead of no one
+    # until the phase opens (the night's clock).
+    not_before: datetime | None = None
 
 
 class GpuTurnState(Document):

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from nightrun_dagster.night.gpu_turn import STALE_S, GpuTurn
@@ -67,6 +68,42 @@ def test_the_highest_priority_waiter_goes_first(tmp_path: Path) -> None:
         return took
 
     assert asyncio.run(night()) == ["high", "low"]  # … but high goes first
+
+
+def test_a_run_ahead_of_its_phase_stands_in_line_but_blocks_no_one_before_it(
+    tmp_path: Path,
+) -> None:
+    """The video run connected at 00:50 for 01:00 (priority 90) is in line from 00:50, so it
+    goes before lower priorities once its phase opens, but until then the image runs (10)
+    keep taking the turn."""
+    night_dir = Tree(tmp_path).night_dir(NIGHT)
+    opens = datetime.now(UTC) + timedelta(seconds=1.0)
+
+    async def night() -> list[str]:
+        took: list[str] = []
+        video = GpuTurn(night_dir, "video", priority=90, not_before=opens)
+        waiting_video = asyncio.create_task(video.acquire(never))
+        await asyncio.sleep(0.3)
+        state = read_gpu_turn(night_dir)
+        assert state.holder is None and [w.job for w in state.waiting] == ["video"]
+        assert state.waiting[0].not_before == opens
+        image = turn(tmp_path, "image", priority=10)
+        assert await asyncio.wait_for(image.acquire(never), 1)  # not blocked by the video
+        took.append("image")
+        later = turn(tmp_path, "later-image", priority=10)
+        waiting_later = asyncio.create_task(later.acquire(never))
+        await asyncio.sleep(0.9)  # the phase has opened; both wait for the image run
+        image.release()
+        await asyncio.wait_for(waiting_video, 2)
+        took.append("video")
+        assert not waiting_later.done()
+        video.release()
+        await asyncio.wait_for(waiting_later, 2)
+        took.append("later-image")
+        later.release()
+        return took
+
+    assert asyncio.run(night()) == ["image", "video", "later-image"]
 
 
 def test_a_killed_holder_does_not_block_the_night(tmp_path: Path) -> None:
