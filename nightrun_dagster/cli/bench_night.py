@@ -56,8 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hour-seconds",
         type=float,
-        default=20.0,
-        help="wall seconds per night hour (default 20: a night in about 3 minutes)",
+        default=30.0,
+        help="wall seconds per night hour (default 30: a night in about 5 minutes, all six "
+        "cases in about 50)",
     )
     p.add_argument(
         "--case",
