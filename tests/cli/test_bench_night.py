@@ -45,7 +45,7 @@ def test_options_default_to_every_case_under_both_plans() -> None:
     options = _options()
     assert options.cases == (Case.over, Case.equal, Case.under)
     assert options.plans == (PlanBasis.TIME, PlanBasis.COUNT)
-    assert options.factor == 180.0  # one night hour in 20 s
+    assert options.factor == 120.0  # one night hour in 30 s
 
 
 def test_a_weekend_night_is_refused_with_the_reason() -> None:
