@@ -88,6 +88,10 @@ class GpuTurn:
             self.claim.pid,
         )
 
+    def _others(self, state: GpuTurnState, now: float) -> list[TurnClaim]:
+        """The live waiters other than this run."""
+        return [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
+
     def try_take(self) -> bool:
         """Take the turn if it is free and no better waiter is alive; else wait in line."""
         now = self.clock()
@@ -96,7 +100,7 @@ class GpuTurn:
             holder = state.holder
             if holder is not None and not self._mine(holder) and not _alive(holder, now):
                 holder = None
-            others = [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
+            others = self._others(state, now)
             night_now = self.now()
             ahead = [
                 w
@@ -150,10 +154,8 @@ class GpuTurn:
         now = self.clock()
         me = self.claim.model_copy(update={"beat": now})
         with _locked(self.night_dir) as state:
-            waiting = [w for w in state.waiting if not self._mine(w) and _alive(w, now)]
-            write_gpu_turn(
-                self.night_dir, GpuTurnState(holder=state.holder, waiting=[*waiting, me])
-            )
+            waiting = [*self._others(state, now), me]
+            write_gpu_turn(self.night_dir, GpuTurnState(holder=state.holder, waiting=waiting))
 
     def release(self) -> None:
         """Hand the turn on (nothing left to submit, or the run stopped)."""
