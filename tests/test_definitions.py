@@ -118,7 +118,7 @@ def test_production_dagster_yaml_runs_on_postgres(
         instance.add_dynamic_partitions("job", ["probe"])
         assert instance.get_dynamic_partitions("job") == ["probe"]
         settings = instance.get_concurrency_config()
-        # One step submitting, the next connected and waiting for the GPU turn, one of the
-        # next phase connected ahead of it.
-        assert settings.pool_config.default_pool_limit == 3
+        # One step submitting, the next two connected and waiting for the GPU turn, one of the
+        # next phase connected ahead of them.
+        assert settings.pool_config.default_pool_limit == 4
         assert settings.pool_config.pool_granularity.value == "op"

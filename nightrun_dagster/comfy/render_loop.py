@@ -152,9 +152,14 @@ class Stop(Protocol):
     @property
     def reason(self) -> str: ...
 
+    @property
+    def drain(self) -> bool: ...  # stopped ahead of its deadline: what is queued still runs
+
 
 class LoopGuard(Protocol):
-    def before_submit(self) -> Stop | None: ...
+    def before_submit(self, queued: int = 0) -> Stop | None: ...  # `queued`: ours ahead of it
+
+    def starts_at(self, queued: int = 0) -> datetime: ...  # when a prompt submitted now starts
 
     def observe(self, event: LoopEvent, value: float = 0.0) -> Stop | None: ...
 
@@ -166,7 +171,7 @@ class SubmitTurn(Protocol):
 
     async def acquire(self, give_up: Callable[[], bool]) -> bool: ...
 
-    def release(self) -> None: ...
+    def release(self, busy_until: datetime | None = None) -> None: ...
 
 
 class GpuProbe(Protocol):
@@ -382,13 +387,13 @@ class _Worker:
         try:
             while True:
                 while len(in_flight) < 1 + self.run.settings.queue_ahead:
-                    work = self.run.next_work(self.url)
+                    work = self.run.next_work(self.url, queued=len(in_flight))
                     if work is None:
                         break
                     started = await self.start(work)
                     if started is not None:
                         in_flight[started[0]] = (work, started[1], time.monotonic())
-                if self.run.stopped is not None and not self.withdrawn:
+                if self.run.must_withdraw() and not self.withdrawn:
                     await self.withdraw(in_flight)
                 if not in_flight:
                     break
@@ -675,15 +680,29 @@ class RenderRun:
     def stopped(self) -> Stop | None:
         return self.report.stopped
 
-    def stop(self, why: Stop) -> None:
+    def stop(self, why: Stop, queued: int = 0) -> None:
         if self.report.stopped is None:
             self.report.stopped = why
-        self.hand_on()
+        self.hand_on(queued if why.drain else 0)
 
-    def hand_on(self) -> None:
-        """Nothing more to submit (for now): the next job's run may queue its prompts."""
+    def hand_on(self, queued: int = 0) -> None:
+        """Nothing more to submit (for now): the next job's run may queue its prompts, behind
+        the `queued` ones of ours (its share of the slice starts when they are done)."""
         if self.turn is not None:
-            self.turn.release()
+            busy = self.guard.starts_at(queued) if self.guard is not None and queued else None
+            self.turn.release(busy_until=busy)
+
+    def must_withdraw(self) -> bool:
+        """Stopped, and what still waits in the server's queue is to be taken back: a breaker,
+        or a deadline already passed (a stop ahead of the deadline lets the queue run, unless
+        the deadline came before it drained)."""
+        stopped = self.report.stopped
+        if stopped is None:
+            return False
+        if not stopped.drain or self.guard is None:
+            return True
+        now = self.guard.before_submit()
+        return now is not None and not now.drain
 
     async def take_turn(self) -> None:
         """Wait until this run may submit (see SubmitTurn); the guard is asked meanwhile, so a
@@ -728,13 +747,14 @@ class RenderRun:
         work.resume = None
         self._pending.appendleft(work)
 
-    def next_work(self, url: str) -> _Work | None:
+    def next_work(self, url: str, queued: int = 0) -> _Work | None:
+        """The next variant to submit to `url` (behind `queued` of ours there), or None."""
         if (
             self.report.stopped is None
             and self.guard is not None
-            and (why := self.guard.before_submit()) is not None
+            and (why := self.guard.before_submit(queued)) is not None
         ):
-            self.stop(why)
+            self.stop(why, queued)
         if self.report.stopped is not None:
             return None
         own = self._resume.get(url)
@@ -743,7 +763,7 @@ class RenderRun:
         if self._pending:
             return self._pending.popleft()
         if not any(self._resume.values()):
-            self.hand_on()
+            self.hand_on(queued)
         return None
 
     def retry(self, work: _Work) -> None:

@@ -106,8 +106,9 @@ class NightrunResource(dg.ConfigurableResource):
 
 
 # The Dagster pool of every step that sends prompts to ComfyUI (the warm-up's preload, the
-# renders). Its limit is two per endpoint: one step rendering, the next connected and ready to
-# take the GPU turn (night.gpu_turn) the moment the first has submitted its last prompt.
+# renders). Its limit is four per endpoint (dagster.yaml says why): one step rendering, the next
+# ones connected and ready to take the GPU turn (night.gpu_turn) the moment the first has
+# submitted its last prompt.
 GPU_POOL = "comfyui_gpu"
 COMFYUI_URL_ENV = "COMFYUI_URL"
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"

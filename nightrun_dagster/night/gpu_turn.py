@@ -79,6 +79,8 @@ class GpuTurn:
         self.held = False
         self.waited_s = 0.0
         self.followed: str | None = None  # the job that held the turn before this one
+        # When the prompts the last holder left queued are expected to be done (None: now).
+        self.busy_until: datetime | None = None
         self._beat: asyncio.Task[None] | None = None
 
     def _mine(self, claim: TurnClaim | None) -> bool:
@@ -111,12 +113,17 @@ class GpuTurn:
             if (holder is None or self._mine(holder)) and not ahead:
                 if state.holder is not None and not self._mine(state.holder):
                     self.followed = state.holder.job
+                if state.busy_until is not None and state.busy_until > night_now:
+                    self.busy_until = state.busy_until
                 write_gpu_turn(self.night_dir, GpuTurnState(holder=me, waiting=others))
                 self.held = True
                 return True
             if holder is not None and not self._mine(holder):
                 self.followed = holder.job
-            write_gpu_turn(self.night_dir, GpuTurnState(holder=holder, waiting=[*others, me]))
+            write_gpu_turn(
+                self.night_dir,
+                GpuTurnState(holder=holder, waiting=[*others, me], busy_until=state.busy_until),
+            )
             return False
 
     async def acquire(self, give_up: Callable[[], bool]) -> bool:
@@ -155,20 +162,28 @@ class GpuTurn:
         me = self.claim.model_copy(update={"beat": now})
         with _locked(self.night_dir) as state:
             waiting = [*self._others(state, now), me]
-            write_gpu_turn(self.night_dir, GpuTurnState(holder=state.holder, waiting=waiting))
+            write_gpu_turn(
+                self.night_dir,
+                GpuTurnState(holder=state.holder, waiting=waiting, busy_until=state.busy_until),
+            )
 
-    def release(self) -> None:
-        """Hand the turn on (nothing left to submit, or the run stopped)."""
+    def release(self, busy_until: datetime | None = None) -> None:
+        """Hand the turn on (nothing left to submit, or the run stopped); `busy_until`: when the
+        prompts this run left queued are expected to be done."""
         if not self.held:
             return
         self.held = False
         if self._beat is not None:
             self._beat.cancel()
-        self.leave()
+        self.leave(busy_until)
 
-    def leave(self) -> None:
+    def leave(self, busy_until: datetime | None = None) -> None:
         """Give up the turn and the place in line."""
         with _locked(self.night_dir) as state:
-            holder = None if self._mine(state.holder) else state.holder
+            mine = self._mine(state.holder)
+            holder = None if mine else state.holder
             waiting = [w for w in state.waiting if not self._mine(w)]
-            write_gpu_turn(self.night_dir, GpuTurnState(holder=holder, waiting=waiting))
+            busy = busy_until if mine else state.busy_until
+            write_gpu_turn(
+                self.night_dir, GpuTurnState(holder=holder, waiting=waiting, busy_until=busy)
+            )

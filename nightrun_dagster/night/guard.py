@@ -6,7 +6,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ class Halt:
     kind: StopKind
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
+    # Stopped ahead of its time (the window or share ends before another render could start):
+    # what is queued starts in time and runs; nothing new is submitted.
+    drain: bool = False
 
 
 def _free_bytes(path: Path) -> int:
@@ -82,25 +85,39 @@ class NightGuard:
         self.free_bytes = free_bytes
         # The job's time share ends here (set when the run takes the GPU turn), before stop_at.
         self.share_until: datetime | None = None
+        # Seconds (night clock) one of the job's renders takes, from its share: a render that
+        # would start only after the share or the window ends is not submitted.
+        self.render_s: float | None = None
         self._last_disk: float | None = None
         self.latch: Latch | None = None
         self.created_latch = False  # this guard tripped first: it tells the team
 
-    def before_submit(self) -> Halt | None:
-        if self.stop_at is not None and self.now() >= self.stop_at:
+    def starts_at(self, queued: int = 0) -> datetime:
+        """When a prompt submitted now would start, behind `queued` of this run's prompts."""
+        ahead = queued * self.render_s if self.render_s else 0.0
+        return self.now() + timedelta(seconds=ahead)
+
+    def before_submit(self, queued: int = 0) -> Halt | None:
+        """Why not to submit another prompt (behind `queued` of this run's), or None."""
+        now, start = self.now(), self.starts_at(queued)
+        if self.stop_at is not None and start >= self.stop_at:
             local = self.stop_at.astimezone(TZ)
+            said = "closed" if now >= self.stop_at else "closes before another render could start,"
             return Halt(
                 StopKind.WINDOW,
-                f"window closed at {local:%H:%M} (Buenos Aires): the rest waits for the next night",
+                f"window {said} at {local:%H:%M} (Buenos Aires): the rest waits for the next night",
                 {"stop_at": self.stop_at.isoformat()},
+                drain=now < self.stop_at,
             )
-        if self.share_until is not None and self.now() >= self.share_until:
+        if self.share_until is not None and start >= self.share_until:
             local = self.share_until.astimezone(TZ)
+            said = "ended" if now >= self.share_until else "ends before another render could start,"
             return Halt(
                 StopKind.SHARE,
-                f"its share of the slice ended at {local:%H:%M} (Buenos Aires): the jobs after "
+                f"its share of the slice {said} at {local:%H:%M} (Buenos Aires): the jobs after "
                 "it render in theirs; what is left waits for time the night has spare",
                 {"share_until": self.share_until.isoformat()},
+                drain=now < self.share_until,
             )
         if latch_path(self.root).exists():
             current = read_latch(self.root)

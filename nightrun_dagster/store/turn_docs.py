@@ -31,6 +31,9 @@ class TurnClaim(Part):
 class GpuTurnState(Document):
     holder: TurnClaim | None = None
     waiting: list[TurnClaim] = Field(default_factory=list)
+    # When the last holder's queued prompts are expected to be done (the night's clock): the
+    # next holder's share of the slice starts then, not when it takes the turn.
+    busy_until: datetime | None = None
 
 
 GPU_TURN = DocumentAt[GpuTurnState, NightDir | Path](

@@ -214,6 +214,27 @@ def test_window_close_takes_back_queued_prompts_and_finishes_the_running_one(
     assert report.rendered == 10 - done and rendered(job_dir, ids) == 10
 
 
+def test_a_window_closing_ahead_lets_the_queue_run_and_submits_nothing_after(
+    tree: Tree, emulator_factory
+) -> None:
+    """Knowing a render takes 0.3 s, the loop stops submitting once another prompt would only
+    start after the window closes; what it queued before starts in time, so nothing is taken
+    back (a video clip queued at 02:56 no longer runs past 03:00 into the image slice)."""
+    found, job_dir, ids = plan(tree, STATIC, 10)
+    server = emulator_factory(render_ms=300)
+    closes = guard(tree, found.key, stop_at=datetime.now(UTC) + timedelta(seconds=1.0))
+    closes.render_s = 0.3
+    run = make_run(found, job_dir, ids, server.url, queue_ahead=2, guard=closes)
+    report = asyncio.run(run.run())
+    assert report.stopped.kind == StopKind.WINDOW and report.stopped.drain
+    assert "before another render could start" in report.stopped.reason
+    done = rendered(job_dir, ids)
+    assert 1 <= done < 10
+    stats = server.stats()
+    assert report.taken_back == 0 and stats["prompts_posted"] == stats["executions"] == done
+    assert run.waiting_ids() == [v for v in ids if not is_complete(job_dir, v)]
+
+
 def test_unreadable_latch_still_stops(tree: Tree) -> None:
     path = b.latch_path(tree.root)
     path.parent.mkdir(parents=True, exist_ok=True)

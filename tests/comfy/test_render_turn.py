@@ -7,15 +7,19 @@ import time
 from typing import Any
 
 from nightrun_dagster.night.gpu_turn import GpuTurn
+from nightrun_dagster.night.guard import NightGuard
 from nightrun_dagster.store.paths import Tree
 from tests.comfy.render_helpers import NIGHT, make_run, plan
 
 
-def two_jobs(tree: Tree, url: str, turns: bool) -> tuple[list[tuple[str, float]], list[Any]]:
+def two_jobs(
+    tree: Tree, url: str, turns: bool, render_s: float | None = None
+) -> tuple[list[tuple[str, float]], list[Any]]:
     """Render two jobs at once, as two runs the pool let start together; returns every
-    completion (job, when) in order and both reports."""
+    completion (job, when) in order and both reports (and, with `turns`, both turns)."""
     events: list[tuple[str, float]] = []
     runs = []
+    held: list[GpuTurn] = []
     for example, priority in (("static_sdxl_ad.json", 70), ("ui_anchored_ad.json", 50)):
         found, job_dir, ids = plan(tree, example, 5)
         key = found.key
@@ -24,6 +28,10 @@ def two_jobs(tree: Tree, url: str, turns: bool) -> tuple[list[tuple[str, float]]
         }
         if turns:
             hooks["turn"] = GpuTurn(tree.night_dir(NIGHT), key, priority=priority, run=key)
+            held.append(hooks["turn"])
+        if render_s is not None:
+            hooks["guard"] = NightGuard(tree.root, night=NIGHT, job=key)
+            hooks["guard"].render_s = render_s
         runs.append((key, make_run(found, job_dir, ids, url, **hooks)))
 
     async def night() -> list[Any]:
@@ -32,12 +40,12 @@ def two_jobs(tree: Tree, url: str, turns: bool) -> tuple[list[tuple[str, float]]
         return await asyncio.gather(first, runs[1][1].run())
 
     reports = asyncio.run(night())
-    return events, reports
+    return events, [*reports, *held]
 
 
 def test_the_next_job_queues_behind_the_last_prompt_of_the_first(emulator_factory, tree) -> None:
     server = emulator_factory(render_ms=200)
-    events, (first, second) = two_jobs(tree, server.url, turns=True)
+    events, (first, second, *_) = two_jobs(tree, server.url, turns=True)
     assert first.rendered == 5 and second.rendered == 5
     jobs = [job for job, _ in events]
     # One job after the other: the turn kept their prompts apart …
@@ -55,3 +63,16 @@ def test_without_the_turn_two_runs_interleave_on_the_gpu(emulator_factory, tree)
     jobs = [job for job, _ in events]
     switches = sum(1 for a, b in itertools.pairwise(jobs) if a != b)
     assert switches > 1  # what the turn prevents
+
+
+def test_the_next_job_hears_when_the_last_ones_queue_will_be_done(emulator_factory, tree) -> None:
+    """The first run hands on with its last prompts still queued and says when they will be
+    done (its render time × what it left queued): the second's share starts then."""
+    server = emulator_factory(render_ms=200)
+    events, (first, second, _, second_turn) = two_jobs(tree, server.url, True, render_s=0.2)
+    assert first.rendered == 5 and second.rendered == 5
+    assert second_turn.busy_until is not None
+    first_done = max(t for job, t in events if job == events[0][0])
+    # Said within a render or so of when the first job's last render really ended.
+    said = second_turn.busy_until.timestamp() - (time.time() - time.monotonic())
+    assert abs(said - first_done) < 1.0

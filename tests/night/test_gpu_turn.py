@@ -154,3 +154,28 @@ def test_a_damaged_turn_file_starts_afresh(tmp_path: Path) -> None:
     night_dir.gpu_turn.write_text("{not json")
     assert turn(tmp_path, "a").try_take()
     assert read_gpu_turn(night_dir).holder.job == "a"
+
+
+def test_the_next_holder_learns_when_the_last_ones_queue_is_done(tmp_path: Path) -> None:
+    """A run that hands on with prompts still queued says when they are expected to be done:
+    the next job's share of the slice starts then, not when it took the turn."""
+    done_at = datetime.now(UTC) + timedelta(minutes=2)
+
+    async def night() -> GpuTurn:
+        first, second = turn(tmp_path, "a"), turn(tmp_path, "b")
+        assert await first.acquire(never)
+        waiting = asyncio.create_task(second.acquire(never))
+        await asyncio.sleep(0.3)  # b waits in line: its polls keep what a will say
+        first.release(busy_until=done_at)
+        assert await asyncio.wait_for(waiting, 2)
+        second.release()
+        return second
+
+    assert asyncio.run(night()).busy_until == done_at
+    # A time already past says nothing: the GPU's queue is empty.
+    past = turn(tmp_path, "c")
+    write_gpu_turn(
+        Tree(tmp_path).night_dir(NIGHT),
+        GpuTurnState(busy_until=datetime.now(UTC) - timedelta(seconds=1)),
+    )
+    assert past.try_take() and past.busy_until is None

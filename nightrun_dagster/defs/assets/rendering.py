@@ -184,10 +184,12 @@ def renders(
     `.mp4` + poster), `meta/prompt.json` (the exact graph), `meta/comfy_history.json` and
     `meta/params.json` completed with what the server reported and GPU telemetry. Exactly once: a
     re-run renders only what is missing, and picks up prompts a killed run left on the server.
-    One GPU step at a time per endpoint (pool `comfyui_gpu`). Stops submitting at the run's
-    `nightrun/stop_at` (window or video slice end: the rest is recorded in `window_closed.json`;
-    a run launched without the tag stops at the end of its night's window, or renders everything
-    when that night is over) or when a circuit breaker trips (`breaker.json`)."""
+    In pool `comfyui_gpu`; the night's GPU turn lets one run submit at a time. Stops submitting
+    at the end of its time share, at the run's `nightrun/stop_at` (window or video slice end:
+    the rest is recorded in `window_closed.json`; a run launched without the tag stops at the end
+    of its night's window, or renders everything when that night is over) or when a circuit
+    breaker trips (`breaker.json`); it submits no render that would only start after its share
+    or its window ends (what it queued before that runs)."""
     night, key, job_dir = job_partition(context, nightrun)
     tree = nightrun.tree()
     index = variants_of(job_dir)
@@ -230,9 +232,10 @@ def renders(
             context.log.info(f"GPU turn taken from {turn.followed} after {turn.waited_s:.1f} s")
         if stop_at is None:
             return
-        share = job_time_share(tree, night, key, stop_at)
+        share = job_time_share(tree, night, key, stop_at, start=turn.busy_until)
         if share is not None:
             guard.share_until = share.until
+            guard.render_s = share.cost
             shares.append(share)
             context.log.info(f"{key}: {share.describe()}")
 
@@ -296,15 +299,19 @@ def renders(
     )
 
 
-def job_time_share(tree: Tree, night: str, key: str, end: datetime) -> Share | None:
-    """The job's share of what is left of its slice (None on a count plan or without a plan)."""
+def job_time_share(
+    tree: Tree, night: str, key: str, end: datetime, start: datetime | None = None
+) -> Share | None:
+    """The job's share of what is left of its slice from `start` (when the prompts the last
+    job left queued are done; None: now), or None on a count plan or without a plan."""
     try:
         plan = read_plan(tree, night)
     except UnreadablePlan:
         return None
     if plan is None:
         return None
-    return time_share(tree, night, plan, key, time_scale.now(), end)
+    now = time_scale.now()
+    return time_share(tree, night, plan, key, max(now, start) if start else now, end)
 
 
 def report_metadata(report: RenderReport, job_dir: JobDir) -> dict[str, Any]:
