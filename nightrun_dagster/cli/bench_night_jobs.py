@@ -67,9 +67,9 @@ CASES: dict[Case, tuple[JobWant, ...]] = {
 
 # Each history night renders a few of every template, so the cost model has measured costs.
 HISTORY: tuple[JobWant, ...] = (
-    JobWant("verde-historial-estatico", Template.static, 50, 12, "El mate de siempre, 2x1"),
-    JobWant("mitienda-historial-ui", Template.ui, 50, 8, "Pedila en MiTienda"),
-    JobWant("verde-historial-teaser", Template.video, 50, 2, "Verde, siempre"),
+    JobWant("verde-historial-estatico", Template.static, 50, 36, "El mate de siempre, 2x1"),
+    JobWant("mitienda-historial-ui", Template.ui, 50, 24, "Pedila en MiTienda"),
+    JobWant("verde-historial-teaser", Template.video, 50, 4, "Verde, siempre"),
 )
 
 

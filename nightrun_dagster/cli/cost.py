@@ -17,7 +17,7 @@ from nightrun_dagster.cli.user_input import (
 from nightrun_dagster.night.window import night_ahead, parse_night
 from nightrun_dagster.plan.cost_model import CostModel
 from nightrun_dagster.plan.cost_samples import DEFAULT_LOOKBACK_NIGHTS, learn_costs
-from nightrun_dagster.store.cost_docs import CostModelDocument, write_cost_model
+from nightrun_dagster.store.cost_docs import CostEntry, CostModelDocument, write_cost_model
 from nightrun_dagster.store.models import dump_document
 from nightrun_dagster.store.paths import Tree, default_root
 from nightrun_dagster.workflows.templates import (
@@ -35,6 +35,7 @@ COLUMNS = (
     "s/unit",
     "intercept",
     "samples",
+    "left out",
     "nights",
     "source",
     "fit err",
@@ -82,6 +83,13 @@ def _only(doc: CostModelDocument, template_id: str | None) -> CostModelDocument:
     )
 
 
+def _left_out(entry: CostEntry) -> str:
+    """The renders the fit did not use: cold ones (models loaded first) and outliers."""
+    parts = [f"{entry.cold} cold"] if entry.cold else []
+    parts += [f"{entry.outliers} slow"] if entry.outliers else []
+    return ", ".join(parts) or "-"
+
+
 def rows(doc: CostModelDocument, templates: dict[str, Template]) -> list[tuple[str, ...]]:
     """One row per fitted (template, version, endpoint), one per template with none (its
     prior); seconds per render at the template's default shape."""
@@ -100,6 +108,7 @@ def rows(doc: CostModelDocument, templates: dict[str, Template]) -> list[tuple[s
                 f"{e.per_unit_s:.3f}",
                 f"{e.intercept_s:.2f}",
                 str(e.samples),
+                _left_out(e),
                 str(len(e.nights)),
                 f"measured ({e.method})",
                 f"{e.mae_pct:.1f} %",
@@ -120,6 +129,7 @@ def rows(doc: CostModelDocument, templates: dict[str, Template]) -> list[tuple[s
                 f"{est.seconds / p.units_at_default:.3f}",
                 "0.00",
                 str(est.samples),
+                "-",
                 "0",
                 source,
                 "-",

@@ -91,7 +91,7 @@ class Outcome:
     outputs: tuple[OutputFile, ...]
     started_ms: int | None  # server timestamps (epoch ms) from execution_start / _success
     finished_ms: int | None
-    cached_nodes: tuple[str, ...]
+    cached_nodes: tuple[str, ...] | None  # execution_cached's nodes; None: the server sent none
 
     @property
     def server_seconds(self) -> float | None:
@@ -567,5 +567,10 @@ def outcome_from_history(prompt_id: str, entry: dict[str, Any]) -> Outcome:
                     )
     start = messages.get("execution_start", {}).get("timestamp")
     end = messages.get("execution_success", {}).get("timestamp")
-    cached = tuple(str(n) for n in messages.get("execution_cached", {}).get("nodes", []))
+    cached_message = messages.get("execution_cached")
+    cached = (
+        tuple(str(n) for n in cached_message.get("nodes", []) or [])
+        if cached_message is not None
+        else None
+    )
     return Outcome(prompt_id, entry, tuple(outputs), start, end, cached)

@@ -594,7 +594,9 @@ class _Worker:
             "degrade_level": work.rung,
             "elapsed_s": round(elapsed, 3),
             "server_s": outcome.server_seconds,
-            "cached_nodes": list(outcome.cached_nodes),
+            "cached_nodes": (
+                list(outcome.cached_nodes) if outcome.cached_nodes is not None else None
+            ),
             "outputs": got.outputs,
             "models": run.models_of(work),
             "rendered_at": _now_iso(),

@@ -99,6 +99,9 @@ class CostSample:
     units: float
     seconds: float
     night: str
+    # ComfyUI cached none of the graph's nodes: the render loaded its models first (the first
+    # render of a template on a server, or after a switch). A one-off, not the template's cost.
+    cold: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,10 @@ class Estimate:
 
 
 def _fit_group(group: list[CostSample]) -> CostEntry | None:
-    usable = [s for s in group if s.units > 0 and s.seconds > 0]
+    measured = [s for s in group if s.units > 0 and s.seconds > 0]
+    warm = [s for s in measured if not s.cold]
+    # Only cold renders (every one loaded its models): the best there is, kept.
+    usable = warm or measured
     if not usable:
         return None
     typical = median(s.seconds / s.units for s in usable)
@@ -143,6 +149,7 @@ def _fit_group(group: list[CostSample]) -> CostEntry | None:
         method=method,
         samples=len(kept),
         outliers=len(usable) - len(kept),
+        cold=len(measured) - len(usable),
         units_min=min(units),
         units_max=max(units),
         mae_pct=100.0 * fmean(errors),
@@ -153,8 +160,8 @@ def _fit_group(group: list[CostSample]) -> CostEntry | None:
 def fit(samples: Iterable[CostSample]) -> list[CostEntry]:
     """One entry per (template, version, endpoint): seconds = intercept + per_unit × units by
     least squares when ≥ MIN_LINEAR_SAMPLES renders of ≥ 2 sizes allow it (intercept ≥ 0), else
-    the ratio Σ seconds / Σ units; outliers (> OUTLIER_FACTOR × the median seconds per unit)
-    left out. Sorted by key."""
+    the ratio Σ seconds / Σ units; cold renders (models loaded first) left out when warm ones
+    exist, and outliers (> OUTLIER_FACTOR × the median seconds per unit). Sorted by key."""
     groups: dict[tuple[str, str, str], list[CostSample]] = defaultdict(list)
     for s in samples:
         groups[(s.template_id, s.version, s.endpoint)].append(s)

@@ -67,8 +67,9 @@ def sample_of(params: VariantParams, night: str) -> CostSample | None:
     # The shape's keys (width, height, steps, frames, loras, controlnet) are the plan's, kept
     # as extra keys of the document: read there, without dumping the whole model.
     units = render_units(params.model_extra or {})
+    cold = render.cached_nodes is not None and not render.cached_nodes
     return CostSample(
-        template_id, str(template.get("version") or ""), endpoint, units, seconds, night
+        template_id, str(template.get("version") or ""), endpoint, units, seconds, night, cold
     )
 
 

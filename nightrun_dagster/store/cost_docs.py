@@ -37,8 +37,9 @@ class CostEntry(Part):
     intercept_s: float = 0.0
     per_unit_s: float
     method: FitMethod = FitMethod.RATIO
-    samples: int = 0  # renders the fit used (outliers left out)
+    samples: int = 0  # renders the fit used (cold renders and outliers left out)
     outliers: int = 0  # renders dropped as outliers
+    cold: int = 0  # renders dropped because they loaded the models first (nothing cached)
     units_min: float = 0.0
     units_max: float = 0.0
     mae_pct: float = 0.0  # mean absolute error of the fit on its samples, in % of the seconds

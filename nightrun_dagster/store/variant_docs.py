@@ -52,6 +52,8 @@ class RenderRecord(Part):
     models: dict[str, Any] = Field(default_factory=dict)
     rendered_at: str | None = None
     failed_at: str | None = None
+    # The graph's nodes ComfyUI served from its cache (execution_cached); none: a cold render.
+    cached_nodes: list[str] | None = None
 
 
 class VariantParams(JobDocument):

@@ -43,6 +43,26 @@ def test_table_and_written_document(old_night: Path, capsys: pytest.CaptureFixtu
     assert str(Tree(old_night).cost_model) in out
 
 
+def test_cold_render_shown_as_left_out(old_night: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The old night's one teaser loaded its models (nothing cached); a second one, warm, at a
+    # third of its seconds: the fit keeps the warm one and says what it left out.
+    variants = old_night / "runs/2026-11-28/job_verde-teaser-reel-2026-02/variants"
+    params = json.loads((variants / "v0001/meta/params.json").read_text())
+    assert params["render"]["cached_nodes"] == []
+    params["variant_id"] = "v0002"
+    params["render"].update(cached_nodes=["1", "2"], server_s=0.15)
+    (variants / "v0002/meta").mkdir(parents=True)
+    (variants / "v0002/meta/params.json").write_text(json.dumps(params))
+    args = ["cost", "--root", str(old_night), "--night", "2026-11-29", "--template"]
+    assert main([*args, "wan21_teaser_v1"]) == 0
+    [teaser] = [line for line in capsys.readouterr().out.splitlines() if "wan21" in line]
+    assert "1 cold" in teaser
+    entries = read_cost_model(Tree(old_night)).entries
+    [entry] = [e for e in entries if e.template_id == "wan21_teaser_v1"]
+    assert (entry.samples, entry.cold) == (1, 1)
+    assert entry.seconds(entry.units_min) == pytest.approx(0.15)
+
+
 def test_json_is_the_document(old_night: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["cost", "--root", str(old_night), "--night", "2026-11-29", "--json"]
     assert main([*args, "--template", "static_ad_v1"]) == 0

@@ -1,5 +1,5 @@
-"""The cost model: cost units, fits (linear recovery, ratio fallback, outliers), the
-estimated_time parser, priors and the estimate's fallbacks."""
+"""The cost model: cost units, fits (linear recovery, ratio fallback, outliers, cold
+renders), the estimated_time parser, priors and the estimate's fallbacks."""
 
 import pytest
 
@@ -28,8 +28,9 @@ def sample(
     version: str = "1.0.0",
     night: str = "2026-02-01",
     template: str = "t",
+    cold: bool = False,
 ) -> CostSample:
-    return CostSample(template, version, endpoint, units, seconds, night)
+    return CostSample(template, version, endpoint, units, seconds, night, cold)
 
 
 def test_render_units_reference_and_factors() -> None:
@@ -84,6 +85,19 @@ def test_outlier_dropped() -> None:
     [entry] = fit(samples)
     assert entry.outliers == 1 and entry.samples == 4
     assert entry.per_unit_s == pytest.approx(3.0)
+
+
+def test_cold_render_left_out_when_warm_ones_exist() -> None:
+    # The first render loaded the models (nothing cached): 4× its cost, under the outlier
+    # bar, it would still add a third to every render planned from three warm ones.
+    warm = [sample(2.0, 20.0), sample(2.0, 22.0), sample(2.0, 18.0)]
+    [entry] = fit([sample(2.0, 80.0, cold=True), *warm])
+    assert entry.cold == 1 and entry.outliers == 0 and entry.samples == 3
+    assert entry.per_unit_s == pytest.approx(10.0)
+    # Only cold renders: the best there is, kept.
+    [only_cold] = fit([sample(2.0, 80.0, cold=True), sample(1.0, 40.0, cold=True)])
+    assert only_cold.cold == 0 and only_cold.samples == 2
+    assert only_cold.per_unit_s == pytest.approx(40.0)
 
 
 def test_fit_groups_by_template_version_endpoint() -> None:

@@ -80,6 +80,18 @@ def test_only_good_full_quality_renders_count(tmp_path: Path) -> None:
     ]
 
 
+def test_cold_render_known_only_from_an_empty_cached_list(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    night = "2026-02-01"
+    put(tree, night, "j", "v0001", ok(30.0, cached_nodes=[]))  # loaded every model
+    put(tree, night, "j", "v0002", ok(10.0, cached_nodes=["1", "4"]))
+    put(tree, night, "j", "v0003", ok(11.0))  # the server said nothing of its cache
+    samples = cost_samples(tree, before_night="2026-02-02")
+    assert [(s.seconds, s.cold) for s in samples] == [(30.0, True), (10.0, False), (11.0, False)]
+    [entry] = learn_costs(tree, TEMPLATES, before_night="2026-02-02").entries
+    assert entry.cold == 1 and entry.per_unit_s == pytest.approx(10.5)
+
+
 def test_lookback_counts_nights_before_the_night(tmp_path: Path) -> None:
     tree = Tree(tmp_path)
     for day in ("2026-02-01", "2026-02-03", "2026-02-05", "2026-02-07"):
