@@ -524,6 +524,8 @@ class _Worker:
             self._retry_or_fail(work, prompt_id, AttemptResult.STALLED, str(exc))
             return None
         except ComfyLost:
+            if run.completed_elsewhere(work):
+                return None  # another run of this job harvested the prompt we were waiting on
             if self.client.outages != work.outages_seen:
                 # The server went away with it (a restart): not the variant's fault, no retry
                 # spent; resubmitted under a new prompt id.
@@ -771,6 +773,20 @@ class RenderRun:
     def retry(self, work: _Work) -> None:
         self._pending.appendleft(work)
 
+    def completed_elsewhere(self, work: _Work) -> bool:
+        """The variant is complete on disk after all (another run of the job rendered it):
+        counted as already done."""
+        try:
+            params = read_params(self.job_dir, work.variant_id)
+        except (OSError, ValueError):
+            return False
+        if not is_complete(self.job_dir, work.variant_id, params):
+            return False
+        self.report.skipped += 1
+        if self.on_progress:
+            self.on_progress(self.report, self.remaining())
+        return True
+
     def requeue(self, url: str, work: _Work) -> None:
         """Ask `url` about the variant's prompt (work.resume) before anything new."""
         self._resume.setdefault(url, deque()).appendleft(work)
@@ -836,6 +852,10 @@ class RenderRun:
 
     # ------------------------------------------------------------------ run
     def _plan(self) -> None:
+        self._pending.clear()
+        for queue in self._resume.values():
+            queue.clear()
+        self.report.total = self.report.skipped = 0
         for vid in self.variant_ids:
             self.report.total += 1
             params = read_params(self.job_dir, vid)
@@ -892,6 +912,10 @@ class RenderRun:
                     waiting = max(waiting, await w.backlog())
                 self.observe(LoopEvent.BACKLOG, waiting)
             await self.take_turn()
+            if self.turn is not None:
+                # The wait may have been long, and another run of this job (an earlier phase's)
+                # may have rendered some of ours meanwhile: what is complete now is not redone.
+                self._plan()
             await asyncio.gather(*(w.loop() for w in connected))
         finally:
             self.hand_on()

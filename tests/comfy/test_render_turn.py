@@ -76,3 +76,36 @@ def test_the_next_job_hears_when_the_last_ones_queue_will_be_done(emulator_facto
     # Said within a render or so of when the first job's last render really ended.
     said = second_turn.busy_until.timestamp() - (time.time() - time.monotonic())
     assert abs(said - first_done) < 1.0
+
+
+def test_a_run_that_waited_for_the_turn_does_not_redo_what_the_job_got_meanwhile(
+    emulator_factory, tree
+) -> None:
+    """Two runs of one job (an earlier phase's still rendering when the next phase's connects
+    ahead): the second plans while the first renders, waits for the turn, then finds every
+    variant done; nothing is rendered twice."""
+    server = emulator_factory(render_ms=150)
+    found, job_dir, ids = plan(tree, "static_sdxl_ad.json", 8)
+    progress: list[int] = []
+    runs = [
+        make_run(
+            found,
+            job_dir,
+            ids,
+            server.url,
+            turn=GpuTurn(tree.night_dir(NIGHT), found.key, priority=50, run=run),
+            on_progress=(lambda report, left: progress.append(report.rendered)) if i == 0 else None,
+        )
+        for i, run in enumerate(("earlier", "later"))
+    ]
+
+    async def night() -> list[Any]:
+        first = asyncio.create_task(runs[0].run())
+        while len(progress) < 3:  # the second plans with some done, some on the server
+            await asyncio.sleep(0.02)
+        return await asyncio.gather(first, runs[1].run())
+
+    first, second = asyncio.run(night())
+    assert first.rendered == 8
+    assert second.rendered == 0 and second.skipped == 8 and not second.failed
+    assert server.stats()["prompts_posted"] == 8
