@@ -56,15 +56,18 @@ def test_cost_follows_steps_pixels_frames_and_loras() -> None:
 
 
 def test_a_compressed_night_reports_night_seconds(emulator_factory) -> None:
-    factor = 50.0
+    # 25 night seconds in one wall second: a few hundred ms of a busy box's jitter stay a
+    # few night seconds.
+    factor = 25.0
+    renders = 6
     scale = TimeScale(factor, datetime(2026, 2, 10, 2, 0, tzinfo=UTC), time.time())
     sim = emulator_factory(profile=Profile.RTX3080, time_scale=scale)
-    small = graph("static_ad_v1")  # 25 s of the night: half a second of wall
+    small = graph("static_ad_v1")  # 25 s of the night
 
     async def go():
         async with ComfyClient(sim.url, timeouts=FAST) as client:
             outcomes = []
-            for n in range(3):
+            for n in range(renders):
                 small["5"]["inputs"]["seed"] = n
                 sub = await client.submit(small, extra_data={"nightrun": f"v{n + 1:04d}"})
                 outcomes.append(await client.wait(sub.prompt_id))
@@ -75,13 +78,16 @@ def test_a_compressed_night_reports_night_seconds(emulator_factory) -> None:
     wall = time.monotonic() - t0
     expected = render_seconds(small, Profile.RTX3080)
     assert expected == 25.0
-    for outcome in outcomes[1:]:  # the first pays the emulator's own warm-up
-        # The client measures night seconds (the emulator's own work hides inside the render).
-        assert outcome.server_seconds == pytest.approx(expected, rel=0.1)
-    assert wall < 3 * 25.0 / factor + 5
+    # The client measures night seconds, and the emulator's own work hides inside the
+    # renders: one it runs late (its warm-up, a busy 2-core box) the next ones pay back, so
+    # the night's total is the profile's (what a bench's busy time and the cost model read).
+    seconds = [o.server_seconds for o in outcomes]
+    assert sum(seconds) == pytest.approx(renders * expected, rel=0.1)
+    assert min(seconds) > expected / 2  # paid back over several renders, not by skipping one
+    assert wall < renders * 25.0 / factor + 5
     stats = sim.stats()
     busy = stats["busy"]
-    assert [b["nightrun"] for b in busy] == ["v0001", "v0002", "v0003"]
+    assert [b["nightrun"] for b in busy] == [f"v{n + 1:04d}" for n in range(renders)]
     night_now = scale.now().timestamp()
     for b in busy:
         assert b["start"] < b["end"] <= night_now  # on the night's clock, not the wall's
